@@ -65,8 +65,11 @@ export function parseArch(arch: string): LayerSpec[] {
     let m = /^(\d+)C(\d+)$/i.exec(token);
     if (m) {
       const channels = Number(m[1]), kernel = Number(m[2]);
-      if (channels < 1 || kernel < 1) {
-        throw new Error(`Cannot parse ${where}: expected aCk with a, k >= 1, got '${token}'`);
+      if (channels < 1 || kernel < 1 || kernel % 2 === 0) {
+        throw new Error(
+          `Cannot parse ${where}: expected aCk with a >= 1 and an odd kernel k (padding k//2 keeps ` +
+            `the size), got '${token}'`,
+        );
       }
       return { kind: "conv", token, channels, kernel } as ConvSpec;
     }

@@ -1,0 +1,75 @@
+// conv_forward.wgsl: spiking convolution (or fully connected layer, or the
+// readout) forward pass as an implicit GEMM over the `_gemm.wgsl` core.
+//
+//   M = CO (output channels), N = batch * H * W (output pixels),
+//   K = CI * KS * KS (receptive field, padding KS / 2 adds nothing).
+//   MODE 0 (spiking): acc.x = S = sum w * fired, acc.y = I = sum w * t * fired,
+//     and the epilogue applies the spike-time rule of MODEL.md, writing tau
+//     (NO_SPIKE when it does not fire) and the clipped partial factors
+//     (g_I, g_S) for the backward pass, or (0, 0) unless 0 < tau < T.
+//   MODE 1 (readout, H = W = KS = 1): acc.x = U = sum w * (2T - t) * fired.
+// A fully connected layer is this kernel with H = W = KS = 1 and CI = inputs;
+// the input [B, C, H, W] flattens in C, H, W order exactly as PyTorch's view.
+
+override CI: u32 = 1u;
+override H: u32 = 1u;
+override W: u32 = 1u;
+override CO: u32 = 1u;
+override KS: u32 = 1u;
+override TWIN: f32 = 1.0;
+override CLIP: f32 = 1.0;
+override MODE: u32 = 0u;
+
+@group(1) @binding(0) var<storage, read> x: array<f32>;        // [B, CI, H, W] input times
+@group(1) @binding(1) var<storage, read> w: array<f32>;        // [CO, CI, KS, KS]
+@group(1) @binding(2) var<storage, read_write> y: array<f32>;  // [B, CO, H, W] tau, or U
+@group(1) @binding(3) var<storage, read_write> gfac: array<vec2<f32>>; // [B, CO, H, W]
+
+fn gemm_dims() -> vec3<u32> {
+  return vec3<u32>(CO, step.batch * H * W, CI * KS * KS);
+}
+
+fn load_a(m: u32, k: u32) -> vec2<f32> {
+  let v = w[m * CI * KS * KS + k];
+  return vec2<f32>(v, v);
+}
+
+fn load_b(k: u32, n: u32) -> vec2<f32> {
+  let ci = k / (KS * KS);
+  let r = k % (KS * KS);
+  let b = n / (H * W);
+  let p = n % (H * W);
+  let iy = i32(p / W) + i32(r / KS) - i32(KS / 2u);
+  let ix = i32(p % W) + i32(r % KS) - i32(KS / 2u);
+  if (iy < 0 || ix < 0 || iy >= i32(H) || ix >= i32(W)) { return vec2<f32>(0.0); }
+  let t = x[((b * CI + ci) * H + u32(iy)) * W + u32(ix)];
+  if (!fired(t)) { return vec2<f32>(0.0); }
+  if (MODE == 1u) { return vec2<f32>(2.0 * TWIN - t, 0.0); }
+  return vec2<f32>(1.0, t);
+}
+
+fn store(m: u32, n: u32, acc: vec2<f32>, split: u32) {
+  let b = n / (H * W);
+  let p = n % (H * W);
+  let o = (b * CO + m) * H * W + p;
+  if (MODE == 1u) {
+    y[o] = acc.x;
+    return;
+  }
+  let S = acc.x;
+  let I = acc.y;
+  var tau = NO_SPIKE;
+  if (S * TWIN - I >= TWIN) {
+    tau = 0.0;
+  } else if (1.0 + S > 0.0) {
+    let t_star = (2.0 * TWIN + I) / (1.0 + S);
+    if (t_star <= 2.0 * TWIN) { tau = max(t_star - TWIN, 0.0); }
+  }
+  y[o] = tau;
+  var g = vec2<f32>(0.0);
+  if (tau > 0.0 && tau < TWIN) {
+    let inv = 1.0 / (1.0 + S);
+    g = vec2<f32>(clamp(inv, -CLIP, CLIP), clamp(-(2.0 * TWIN + I) * inv * inv, -CLIP, CLIP));
+  }
+  gfac[o] = g;
+}

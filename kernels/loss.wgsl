@@ -1,0 +1,58 @@
+// loss.wgsl: softmax cross-entropy on the readout potentials, its gradient
+// dL/dU = (softmax(U) - onehot(y)) / B, and the running sums of loss and
+// correct predictions (argmax, first maximum on ties) in metrics[slot].
+// One workgroup of 256: invocation j handles samples j, j + 256, ...; the
+// partial sums are combined by a fixed tree, so results are deterministic.
+// Labels are read through the epoch's index list: y_b = labels[indices[offset + b]].
+
+override K: u32 = 10u;
+
+@group(1) @binding(0) var<storage, read> u: array<f32>;             // [B, K]
+@group(1) @binding(1) var<storage, read_write> du: array<f32>;      // [B, K]
+@group(1) @binding(2) var<storage, read> labels: array<u32>;
+@group(1) @binding(3) var<storage, read> indices: array<u32>;
+@group(1) @binding(4) var<storage, read_write> metrics: array<f32>; // [slots, 4]
+
+var<workgroup> red_loss: array<f32, 256>;
+var<workgroup> red_hit: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) tid: u32) {
+  let B = step.batch;
+  let inv_b = 1.0 / f32(B);
+  var loss = 0.0;
+  var hits = 0.0;
+  for (var b = tid; b < B; b += 256u) {
+    let y = labels[indices[step.sample_offset + b]];
+    let row = b * K;
+    var mx = u[row];
+    var arg = 0u;
+    for (var k = 1u; k < K; k++) {
+      if (u[row + k] > mx) { mx = u[row + k]; arg = k; }
+    }
+    var sum = 0.0;
+    for (var k = 0u; k < K; k++) { sum += exp(u[row + k] - mx); }
+    loss += log(sum) - (u[row + y] - mx);
+    hits += select(0.0, 1.0, arg == y);
+    for (var k = 0u; k < K; k++) {
+      let p = exp(u[row + k] - mx) / sum;
+      du[row + k] = (p - select(0.0, 1.0, k == y)) * inv_b;
+    }
+  }
+  red_loss[tid] = loss;
+  red_hit[tid] = hits;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (tid < s) {
+      red_loss[tid] += red_loss[tid + s];
+      red_hit[tid] += red_hit[tid + s];
+    }
+    workgroupBarrier();
+  }
+  if (tid == 0u) {
+    let o = step.metric_slot * 4u;
+    metrics[o] += red_loss[0];
+    metrics[o + 1u] += red_hit[0];
+    metrics[o + 2u] += f32(B);
+  }
+}

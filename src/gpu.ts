@@ -1,0 +1,329 @@
+/**
+ * The WebGPU engine: adapter and device, GPU errors as exceptions, buffers,
+ * WGSL programs with a pipeline cache, and the ring of per-step parameters.
+ *
+ * @module
+ */
+
+/** Values that change from one step to the next (`Step` in `_common.wgsl`). */
+export interface StepParams {
+  batch: number;
+  sampleOffset?: number;
+  adamStep?: number;
+  seed?: number;
+  epoch?: number;
+  flags?: number;
+  metricSlot?: number;
+  lr?: number;
+  bc1?: number;
+  bc2?: number;
+}
+
+/** Bytes between two entries of the step ring (the largest dynamic-offset alignment). */
+export const STEP_STRIDE = 256;
+/** Entries in the step ring: steps that one submission can hold. */
+export const STEP_RING = 1024;
+/** How buffers bind in a program: read-only storage or read-write storage. */
+export type BindingKind = "read" | "rw";
+
+/** A compute program: WGSL files, entry point, bindings and override constants. */
+export interface ProgramSpec {
+  /** Kernel files under `kernels/`, concatenated after `_common.wgsl`. */
+  files: string[];
+  entry?: string;
+  bindings: BindingKind[];
+  constants?: Record<string, number | boolean>;
+}
+
+/** A built pipeline with the layout of its buffer group (group 1). */
+export interface Program {
+  key: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** Options of {@link Engine.create}. */
+export interface EngineOptions {
+  /** Adapter power preference (default "high-performance"). */
+  powerPreference?: GPUPowerPreference;
+}
+
+const sourceCache = new Map<string, Promise<string>>();
+
+/** Reads a WGSL file of `kernels/` (works from file: and http: module URLs). */
+export function kernelSource(file: string): Promise<string> {
+  let p = sourceCache.get(file);
+  if (!p) {
+    const url = new URL(`../kernels/${file}`, import.meta.url);
+    p = (url.protocol === "file:" ? Deno.readTextFile(url) : fetch(url).then((r) => {
+      if (!r.ok) throw new Error(`Cannot load kernel ${url}: HTTP ${r.status}`);
+      return r.text();
+    }));
+    sourceCache.set(file, p);
+  }
+  return p;
+}
+
+/** Splits `n` workgroups into a 2D dispatch within the per-dimension limit. */
+export function grid1d(n: number, max = 65535): [number, number] {
+  if (n <= max) return [Math.max(n, 1), 1];
+  const y = Math.ceil(n / max);
+  return [Math.ceil(n / y), y];
+}
+
+/**
+ * Owns the GPU device. GPU validation errors, out-of-memory and device loss
+ * are recorded as they happen and thrown by {@link Engine.check}, which every
+ * read-back calls, so wrong numbers are never returned silently.
+ *
+ * @example
+ * ```ts ignore
+ * import { Engine } from "./gpu.ts";
+ * const engine = await Engine.create();
+ * console.log(engine.adapterName);
+ * engine.destroy();
+ * ```
+ */
+export class Engine {
+  readonly device: GPUDevice;
+  readonly adapterName: string;
+  readonly features: string[];
+  readonly stepLayout: GPUBindGroupLayout;
+  readonly stepBuffer: GPUBuffer;
+  readonly stepGroup: GPUBindGroup;
+  #errors: string[] = [];
+  #lost: string | null = null;
+  #programs = new Map<string, Promise<Program>>();
+  #layouts = new Map<string, GPUBindGroupLayout>();
+  #stepCursor = 0;
+
+  private constructor(device: GPUDevice, adapterName: string, features: string[]) {
+    this.device = device;
+    this.adapterName = adapterName;
+    this.features = features;
+    device.addEventListener("uncapturederror", (e) => {
+      this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
+    });
+    device.lost.then((info) => {
+      this.#lost = `GPU device lost (${info.reason}): ${info.message}`;
+    });
+    this.stepLayout = device.createBindGroupLayout({
+      entries: [{
+        binding: 0,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: 48 },
+      }],
+    });
+    this.stepBuffer = device.createBuffer({
+      size: STEP_STRIDE * STEP_RING,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.stepGroup = device.createBindGroup({
+      layout: this.stepLayout,
+      entries: [{ binding: 0, resource: { buffer: this.stepBuffer, size: 48 } }],
+    });
+  }
+
+  /** Acquires an adapter (high performance preferred) and a device with its larger limits. */
+  static async create(options: EngineOptions = {}): Promise<Engine> {
+    if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+    const adapter = await gpu?.requestAdapter({
+      powerPreference: options.powerPreference ?? "high-performance",
+    });
+    if (!adapter) {
+      throw new Error(
+        "No WebGPU adapter found: expected a GPU with a Vulkan, Metal or D3D12 driver, got none. " +
+          "On Debian without a GPU install Mesa's software Vulkan driver " +
+          "(`apt-get install -y mesa-vulkan-drivers`) and set XDG_RUNTIME_DIR.",
+      );
+    }
+    const l = adapter.limits;
+    const requiredLimits: Record<string, number> = {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    };
+    const device = await adapter.requestDevice({ requiredLimits });
+    const info = adapter.info;
+    const name = [info.vendor, info.device || info.description, info.architecture]
+      .filter((s) => s).join(" ") || "unknown adapter";
+    return new Engine(device, name, [...adapter.features]);
+  }
+
+  /** Throws the first GPU error or device loss seen since the last check. */
+  check(): void {
+    if (this.#lost) throw new Error(this.#lost);
+    if (this.#errors.length) {
+      const all = this.#errors.splice(0);
+      throw new Error(`GPU error: ${all[0]}${all.length > 1 ? ` (and ${all.length - 1} more)` : ""}`);
+    }
+  }
+
+  /** A storage buffer of `bytes` (rounded up to 4; at least 16). */
+  buffer(bytes: number, label?: string): GPUBuffer {
+    const size = Math.max(16, Math.ceil(bytes / 4) * 4);
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (size > limit) {
+      throw new Error(
+        `Cannot allocate ${label ?? "buffer"}: expected at most ${limit} bytes per buffer on this ` +
+          `adapter, got ${size}; use a smaller batch`,
+      );
+    }
+    return this.device.createBuffer({
+      size,
+      label,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /** Writes typed data into a buffer at a byte offset (queued before the next submit). */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const padded = bytes.byteLength % 4 === 0 ? bytes : (() => {
+      const p = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      p.set(bytes);
+      return p;
+    })();
+    this.device.queue.writeBuffer(buffer, offset, padded as Uint8Array<ArrayBuffer>);
+  }
+
+  /** Reads `bytes` from a buffer (one host read-back, ~11 ms: never inside a step). */
+  async read(buffer: GPUBuffer, bytes = buffer.size, offset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({
+      size: Math.max(size, 4),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder();
+    if (size > 0) enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.check();
+      throw e;
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.check();
+    return out;
+  }
+
+  /** Reads a buffer as float32 values. */
+  async readF32(buffer: GPUBuffer, count: number, offset = 0): Promise<Float32Array> {
+    return new Float32Array(await this.read(buffer, count * 4, offset * 4));
+  }
+
+  /** Builds (once) the pipeline of a program; cached by files, entry and constants. */
+  program(spec: ProgramSpec): Promise<Program> {
+    const constants = spec.constants ?? {};
+    const key = JSON.stringify([spec.files, spec.entry ?? "main", spec.bindings, constants]);
+    let p = this.#programs.get(key);
+    if (!p) {
+      p = this.#build(key, spec, constants);
+      this.#programs.set(key, p);
+    }
+    return p;
+  }
+
+  /** Programs built so far (distinct pipelines). */
+  get programCount(): number {
+    return this.#programs.size;
+  }
+
+  async #build(
+    key: string,
+    spec: ProgramSpec,
+    constants: Record<string, number | boolean>,
+  ): Promise<Program> {
+    const sources = await Promise.all(["_common.wgsl", ...spec.files].map(kernelSource));
+    const layoutKey = spec.bindings.join(",");
+    let layout = this.#layouts.get(layoutKey);
+    if (!layout) {
+      layout = this.device.createBindGroupLayout({
+        entries: spec.bindings.map((kind, binding) => ({
+          binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: kind === "read" ? "read-only-storage" : "storage" },
+        })),
+      });
+      this.#layouts.set(layoutKey, layout);
+    }
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code: sources.join("\n"), label: key });
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.stepLayout, layout] }),
+      compute: {
+        module,
+        entryPoint: spec.entry ?? "main",
+        constants: Object.fromEntries(
+          Object.entries(constants).map(([k, v]) => [k, typeof v === "boolean" ? Number(v) : v]),
+        ),
+      },
+    });
+    const err = await this.device.popErrorScope();
+    if (err) {
+      throw new Error(`Cannot build kernel ${spec.files.join("+")}: ${err.message}`);
+    }
+    return { key, pipeline, layout };
+  }
+
+  /** A bind group for a program's buffers (make once, reuse every step). */
+  bind(program: Program, buffers: (GPUBuffer | { buffer: GPUBuffer; offset: number; size: number })[]) {
+    return this.device.createBindGroup({
+      layout: program.layout,
+      entries: buffers.map((b, binding) => ({
+        binding,
+        resource: b instanceof GPUBuffer ? { buffer: b } : b,
+      })),
+    });
+  }
+
+  /**
+   * Writes step parameters into the ring and returns their dynamic offsets.
+   * The ring wraps: one submission must hold at most {@link STEP_RING} steps.
+   */
+  steps(params: StepParams[]): number[] {
+    if (params.length > STEP_RING) {
+      throw new Error(`Cannot encode ${params.length} steps at once: expected at most ${STEP_RING}`);
+    }
+    if (this.#stepCursor + params.length > STEP_RING) this.#stepCursor = 0;
+    const data = new ArrayBuffer(params.length * STEP_STRIDE);
+    const u = new Uint32Array(data);
+    const f = new Float32Array(data);
+    params.forEach((p, i) => {
+      const o = (i * STEP_STRIDE) / 4;
+      u[o] = p.batch;
+      u[o + 1] = p.sampleOffset ?? 0;
+      u[o + 2] = p.adamStep ?? 1;
+      u[o + 3] = p.seed ?? 0;
+      u[o + 4] = p.epoch ?? 0;
+      u[o + 5] = p.flags ?? 0;
+      u[o + 6] = p.metricSlot ?? 0;
+      f[o + 8] = p.lr ?? 0;
+      f[o + 9] = p.bc1 ?? 1;
+      f[o + 10] = p.bc2 ?? 1;
+    });
+    const first = this.#stepCursor;
+    this.device.queue.writeBuffer(this.stepBuffer, first * STEP_STRIDE, data);
+    this.#stepCursor += params.length;
+    return params.map((_, i) => (first + i) * STEP_STRIDE);
+  }
+
+  /** Waits until the GPU has finished all submitted work, then checks for errors. */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  /** Releases the device. */
+  destroy(): void {
+    this.device.destroy();
+  }
+}
