@@ -149,8 +149,8 @@ export class Engine {
     };
     const device = await adapter.requestDevice({ requiredLimits });
     const info = adapter.info;
-    const name = [info.vendor, info.device || info.description, info.architecture]
-      .filter((s) => s).join(" ") || "unknown adapter";
+    const name = info.description || [info.vendor, info.architecture, info.device]
+      .filter((s) => s && s !== "0").join(" ") || "unknown adapter";
     return new Engine(device, name, [...adapter.features]);
   }
 
