@@ -182,6 +182,7 @@ export const GRID_KEYS: readonly (keyof Experiment)[] = SETTING_KEYS.filter((k) 
 export const RUN_SECTIONS = [
   "id",
   "point",
+  "grid_point",
   "status",
   "results",
   "metrics",
