@@ -120,7 +120,6 @@ var<workgroup> scan: array<u32, 256>;
 var<workgroup> lut: array<u32, 256u * C>;
 var<workgroup> red: array<atomic<u32>, 3>; // 0: min bin / sum, 1: max bin
 
-var<private> key: u32;
 var<private> src: u32; // word offset of the current image in `img` (0 or NW)
 var<private> dst: u32;
 var<private> kind: u32; // 0 lookup table, 1 affine, 2 color, 3 sharpness
@@ -133,7 +132,7 @@ fn pcg(v: u32) -> u32 {
   return (word >> 22u) ^ word;
 }
 
-fn draw(d: u32) -> u32 {
+fn draw(key: u32, d: u32) -> u32 {
   return pcg(key + d * 0x9E3779B9u);
 }
 
@@ -396,7 +395,8 @@ fn main(
   }
   let flags = params.flags;
   let position = params.offset + b;
-  key = pcg(pcg(pcg(params.seed) + params.epoch) + position);
+  // A `let` (not a private variable) so that the op choice is provably uniform for barriers.
+  let key = pcg(pcg(pcg(params.seed) + params.epoch) + position);
   src = 0u;
   dst = NW;
 
@@ -404,10 +404,10 @@ fn main(
   var top = PAD;
   var left = PAD;
   if ((flags & FLAG_CROP) != 0u) {
-    top = i32(draw(0u) % 9u);
-    left = i32(draw(1u) % 9u);
+    top = i32(draw(key, 0u) % 9u);
+    left = i32(draw(key, 1u) % 9u);
   }
-  let flip = (flags & FLAG_FLIP) != 0u && (draw(2u) >> 31u) == 1u;
+  let flip = (flags & FLAG_FLIP) != 0u && (draw(key, 2u) >> 31u) == 1u;
   let base = indices[position] * N;
   for (var w = t; w < NW; w += WG) {
     var word = 0u;
@@ -438,11 +438,11 @@ fn main(
     if (FORCE_OP >= 0) {
       apply_op(t, u32(FORCE_OP), FORCE_BIN, FORCE_NEG);
     } else {
-      let sub = draw(3u) % 25u;
+      let sub = draw(key, 3u) % 25u;
       for (var j = 0u; j < 2u; j++) {
         let e = 2u * sub + j;
-        if (draw(4u + j) % 10u < POL_P[e]) {
-          apply_op(t, POL_OP[e], POL_BIN[e], (draw(6u + j) >> 31u) == 0u);
+        if (draw(key, 4u + j) % 10u < POL_P[e]) {
+          apply_op(t, POL_OP[e], POL_BIN[e], (draw(key, 6u + j) >> 31u) == 0u);
         }
       }
     }
@@ -454,8 +454,8 @@ fn main(
   var x1 = 0;
   var x2 = 0;
   if ((flags & FLAG_CUTOUT) != 0u) {
-    let cy = i32(draw(8u) % H);
-    let cx = i32(draw(9u) % W);
+    let cy = i32(draw(key, 8u) % H);
+    let cx = i32(draw(key, 9u) % W);
     y1 = max(cy - HOLE_HALF, 0);
     y2 = min(cy + HOLE_HALF, i32(H));
     x1 = max(cx - HOLE_HALF, 0);
