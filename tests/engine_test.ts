@@ -38,7 +38,9 @@ interface Case {
 
 function poison(model: Model): void {
   const e = model.engine;
-  for (const b of [...model.acts, ...model.deltas]) e.write(b, new Float32Array(b.size / 4).fill(NaN));
+  for (const b of [...model.acts, ...model.deltas]) {
+    e.write(b, new Float32Array(b.size / 4).fill(NaN));
+  }
   e.write(model.grads, new Float32Array(model.grads.size / 4).fill(NaN));
 }
 
@@ -94,7 +96,12 @@ async function checkCase(c: Case): Promise<void> {
       if (i < plan.length - 1) assertClose(`${what} times`, out.times[i], fwd.outputs[i]);
       else assertClose(`${what} potentials`, out.potentials, U);
       if (p.weightShape) {
-        assertClose(`${what} weight gradient`, grads[`layers.${i}.weight`].data, bwd.grads[i]!, 2e-5);
+        assertClose(
+          `${what} weight gradient`,
+          grads[`layers.${i}.weight`].data,
+          bwd.grads[i]!,
+          2e-5,
+        );
       }
     });
     assertClose("loss", [metrics.loss], [loss.loss]);
@@ -104,9 +111,15 @@ async function checkCase(c: Case): Promise<void> {
     for (const l of metrics.layers) {
       const ref = fwd.outputs[l.index];
       const fired = ref.filter((t) => t !== Infinity);
-      assertEquals(Math.round(l.spikesPerSample * c.batch), fired.length, `layer ${l.index} spike count`);
+      assertEquals(
+        Math.round(l.spikesPerSample * c.batch),
+        fired.length,
+        `layer ${l.index} spike count`,
+      );
       if (fired.length) {
-        assertClose(`layer ${l.index} mean time`, [l.meanTime], [fired.reduce((a, b) => a + b, 0) / fired.length]);
+        assertClose(`layer ${l.index} mean time`, [l.meanTime], [
+          fired.reduce((a, b) => a + b, 0) / fired.length,
+        ]);
       }
       assertEquals(l.hist.reduce((a, b) => a + b, 0), fired.length);
     }
@@ -120,10 +133,20 @@ Deno.test("conv layers on odd sizes, batch 1 and 3", GPU_TEST, async () => {
   await checkCase({ arch: "5C3-3C5", inShape: [3, 7, 5], classes: 4, batch: 3, seed: 2 });
 });
 
-Deno.test("conv, pool, linear and readout together; a batch that does not fill a tile", GPU_TEST, async () => {
-  await checkCase({ arch: "6C3-P2-7C3-P2-9F", inShape: [2, 9, 9], classes: 5, batch: 5, seed: 3 });
-  await checkCase({ arch: "70F-3F", inShape: [20], classes: 3, batch: 67, seed: 4 });
-});
+Deno.test(
+  "conv, pool, linear and readout together; a batch that does not fill a tile",
+  GPU_TEST,
+  async () => {
+    await checkCase({
+      arch: "6C3-P2-7C3-P2-9F",
+      inShape: [2, 9, 9],
+      classes: 5,
+      batch: 5,
+      seed: 3,
+    });
+    await checkCase({ arch: "70F-3F", inShape: [20], classes: 3, batch: 67, seed: 4 });
+  },
+);
 
 Deno.test("wide layers cross several 64-wide tiles in M, N and K", GPU_TEST, async () => {
   await checkCase({ arch: "70C3-P2", inShape: [9, 10, 10], classes: 10, batch: 2, seed: 5 });
@@ -131,129 +154,177 @@ Deno.test("wide layers cross several 64-wide tiles in M, N and K", GPU_TEST, asy
 
 Deno.test("window length T = 2 and an active gradient clip", GPU_TEST, async () => {
   await checkCase({ arch: "6C3-P3-8F", inShape: [1, 7, 7], classes: 3, batch: 4, seed: 6, T: 2 });
-  await checkCase({ arch: "6C3-8F", inShape: [1, 6, 6], classes: 3, batch: 4, seed: 7, clip: 0.05 });
+  await checkCase({
+    arch: "6C3-8F",
+    inShape: [1, 6, 6],
+    classes: 3,
+    batch: 4,
+    seed: 7,
+    clip: 0.05,
+  });
 });
 
 Deno.test("few and many input spikes", GPU_TEST, async () => {
-  await checkCase({ arch: "5C3-P2-6F", inShape: [2, 6, 6], classes: 3, batch: 3, seed: 8, fire: 0.1 });
-  await checkCase({ arch: "5C3-P2-6F", inShape: [2, 6, 6], classes: 3, batch: 3, seed: 9, fire: 1 });
-});
-
-Deno.test("no input spikes at all: no spikes, zero potentials, zero gradients", GPU_TEST, async () => {
-  const inShape = [1, 4, 4];
   await checkCase({
-    arch: "3C3-4F",
-    inShape,
-    classes: 2,
-    batch: 2,
-    seed: 10,
-    input: new Float64Array(2 * 16).fill(Infinity),
-  });
-});
-
-Deno.test("hand-made neurons: window start, 1 + S <= 0, case 2, spikes at 0 and T", GPU_TEST, async () => {
-  // Inputs: t = [0, 0.5, 1 (= T), no spike]. Rows of the first layer:
-  // 0: S*T - I >= T (fires at the window start, tau = 0, no gradient);
-  // 1: 1 + S <= 0 (never fires); 2: 1 + S = 0 exactly (never fires);
-  // 3: case 2, t* = (2 + I)/(1 + S) inside the window; 4: t* > 2T (no spike);
-  // 5: S*T - I = T exactly (fires at 0).
-  const input = new Float64Array([0, 0.5, 1, Infinity]);
-  const w0 = new Float64Array([
-    ...[2, 2, 1, 5],
-    ...[-1, -1, -0.5, 3],
-    ...[-0.5, -0.25, -0.25, 7],
-    ...[0.5, 0.25, 0.25, -9],
-    ...[0.25, -0.5, 0.125, 1],
-    ...[1.5, 0.5, 0.25, -4],
-  ]);
-  const w1 = Float64Array.from({ length: 2 * 6 }, (_, i) => ((i * 7) % 5) / 4 - 0.5);
-  await checkCase({
-    arch: "6F",
-    inShape: [4],
-    classes: 2,
-    batch: 1,
-    seed: 11,
-    input,
-    weights: [w0, w1],
-  });
-  // And the same neurons check out against the rule by hand.
-  const f = networkForward(
-    (await Model.create(await testEngine(), { arch: "6F", inputShape: [4], classes: 2, maxBatch: 1 })).plan,
-    [w0, w1],
-    input,
-    1,
-    1,
-  );
-  const tau = Array.from(f.outputs[0]);
-  assertEquals(tau[0], 0);
-  assertEquals(tau[1], Infinity);
-  assertEquals(tau[2], Infinity);
-  assert(tau[3] > 0 && tau[3] < 1, `case 2 neuron: expected 0 < tau < 1, got ${tau[3]}`);
-  assertEquals(tau[4], Infinity);
-  assertEquals(tau[5], 0);
-});
-
-Deno.test("Adam with weight decay, weight clipping and fixed signs over several steps", GPU_TEST, async () => {
-  const engine = await testEngine();
-  const arch = "5C3-P2-6F";
-  const inShape = [1, 6, 6];
-  const B = 4;
-  const opt = {
-    kind: "adam" as const,
-    lr: 0.01,
-    betas: [0.9, 0.999] as [number, number],
-    eps: 1e-8,
-    weightDecay: 0.1,
-    weightClip: [-0.6, 0.5] as [number, number],
-    fixedSigns: true,
-  };
-  const model = await Model.create(engine, {
-    arch,
-    inputShape: inShape,
+    arch: "5C3-P2-6F",
+    inShape: [2, 6, 6],
     classes: 3,
-    maxBatch: B,
-    optimizer: opt,
-    seed: 12,
+    batch: 3,
+    seed: 8,
+    fire: 0.1,
   });
-  try {
-    const init = await model.getWeights();
-    const w64 = model.plan.map((p) => {
-      const t = init[`layers.${p.index}.weight`];
-      return t ? Float64Array.from(t.data) : null;
-    });
-    const signs = w64.map((w) => (w ? w.map(Math.sign) : null));
-    const adam = createAdamState(w64);
-    const rng = new Rng(13);
-    for (let s = 0; s < 3; s++) {
-      const x = randomTimes(rng, B * 36, 1);
-      const labels = Array.from({ length: B }, () => rng.int(3));
-      trainStepRef(model.plan, w64, x, labels, B, 1, {
-        optimizer: "adam",
-        lr: opt.lr,
-        weightDecay: opt.weightDecay,
-        gradClip: 1,
-        weightClip: opt.weightClip,
-        signs,
-        adam,
-      });
-      model.trainStep(x, labels, { encoded: true });
-    }
-    const after = await model.getWeights();
-    model.plan.forEach((p, i) => {
-      if (p.weightShape) assertClose(`layer ${i} weights after 3 Adam steps`, after[`layers.${i}.weight`].data, w64[i]!, 1e-4);
-    });
-    for (const [name, t] of Object.entries(after)) {
-      for (let j = 0; j < t.data.length; j++) {
-        const v = t.data[j];
-        assert(v >= Math.fround(-0.6) && v <= Math.fround(0.5), `${name}[${j}] = ${v} outside the weight clip`);
-        const s0 = signs[Number(name.split(".")[1])]![j];
-        assert(v * s0 >= 0, `${name}[${j}] = ${v} changed sign from ${s0}`);
-      }
-    }
-  } finally {
-    model.destroy();
-  }
+  await checkCase({
+    arch: "5C3-P2-6F",
+    inShape: [2, 6, 6],
+    classes: 3,
+    batch: 3,
+    seed: 9,
+    fire: 1,
+  });
 });
+
+Deno.test(
+  "no input spikes at all: no spikes, zero potentials, zero gradients",
+  GPU_TEST,
+  async () => {
+    const inShape = [1, 4, 4];
+    await checkCase({
+      arch: "3C3-4F",
+      inShape,
+      classes: 2,
+      batch: 2,
+      seed: 10,
+      input: new Float64Array(2 * 16).fill(Infinity),
+    });
+  },
+);
+
+Deno.test(
+  "hand-made neurons: window start, 1 + S <= 0, case 2, spikes at 0 and T",
+  GPU_TEST,
+  async () => {
+    // Inputs: t = [0, 0.5, 1 (= T), no spike]. Rows of the first layer:
+    // 0: S*T - I >= T (fires at the window start, tau = 0, no gradient);
+    // 1: 1 + S <= 0 (never fires); 2: 1 + S = 0 exactly (never fires);
+    // 3: case 2, t* = (2 + I)/(1 + S) inside the window; 4: t* > 2T (no spike);
+    // 5: S*T - I = T exactly (fires at 0).
+    const input = new Float64Array([0, 0.5, 1, Infinity]);
+    const w0 = new Float64Array([
+      ...[2, 2, 1, 5],
+      ...[-1, -1, -0.5, 3],
+      ...[-0.5, -0.25, -0.25, 7],
+      ...[0.5, 0.25, 0.25, -9],
+      ...[0.25, -0.5, 0.125, 1],
+      ...[1.5, 0.5, 0.25, -4],
+    ]);
+    const w1 = Float64Array.from({ length: 2 * 6 }, (_, i) => ((i * 7) % 5) / 4 - 0.5);
+    await checkCase({
+      arch: "6F",
+      inShape: [4],
+      classes: 2,
+      batch: 1,
+      seed: 11,
+      input,
+      weights: [w0, w1],
+    });
+    // And the same neurons check out against the rule by hand.
+    const f = networkForward(
+      (await Model.create(await testEngine(), {
+        arch: "6F",
+        inputShape: [4],
+        classes: 2,
+        maxBatch: 1,
+      })).plan,
+      [w0, w1],
+      input,
+      1,
+      1,
+    );
+    const tau = Array.from(f.outputs[0]);
+    assertEquals(tau[0], 0);
+    assertEquals(tau[1], Infinity);
+    assertEquals(tau[2], Infinity);
+    assert(tau[3] > 0 && tau[3] < 1, `case 2 neuron: expected 0 < tau < 1, got ${tau[3]}`);
+    assertEquals(tau[4], Infinity);
+    assertEquals(tau[5], 0);
+  },
+);
+
+Deno.test(
+  "Adam with weight decay, weight clipping and fixed signs over several steps",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    const arch = "5C3-P2-6F";
+    const inShape = [1, 6, 6];
+    const B = 4;
+    const opt = {
+      kind: "adam" as const,
+      lr: 0.01,
+      betas: [0.9, 0.999] as [number, number],
+      eps: 1e-8,
+      weightDecay: 0.1,
+      weightClip: [-0.6, 0.5] as [number, number],
+      fixedSigns: true,
+    };
+    const model = await Model.create(engine, {
+      arch,
+      inputShape: inShape,
+      classes: 3,
+      maxBatch: B,
+      optimizer: opt,
+      seed: 12,
+    });
+    try {
+      const init = await model.getWeights();
+      const w64 = model.plan.map((p) => {
+        const t = init[`layers.${p.index}.weight`];
+        return t ? Float64Array.from(t.data) : null;
+      });
+      const signs = w64.map((w) => (w ? w.map(Math.sign) : null));
+      const adam = createAdamState(w64);
+      const rng = new Rng(13);
+      for (let s = 0; s < 3; s++) {
+        const x = randomTimes(rng, B * 36, 1);
+        const labels = Array.from({ length: B }, () => rng.int(3));
+        trainStepRef(model.plan, w64, x, labels, B, 1, {
+          optimizer: "adam",
+          lr: opt.lr,
+          weightDecay: opt.weightDecay,
+          gradClip: 1,
+          weightClip: opt.weightClip,
+          signs,
+          adam,
+        });
+        model.trainStep(x, labels, { encoded: true });
+      }
+      const after = await model.getWeights();
+      model.plan.forEach((p, i) => {
+        if (p.weightShape) {
+          assertClose(
+            `layer ${i} weights after 3 Adam steps`,
+            after[`layers.${i}.weight`].data,
+            w64[i]!,
+            1e-4,
+          );
+        }
+      });
+      for (const [name, t] of Object.entries(after)) {
+        for (let j = 0; j < t.data.length; j++) {
+          const v = t.data[j];
+          assert(
+            v >= Math.fround(-0.6) && v <= Math.fround(0.5),
+            `${name}[${j}] = ${v} outside the weight clip`,
+          );
+          const s0 = signs[Number(name.split(".")[1])]![j];
+          assert(v * s0 >= 0, `${name}[${j}] = ${v} changed sign from ${s0}`);
+        }
+      }
+    } finally {
+      model.destroy();
+    }
+  },
+);
 
 Deno.test("SGD with weight decay matches the reference update", GPU_TEST, async () => {
   const engine = await testEngine();
@@ -274,11 +345,23 @@ Deno.test("SGD with weight decay matches the reference update", GPU_TEST, async 
     const rng = new Rng(15);
     const x = randomTimes(rng, 3 * 32, 1);
     const labels = [0, 1, 1];
-    trainStepRef(model.plan, w64, x, labels, 3, 1, { optimizer: "sgd", lr: 0.05, weightDecay: 0.1, gradClip: 1 });
+    trainStepRef(model.plan, w64, x, labels, 3, 1, {
+      optimizer: "sgd",
+      lr: 0.05,
+      weightDecay: 0.1,
+      gradClip: 1,
+    });
     model.trainStep(x, labels, { encoded: true });
     const after = await model.getWeights();
     model.plan.forEach((p, i) => {
-      if (p.weightShape) assertClose(`layer ${i} weights after SGD`, after[`layers.${i}.weight`].data, w64[i]!, 1e-5);
+      if (p.weightShape) {
+        assertClose(
+          `layer ${i} weights after SGD`,
+          after[`layers.${i}.weight`].data,
+          w64[i]!,
+          1e-5,
+        );
+      }
     });
   } finally {
     model.destroy();

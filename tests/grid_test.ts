@@ -221,7 +221,7 @@ Deno.test("resolvedYaml carries result sections that parseExperiment returns apa
   assert.equal(p.id, "lr3e-4_seed1");
   const extra = {
     id: p.id,
-    point: p.point,
+    grid_point: p.point,
     status: "done",
     results: { test_accuracy: 0.9, epochs: 12 },
     provenance: { commit: "abc123", deno: "2.9.6" },
@@ -263,7 +263,7 @@ Deno.test("resolvedYaml refuses invalid settings and unknown sections", () => {
   );
   assert.throws(
     () => resolvedYaml(base, { result: 1 }),
-    /extra section 'result' expected one of id, point, status, results/,
+    /extra section 'result' expected one of id, grid_point, status, results/,
   );
   assert.throws(() => resolvedYaml(base, { grid: {} }), /extra section 'grid'/);
 });

@@ -181,7 +181,6 @@ export const GRID_KEYS: readonly (keyof Experiment)[] = SETTING_KEYS.filter((k) 
  */
 export const RUN_SECTIONS = [
   "id",
-  "point",
   "grid_point",
   "status",
   "results",

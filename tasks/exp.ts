@@ -1,0 +1,204 @@
+/**
+ * `deno task exp FILE.yaml [options]`: runs every point of an experiment's
+ * grid in turn (or hands the grid to Slurm).
+ *
+ *   --dry-run          list the points, their ids and whether they are done
+ *   --only ID          run one point
+ *   --max-epochs N     cap the epochs (a quick look)
+ *   --output DIR       write runs under DIR instead of the file's `output`
+ *   --force            run points again even when they are done
+ *   --slurm            write an sbatch array script (one task per unfinished point) and submit it
+ *   --slurm-print      print that script instead of submitting it
+ *   --partition P --time T --gres G --cpus N --mem M --parallel N   Slurm options
+ *                      (override the experiment's `slurm:` section)
+ *
+ * Points already finished are skipped; an interrupted point resumes from its
+ * checkpoint; a failed point is recorded with its error and the grid goes on.
+ * The exit status is 0 only if every point that ran succeeded.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join, relative, resolve } from "node:path";
+import { loadExperiment } from "../src/experiment/config.ts";
+import { expandGrid, type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
+import { Interrupted, isDone, runDir, runPoint } from "../src/train.ts";
+import { atomicWriteText } from "../src/_fs.ts";
+import { pendingIds, requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/slurm.ts";
+
+const USAGE = "usage: deno task exp FILE.yaml [--dry-run] [--only ID] [--max-epochs N] [--output DIR] " +
+  "[--force] [--slurm | --slurm-print] [--partition P] [--time T] [--gres G] [--cpus N] [--mem M] [--parallel N]";
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive integer, got '${v}'`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      "dry-run": { type: "boolean" },
+      only: { type: "string" },
+      "max-epochs": { type: "string" },
+      output: { type: "string" },
+      force: { type: "boolean" },
+      slurm: { type: "boolean" },
+      "slurm-print": { type: "boolean" },
+      partition: { type: "string" },
+      time: { type: "string" },
+      gres: { type: "string" },
+      cpus: { type: "string" },
+      mem: { type: "string" },
+      parallel: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new Error(`expected one experiment file, got ${positionals.length}\n${USAGE}`);
+  const file = positionals[0];
+  const maxEpochs = positiveInt("max-epochs", values["max-epochs"]);
+  const parsed = await loadExperiment(file);
+  const points: GridPoint[] = parsed.kind === "run"
+    ? [{
+      id: String(parsed.sections.id ?? "default"),
+      settings: parsed.base,
+      point: (parsed.sections.grid_point ?? {}) as Record<string, unknown>,
+    }]
+    : expandGrid(parsed);
+  const output = values.output ?? parsed.base.output;
+  const name = parsed.base.name;
+  if (values.only !== undefined && !points.some((p) => p.id === values.only)) {
+    throw new Error(`--only: expected one of the point ids (${points.map((p) => p.id).join(", ")}), got '${values.only}'`);
+  }
+  const selected = points.filter((p) => values.only === undefined || p.id === values.only);
+
+  if (values["dry-run"]) {
+    for (const p of selected) {
+      const dir = runDir(p.settings, p.id, output);
+      const state = (await isDone(dir)) ? "done" : "pending";
+      console.log(`${p.id}\t${state}\t${dir}\t${JSON.stringify(p.point)}`);
+    }
+    console.log(`${selected.length} point(s)`);
+    return 0;
+  }
+
+  if (values.slurm || values["slurm-print"]) {
+    const ids = values.force ? selected.map((p) => p.id) : await pendingIds(output, name, selected.map((p) => p.id));
+    if (ids.length === 0) {
+      console.log("every point is done: nothing to submit");
+      return 0;
+    }
+    const sl = parsed.slurm;
+    const script = slurmScript({
+      experimentPath: relative(Deno.cwd(), resolve(file)),
+      ids,
+      runsDir: output,
+      cwd: Deno.cwd(),
+      experiment: name,
+      partition: values.partition ?? sl.partition,
+      time: values.time ?? sl.time,
+      gres: values.gres ?? sl.gres,
+      cpusPerTask: positiveInt("cpus", values.cpus) ?? sl.cpus_per_task,
+      mem: values.mem ?? sl.mem,
+      maxParallel: positiveInt("parallel", values.parallel) ?? sl.max_parallel,
+      extra: sl.extra,
+      args: [
+        ...(maxEpochs ? ["--max-epochs", String(maxEpochs)] : []),
+        ...(values.output ? ["--output", values.output] : []),
+      ],
+    });
+    if (values["slurm-print"]) {
+      console.log(script);
+      return 0;
+    }
+    const { jobId } = await submitSlurm(script);
+    console.log(`submitted job ${jobId}: ${ids.length} array task(s) for ${name}`);
+    return 0;
+  }
+
+  const controller = new AbortController();
+  const onTerm = () => {
+    console.error("SIGTERM: writing a checkpoint at the next chunk boundary");
+    controller.abort();
+  };
+  Deno.addSignalListener("SIGTERM", onTerm);
+  const tty = Deno.stderr.isTerminal();
+  let lastPlain = 0;
+  const progress = (line: string, final: boolean) => {
+    if (tty) {
+      Deno.stderr.writeSync(new TextEncoder().encode(final ? "\r\x1b[K" : `\r\x1b[K${line}`));
+    } else if (!final && performance.now() - lastPlain > 30_000) {
+      lastPlain = performance.now();
+      console.error(line);
+    }
+  };
+  const ctx = slurmContext(Deno.env);
+  let failed = 0;
+  try {
+    for (const p of selected) {
+      const dir = runDir(p.settings, p.id, output);
+      if (!values.force && await isDone(dir)) {
+        console.error(`${p.id}: done, skipped (${dir})`);
+        continue;
+      }
+      if (values.force) await Deno.remove(join(dir, "checkpoint.safetensors")).catch(() => {});
+      console.error(`${p.id}: running in ${dir}`);
+      const status = ctx
+        ? { slurm: { job_id: ctx.jobId, array_job_id: ctx.arrayJobId, array_task_id: ctx.arrayTaskId } }
+        : {};
+      try {
+        const r = await runPoint({
+          settings: p.settings,
+          id: p.id,
+          point: p.point,
+          dir,
+          maxEpochs,
+          signal: controller.signal,
+          progress,
+          status,
+        });
+        console.error(
+          `${p.id}: done: test ${(r.test_acc * 100).toFixed(2)}% at epoch ${r.best_epoch}` +
+            `${r.best_val_acc !== null ? ` (validation ${(r.best_val_acc * 100).toFixed(2)}%)` : ""}, ` +
+            `${r.spikes_per_sample.toFixed(1)} spikes/sample, ${r.wall_seconds.toFixed(1)} s`,
+        );
+      } catch (e) {
+        if (e instanceof Interrupted) {
+          console.error(e.message);
+          if (ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
+            await requeueSelf(ctx).catch((err) => console.error(`requeue failed: ${err.message}`));
+          }
+          return 143;
+        }
+        failed++;
+        const msg = e instanceof Error ? e.message : String(e);
+        console.error(`${p.id}: failed: ${msg}`);
+        await atomicWriteText(
+          join(dir, "run.yaml"),
+          resolvedYaml(p.settings, { id: p.id, grid_point: p.point, status: { state: "failed", error: msg, ...status } }),
+        ).catch((err) => console.error(`${p.id}: cannot record the failure: ${err.message}`));
+      }
+    }
+  } finally {
+    Deno.removeSignalListener("SIGTERM", onTerm);
+  }
+  if (failed) console.error(`${failed} of ${selected.length} point(s) failed`);
+  return failed ? 1 : 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(2);
+  }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what firstspike needs on a Debian machine that has npm and apt:
+# Deno (from npm), Mesa's software Vulkan driver where no WebGPU adapter is
+# found, Debian's Fashion-MNIST package, and Slurm + munge for the Slurm
+# tests. Safe to run again: it skips what is already there.
+set -euo pipefail
+
+DENO_VERSION=2.9.6
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+
+if ! command -v deno >/dev/null || [ "$(deno --version | head -1 | cut -d' ' -f2)" != "$DENO_VERSION" ]; then
+  echo "setup: installing deno@$DENO_VERSION from npm" >&2
+  $SUDO npm install -g "deno@$DENO_VERSION" >&2
+fi
+
+have_apt() { command -v apt-get >/dev/null && { [ -n "$SUDO" ] || [ "$(id -u)" = 0 ]; }; }
+apt_updated=0
+apt_install() {
+  have_apt || { echo "setup: apt-get not available: install $* yourself" >&2; return 0; }
+  if [ $apt_updated = 0 ]; then $SUDO apt-get update -qq >&2; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >&2
+}
+
+if ! deno eval 'Deno.exit((await navigator.gpu?.requestAdapter()) ? 0 : 1)' 2>/dev/null; then
+  echo "setup: no WebGPU adapter: installing Mesa's software Vulkan driver" >&2
+  apt_install mesa-vulkan-drivers
+fi
+
+if [ ! -e /usr/share/datasets/fashion-mnist ]; then apt_install dataset-fashion-mnist; fi
+
+if [ "${FIRSTSPIKE_SKIP_SLURM:-0}" != 1 ] && ! command -v slurmctld >/dev/null; then
+  apt_install slurm-wlm munge || echo "setup: Slurm not installed; its tests will be skipped" >&2
+fi
+echo "setup: ready ($(deno --version | head -1))" >&2

@@ -1,0 +1,65 @@
+/**
+ * Generated, learnable image data for tests: class c lights up a blob at a
+ * class-specific place, with noise. Written as real IDX files when needed.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { Rng } from "../src/rng.ts";
+
+/** `count` images of `h x w` (one channel) as bytes and their labels. */
+export function blobs(
+  count: number,
+  h: number,
+  w: number,
+  classes: number,
+  seed: number,
+): { images: Uint8Array; labels: Uint8Array } {
+  const rng = new Rng(seed);
+  const images = new Uint8Array(count * h * w);
+  const labels = new Uint8Array(count);
+  for (let n = 0; n < count; n++) {
+    const c = rng.int(classes);
+    labels[n] = c;
+    const angle = (2 * Math.PI * c) / classes;
+    const cy = h / 2 + (h / 4) * Math.sin(angle) + (rng.next() - 0.5);
+    const cx = w / 2 + (w / 4) * Math.cos(angle) + (rng.next() - 0.5);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const d2 = ((y - cy) ** 2 + (x - cx) ** 2) / ((h * w) / 40);
+        const v = 255 * Math.exp(-d2) + 40 * rng.next() - 20;
+        images[n * h * w + y * w + x] = Math.max(0, Math.min(255, Math.round(v)));
+      }
+    }
+  }
+  return { images, labels };
+}
+
+function idx(magic: number, dims: number[], data: Uint8Array): Uint8Array {
+  const head = new DataView(new ArrayBuffer(4 + 4 * dims.length));
+  head.setUint32(0, magic);
+  dims.forEach((d, i) => head.setUint32(4 + 4 * i, d));
+  const out = new Uint8Array(head.byteLength + data.length);
+  out.set(new Uint8Array(head.buffer));
+  out.set(data, head.byteLength);
+  return out;
+}
+
+/** Writes a small Fashion-MNIST-format dataset (28 x 28, 10 classes) of blobs into `dir`. */
+export async function writeFakeFmnist(
+  dir: string,
+  train = 320,
+  test = 96,
+  seed = 1,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [prefix, count, s] of [["train", train, seed], ["t10k", test, seed + 1]] as const) {
+    const { images, labels } = blobs(count, 28, 28, 10, s);
+    await Deno.writeFile(
+      join(dir, `${prefix}-images-idx3-ubyte`),
+      idx(2051, [count, 28, 28], images),
+    );
+    await Deno.writeFile(join(dir, `${prefix}-labels-idx1-ubyte`), idx(2049, [count], labels));
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The whole loop learns, and the experiment runner keeps its promises:
+ * run folders, determinism, exact resume after an interruption, failures
+ * recorded while the grid goes on.
+ */
+
+import assert, { deepStrictEqual as assertEquals, rejects } from "node:assert/strict";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { Model } from "../src/model.ts";
+import { parseExperiment } from "../src/experiment/config.ts";
+import { expandGrid } from "../src/experiment/grid.ts";
+import { Interrupted, runPoint } from "../src/train.ts";
+import { readSafetensors } from "../src/safetensors.ts";
+import { blobs, writeFakeFmnist } from "./_data.ts";
+import { GPU_TEST, testEngine } from "./_compare.ts";
+
+Deno.test("a conv-conv-pool network learns generated data to high accuracy", GPU_TEST, async () => {
+  const engine = await testEngine();
+  const H = 8, classes = 4, B = 32;
+  const model = await Model.create(engine, {
+    arch: "8C3-8C3-P2",
+    inputShape: [1, H, H],
+    classes,
+    maxBatch: B,
+    seed: 3,
+    optimizer: { kind: "adam", lr: 3e-3, weightDecay: 0 },
+  });
+  try {
+    const train = blobs(B * 40, H, H, classes, 5);
+    const test = blobs(256, H, H, classes, 6);
+    const batch = (d: typeof train, i: number, n: number) => ({
+      x: Float32Array.from(d.images.subarray(i * H * H, (i + n) * H * H), (v) => v / 255),
+      y: Array.from(d.labels.subarray(i, i + n)),
+    });
+    for (let step = 0; step < 300; step++) {
+      const { x, y } = batch(train, (step % 40) * B, B);
+      model.trainStep(x, y);
+    }
+    const first = await model.readMetrics(0);
+    assert(Number.isFinite(first.loss), `training loss ${first.loss}`);
+    for (let i = 0; i < 256; i += B) {
+      const { x, y } = batch(test, i, B);
+      model.evaluate(x, y, 2);
+    }
+    const m = await model.readMetrics(2);
+    assertEquals(m.samples, 256);
+    assert(
+      m.accuracy >= 0.9,
+      `expected test accuracy >= 90% after 300 steps, got ${(m.accuracy * 100).toFixed(1)}%`,
+    );
+    assert(m.layers.every((l) => l.firing > 0 && l.firing <= 1), "every spiking layer fires");
+  } finally {
+    model.destroy();
+  }
+});
+
+async function experiment(dataDir: string, extra = "") {
+  const text = `
+dataset: fmnist
+data_dir: ${JSON.stringify(dataDir)}
+arch: "P2-32F"
+batch_size: 32
+lr: 3.0e-3
+weight_decay: 0
+epochs: 2
+validation_fraction: 0.2
+seed: 7
+${extra}`;
+  return parseExperiment(text, "test.yaml");
+}
+
+async function weightsOf(dir: string): Promise<Float32Array[]> {
+  const f = await readSafetensors(join(dir, "weights.safetensors"));
+  return Object.keys(f.tensors).sort().map((k) => f.tensors[k].data);
+}
+
+Deno.test(
+  "a run writes its folder, and the same seed gives bit-identical weights",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    const tmp = await Deno.makeTempDir();
+    try {
+      await writeFakeFmnist(join(tmp, "data"));
+      const exp = await experiment(join(tmp, "data"));
+      const [p] = expandGrid(exp);
+      const a = join(tmp, "a"), b = join(tmp, "b");
+      const r = await runPoint({
+        settings: p.settings,
+        id: p.id,
+        point: p.point,
+        dir: a,
+        engine,
+        log: () => {},
+      });
+      await runPoint({
+        settings: p.settings,
+        id: p.id,
+        point: p.point,
+        dir: b,
+        engine,
+        log: () => {},
+      });
+      assertEquals(r.epochs_run, 2);
+      assertEquals(r.steps, 2 * Math.ceil(256 / 32));
+      const run = parseYaml(await Deno.readTextFile(join(a, "run.yaml")));
+      assertEquals(run.status.state, "done");
+      assertEquals(run.results.test_acc, r.test_acc);
+      assert(run.provenance.adapter && run.provenance.deno && run.provenance.datasets.length === 4);
+      // run.yaml reproduces the settings exactly.
+      assertEquals(
+        parseExperiment(await Deno.readTextFile(join(a, "run.yaml")), "run.yaml").base,
+        p.settings,
+      );
+      const lines = (await Deno.readTextFile(join(a, "metrics.jsonl"))).trim().split("\n").map((
+        l,
+      ) => JSON.parse(l));
+      assertEquals(lines.length, 2);
+      assertEquals(lines.map((l) => l.epoch), [1, 2]);
+      assert(lines[1].train_loss < lines[0].train_loss, "the training loss falls");
+      for (const l of lines) {
+        assert(
+          l.val_acc !== null && l.test_acc >= 0 && l.layers.length === 1 &&
+            l.layers[0].hist.length === 16,
+        );
+      }
+      assertEquals(await weightsOf(a), await weightsOf(b));
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "a run interrupted mid-epoch resumes to exactly the uninterrupted result",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    const tmp = await Deno.makeTempDir();
+    try {
+      await writeFakeFmnist(join(tmp, "data"));
+      const exp = await experiment(join(tmp, "data"), "augment: [flip]");
+      const [p] = expandGrid(exp);
+      const whole = join(tmp, "whole"), cut = join(tmp, "cut");
+      await runPoint({
+        settings: p.settings,
+        id: p.id,
+        point: p.point,
+        dir: whole,
+        engine,
+        chunk: 3,
+        log: () => {},
+      });
+      // Interrupt after the first chunk of the second epoch.
+      const controller = new AbortController();
+      let chunks = 0;
+      await rejects(
+        runPoint({
+          settings: p.settings,
+          id: p.id,
+          point: p.point,
+          dir: cut,
+          engine,
+          chunk: 3,
+          log: () => {},
+          signal: controller.signal,
+          progress: (_line, final) => {
+            if (!final && ++chunks === 4) controller.abort();
+          },
+        }),
+        Interrupted,
+      );
+      const mid = parseYaml(await Deno.readTextFile(join(cut, "run.yaml")));
+      assertEquals(mid.status.state, "running");
+      await runPoint({
+        settings: p.settings,
+        id: p.id,
+        point: p.point,
+        dir: cut,
+        engine,
+        chunk: 3,
+        log: () => {},
+      });
+      assertEquals(await weightsOf(cut), await weightsOf(whole));
+      const strip = (t: string) =>
+        t.trim().split("\n").map((l) => ({ ...JSON.parse(l), seconds: 0 }));
+      assertEquals(
+        strip(await Deno.readTextFile(join(cut, "metrics.jsonl"))),
+        strip(await Deno.readTextFile(join(whole, "metrics.jsonl"))),
+      );
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "deno task exp: dry run, a failing point is recorded and the grid goes on",
+  GPU_TEST,
+  async () => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      await writeFakeFmnist(join(tmp, "data"));
+      const file = join(tmp, "g.yaml");
+      await Deno.writeTextFile(
+        file,
+        `name: g
+dataset: fmnist
+arch: "P4-8F"
+batch_size: 64
+epochs: 1
+output: ${JSON.stringify(join(tmp, "runs"))}
+grid:
+  data_dir: [${JSON.stringify(join(tmp, "data"))}, ${JSON.stringify(join(tmp, "missing"))}]
+`,
+      );
+      const exp = (...args: string[]) =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", new URL("../tasks/exp.ts", import.meta.url).pathname, file, ...args],
+          stdout: "piped",
+          stderr: "piped",
+          env: { FIRSTSPIKE_DATA: join(tmp, "nowhere"), XDG_CACHE_HOME: join(tmp, "cache") },
+        }).output();
+      const dry = await exp("--dry-run");
+      const listing = new TextDecoder().decode(dry.stdout);
+      assertEquals(dry.code, 0);
+      assert(listing.includes("2 point(s)"), listing);
+      const run = await exp();
+      const err = new TextDecoder().decode(run.stderr);
+      assertEquals(run.code, 1, err);
+      const parsed = parseExperiment(await Deno.readTextFile(file), file);
+      const [ok, bad] = expandGrid(parsed);
+      const okRun = parseYaml(await Deno.readTextFile(join(tmp, "runs", "g", ok.id, "run.yaml")));
+      const badRun = parseYaml(await Deno.readTextFile(join(tmp, "runs", "g", bad.id, "run.yaml")));
+      assertEquals(okRun.status.state, "done");
+      assertEquals(badRun.status.state, "failed");
+      assert(String(badRun.status.error).includes("missing"), badRun.status.error);
+      // Running again skips the finished point and retries only the failed one.
+      const again = await exp();
+      assert(new TextDecoder().decode(again.stderr).includes(`${ok.id}: done, skipped`));
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
