@@ -4,10 +4,13 @@
 // Computes, for m < M, n < N, two sums over k in this workgroup's K range:
 //   acc.x = sum_k a(m,k).x * b(k,n).x
 //   acc.y = sum_k a(m,k).y * b(k,n).y
-// where `load_a`, `load_b`, `gemm_dims` and `store` are hooks that the
-// operation's file defines (it is concatenated before this core). The hooks
-// turn the product into an implicit GEMM: im2col indexing, masks and the
-// spike-time epilogue live there, so no im2col buffer is ever written.
+// where `gemm_dims`, `a_ctx`, `load_a`, `b_ctx`, `load_b` and `store` are
+// hooks that the operation's file defines (it is concatenated before this
+// core). The hooks turn the product into an implicit GEMM: im2col indexing,
+// masks and the spike-time epilogue live there, so no im2col buffer is ever
+// written. Each invocation loads the same 4 rows of A and 4 columns of B in
+// every K slice, so `a_ctx(m)` / `b_ctx(n)` decompose those indices once
+// (image, pixel, channel offsets) and `load_a` / `load_b` only add the K part.
 //
 // Tiling: a 16x16 workgroup computes a BM x BN = 64 x 64 output tile; each
 // invocation owns a 4x4 register block (two accumulators each). K advances in
@@ -55,6 +58,21 @@ fn main(
   let k_begin = min(wg.z * per_split * BK, K);
   let k_end = min(k_begin + per_split * BK, K);
 
+  // Per-invocation load slots: slot r loads element e = tid + 256 r of each tile.
+  var a_m: array<u32, 4>;
+  var a_k: array<u32, 4>;
+  var a_c: array<vec4<u32>, 4>;
+  var b_n: array<u32, 4>;
+  var b_k: array<u32, 4>;
+  var b_c: array<vec4<u32>, 4>;
+  for (var r = 0u; r < 4u; r++) {
+    let e = tid + r * 256u;
+    if (A_K_FAST) { a_k[r] = e % BK; a_m[r] = e / BK; } else { a_m[r] = e % BM; a_k[r] = e / BM; }
+    a_c[r] = a_ctx(m0 + a_m[r]);
+    if (B_K_FAST) { b_k[r] = e % BK; b_n[r] = e / BK; } else { b_n[r] = e % BN; b_k[r] = e / BN; }
+    b_c[r] = b_ctx(n0 + b_n[r]);
+  }
+
   var acc_x: array<vec4<f32>, 4>;
   var acc_y: array<vec4<f32>, 4>;
   for (var i = 0u; i < 4u; i++) {
@@ -65,18 +83,17 @@ fn main(
   for (var kt = k_begin; kt < k_end; kt += BK) {
     // Stage A and B tiles (4 elements per invocation each), zero outside.
     for (var r = 0u; r < 4u; r++) {
-      let e = tid + r * 256u;
-      var km: u32; var mm: u32;
-      if (A_K_FAST) { km = e % BK; mm = e / BK; } else { mm = e % BM; km = e / BM; }
+      let km = a_k[r];
+      let mm = a_m[r];
       var av = vec2<f32>(0.0);
-      if (m0 + mm < M && kt + km < k_end) { av = load_a(m0 + mm, kt + km); }
+      if (m0 + mm < M && kt + km < k_end) { av = load_a(a_c[r], kt + km); }
       let ai = km * BM + mm;
       as_x[ai / 4u][ai % 4u] = av.x;
       if (A_DUAL) { as_y[ai / 4u][ai % 4u] = av.y; }
-      var kn: u32; var nn: u32;
-      if (B_K_FAST) { kn = e % BK; nn = e / BK; } else { nn = e % BN; kn = e / BN; }
+      let kn = b_k[r];
+      let nn = b_n[r];
       var bv = vec2<f32>(0.0);
-      if (n0 + nn < N && kt + kn < k_end) { bv = load_b(kt + kn, n0 + nn); }
+      if (n0 + nn < N && kt + kn < k_end) { bv = load_b(b_c[r], kt + kn); }
       let bi = kn * BN + nn;
       bs_x[bi / 4u][bi % 4u] = bv.x;
       if (B_DUAL) { bs_y[bi / 4u][bi % 4u] = bv.y; }

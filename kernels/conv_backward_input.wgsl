@@ -27,22 +27,30 @@ fn gemm_dims() -> vec3<u32> {
   return vec3<u32>(CI, step.batch * H * W, CO * KS * KS);
 }
 
-fn load_a(m: u32, k: u32) -> vec2<f32> {
+// Row m (input channel ci) reads w[co][ci][.][.]: its offset inside each co block.
+fn a_ctx(m: u32) -> vec4<u32> {
+  return vec4<u32>(m * KS * KS, 0u, 0u, 0u);
+}
+
+fn load_a(c: vec4<u32>, k: u32) -> vec2<f32> {
   let co = k / (KS * KS);
-  let r = k % (KS * KS);
-  let v = w[(co * CI + m) * KS * KS + r];
+  let v = w[co * CI * KS * KS + c.x + k % (KS * KS)];
   return vec2<f32>(v, v);
 }
 
-fn load_b(k: u32, n: u32) -> vec2<f32> {
+// Column n (an input pixel): the start of its image in dy, and its row and column.
+fn b_ctx(n: u32) -> vec4<u32> {
+  let p = n % (H * W);
+  return vec4<u32>((n / (H * W)) * CO * H * W, p / W, p % W, 0u);
+}
+
+fn load_b(c: vec4<u32>, k: u32) -> vec2<f32> {
   let co = k / (KS * KS);
   let r = k % (KS * KS);
-  let b = n / (H * W);
-  let p = n % (H * W);
-  let oy = i32(p / W) - i32(r / KS) + i32(KS / 2u);
-  let ox = i32(p % W) - i32(r % KS) + i32(KS / 2u);
+  let oy = i32(c.y) - i32(r / KS) + i32(KS / 2u);
+  let ox = i32(c.z) - i32(r % KS) + i32(KS / 2u);
   if (oy < 0 || ox < 0 || oy >= i32(H) || ox >= i32(W)) { return vec2<f32>(0.0); }
-  let o = ((b * CO + co) * H + u32(oy)) * W + u32(ox);
+  let o = c.x + (co * H + u32(oy)) * W + u32(ox);
   var g: f32;
   if (MODE == 1u) { g = -dy[o]; } else { g = dy[o] * gfac[o].x; }
   return vec2<f32>(g, g);

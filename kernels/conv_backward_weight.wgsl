@@ -26,24 +26,31 @@ fn gemm_dims() -> vec3<u32> {
   return vec3<u32>(CO, CI * KS * KS, step.batch * H * W);
 }
 
-fn load_a(m: u32, k: u32) -> vec2<f32> {
-  let b = k / (H * W);
-  let p = k % (H * W);
-  let o = (b * CO + m) * H * W + p;
+// Row m (output channel co): its plane offset inside each image of dy.
+fn a_ctx(m: u32) -> vec4<u32> {
+  return vec4<u32>(m * H * W, 0u, 0u, 0u);
+}
+
+fn load_a(c: vec4<u32>, k: u32) -> vec2<f32> {
+  let o = (k / (H * W)) * CO * H * W + c.x + k % (H * W);
   let d = dy[o];
   if (MODE == 1u) { return vec2<f32>(d, d); }
   return d * gfac[o];
 }
 
-fn load_b(k: u32, n: u32) -> vec2<f32> {
-  let ci = n / (KS * KS);
+// Column n (weight ci, ky, kx): the channel's plane offset and the tap's shift
+// (stored + KS/2 so it stays unsigned).
+fn b_ctx(n: u32) -> vec4<u32> {
   let r = n % (KS * KS);
-  let b = k / (H * W);
+  return vec4<u32>((n / (KS * KS)) * H * W, r / KS, r % KS, 0u);
+}
+
+fn load_b(c: vec4<u32>, k: u32) -> vec2<f32> {
   let p = k % (H * W);
-  let iy = i32(p / W) + i32(r / KS) - i32(KS / 2u);
-  let ix = i32(p % W) + i32(r % KS) - i32(KS / 2u);
+  let iy = i32(p / W) + i32(c.y) - i32(KS / 2u);
+  let ix = i32(p % W) + i32(c.z) - i32(KS / 2u);
   if (iy < 0 || ix < 0 || iy >= i32(H) || ix >= i32(W)) { return vec2<f32>(0.0); }
-  let t = x[((b * CI + ci) * H + u32(iy)) * W + u32(ix)];
+  let t = x[(k / (H * W)) * CI * H * W + c.x + u32(iy) * W + u32(ix)];
   if (!fired(t)) { return vec2<f32>(0.0); }
   if (MODE == 1u) { return vec2<f32>(2.0 * TWIN - t, 0.0); }
   return vec2<f32>(t, 1.0);

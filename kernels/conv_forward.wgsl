@@ -29,20 +29,29 @@ fn gemm_dims() -> vec3<u32> {
   return vec3<u32>(CO, step.batch * H * W, CI * KS * KS);
 }
 
-fn load_a(m: u32, k: u32) -> vec2<f32> {
-  let v = w[m * CI * KS * KS + k];
+// Row m of A starts at weight m * K.
+fn a_ctx(m: u32) -> vec4<u32> {
+  return vec4<u32>(m * CI * KS * KS, 0u, 0u, 0u);
+}
+
+fn load_a(c: vec4<u32>, k: u32) -> vec2<f32> {
+  let v = w[c.x + k];
   return vec2<f32>(v, v);
 }
 
-fn load_b(k: u32, n: u32) -> vec2<f32> {
+// Column n: the start of its image in x, and its output row and column.
+fn b_ctx(n: u32) -> vec4<u32> {
+  let p = n % (H * W);
+  return vec4<u32>((n / (H * W)) * CI * H * W, p / W, p % W, 0u);
+}
+
+fn load_b(c: vec4<u32>, k: u32) -> vec2<f32> {
   let ci = k / (KS * KS);
   let r = k % (KS * KS);
-  let b = n / (H * W);
-  let p = n % (H * W);
-  let iy = i32(p / W) + i32(r / KS) - i32(KS / 2u);
-  let ix = i32(p % W) + i32(r % KS) - i32(KS / 2u);
+  let iy = i32(c.y) + i32(r / KS) - i32(KS / 2u);
+  let ix = i32(c.z) + i32(r % KS) - i32(KS / 2u);
   if (iy < 0 || ix < 0 || iy >= i32(H) || ix >= i32(W)) { return vec2<f32>(0.0); }
-  let t = x[((b * CI + ci) * H + u32(iy)) * W + u32(ix)];
+  let t = x[c.x + (ci * H + u32(iy)) * W + u32(ix)];
   if (!fired(t)) { return vec2<f32>(0.0); }
   if (MODE == 1u) { return vec2<f32>(2.0 * TWIN - t, 0.0); }
   return vec2<f32>(1.0, t);
