@@ -1,0 +1,282 @@
+/**
+ * Reads an experiment's run folders (`runs/<experiment>/<run-id>/`): `run.yaml`
+ * and `metrics.jsonl`, tolerating runs that are still being written.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+
+/** Per-layer statistics of one epoch. */
+export interface LayerEpoch {
+  index: number;
+  token: string;
+  /** Fraction of the layer's neurons that fired. */
+  firing: number;
+  mean_time: number | null;
+  /** Counts of spike times in equal bins over `[0, t_win]`. */
+  hist: number[];
+}
+
+/** One line of `metrics.jsonl`. Accuracies are fractions in [0, 1]. */
+export interface EpochMetrics {
+  epoch: number;
+  lr?: number;
+  train_loss?: number | null;
+  train_acc?: number | null;
+  val_loss?: number | null;
+  val_acc: number | null;
+  test_loss?: number | null;
+  test_acc: number | null;
+  seconds?: number | null;
+  spikes_per_sample?: number | null;
+  layers?: LayerEpoch[];
+}
+
+/** `results` of a finished run. */
+export interface RunResults {
+  epochs_run: number;
+  best_epoch: number;
+  best_val_acc: number | null;
+  test_acc: number | null;
+  spikes_per_sample: number | null;
+  wall_seconds: number | null;
+}
+
+/**
+ * State of a run folder: `done`, `running` and `failed` come from `run.yaml`;
+ * `pending` is a folder without `run.yaml` yet (e.g. only a Slurm log);
+ * `invalid` is an unreadable `run.yaml`.
+ */
+export type RunState = "done" | "running" | "failed" | "pending" | "invalid";
+
+/** One run folder as read. */
+export interface RunRecord {
+  /** The folder name. */
+  id: string;
+  dir: string;
+  state: RunState;
+  /** `status.error`, or why the folder could not be read. */
+  error: string | null;
+  /** Every top-level key of `run.yaml` except the sections (kind, status, grid_point, ...). */
+  settings: Record<string, unknown>;
+  gridPoint: Record<string, unknown>;
+  results: RunResults | null;
+  provenance: Record<string, unknown> | null;
+  slurm: Record<string, unknown> | null;
+  metrics: EpochMetrics[];
+  /** Problems met while reading (bad metrics lines, ...). */
+  warnings: string[];
+}
+
+/** Top-level keys of run.yaml that are not settings (the contract's sections and the runner's). */
+const SECTION_KEYS = new Set([
+  "kind",
+  "status",
+  "provenance",
+  "grid_point",
+  "results",
+  "slurm",
+  "description",
+  "id",
+  "point",
+  "metrics",
+  "stats",
+  "history",
+  "timing",
+  "notes",
+]);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+function numOrNull(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** Parses `metrics.jsonl` text; bad lines are skipped and reported in `warnings`. */
+export function parseMetrics(
+  text: string,
+  where: string,
+): { metrics: EpochMetrics[]; warnings: string[] } {
+  const metrics: EpochMetrics[] = [];
+  const warnings: string[] = [];
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      // The last line of a running job may be half-written.
+      const last = lines.slice(i + 1).every((l) => l.trim() === "");
+      warnings.push(
+        `${where} line ${i + 1}: expected a JSON object, got ${
+          JSON.stringify(line.length > 60 ? line.slice(0, 60) + "..." : line)
+        }${last ? " (last line, maybe still being written)" : ""}`,
+      );
+      return;
+    }
+    if (!isObject(row) || typeof row.epoch !== "number") {
+      warnings.push(`${where} line ${i + 1}: expected an object with a numeric 'epoch'`);
+      return;
+    }
+    const layers = Array.isArray(row.layers)
+      ? row.layers.filter(isObject).map((l, j): LayerEpoch => ({
+        index: typeof l.index === "number" ? l.index : j,
+        token: typeof l.token === "string" ? l.token : String(l.token ?? `layer ${j}`),
+        firing: numOrNull(l.firing) ?? NaN,
+        mean_time: numOrNull(l.mean_time),
+        hist: Array.isArray(l.hist) ? l.hist.map((h) => numOrNull(h) ?? 0) : [],
+      }))
+      : undefined;
+    metrics.push({
+      ...(row as Record<string, unknown>),
+      epoch: row.epoch,
+      val_acc: numOrNull(row.val_acc),
+      test_acc: numOrNull(row.test_acc),
+      seconds: numOrNull(row.seconds),
+      spikes_per_sample: numOrNull(row.spikes_per_sample),
+      layers,
+    } as EpochMetrics);
+  });
+  return { metrics, warnings };
+}
+
+function parseResults(v: unknown): RunResults | null {
+  if (!isObject(v)) return null;
+  return {
+    epochs_run: numOrNull(v.epochs_run) ?? 0,
+    best_epoch: numOrNull(v.best_epoch) ?? -1,
+    best_val_acc: numOrNull(v.best_val_acc),
+    test_acc: numOrNull(v.test_acc),
+    spikes_per_sample: numOrNull(v.spikes_per_sample),
+    wall_seconds: numOrNull(v.wall_seconds),
+  };
+}
+
+/** Reads one run folder. */
+export async function readRun(dir: string, id: string): Promise<RunRecord> {
+  const rec: RunRecord = {
+    id,
+    dir,
+    state: "pending",
+    error: null,
+    settings: {},
+    gridPoint: {},
+    results: null,
+    provenance: null,
+    slurm: null,
+    metrics: [],
+    warnings: [],
+  };
+  const metricsText = await readOptional(join(dir, "metrics.jsonl"));
+  if (metricsText !== null) {
+    const m = parseMetrics(metricsText, `${id}/metrics.jsonl`);
+    rec.metrics = m.metrics;
+    rec.warnings.push(...m.warnings);
+  }
+  const yamlText = await readOptional(join(dir, "run.yaml"));
+  if (yamlText === null) {
+    if (rec.metrics.length > 0) {
+      rec.state = "running";
+      rec.warnings.push(`${id}: metrics.jsonl but no run.yaml; shown as running`);
+    }
+    return rec;
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(yamlText);
+  } catch (e) {
+    rec.state = "invalid";
+    rec.error = `Cannot read '${join(dir, "run.yaml")}': expected YAML, got a parse error: ${
+      e instanceof Error ? e.message.split("\n")[0] : String(e)
+    }`;
+    return rec;
+  }
+  if (!isObject(doc) || doc.kind !== "run") {
+    rec.state = "invalid";
+    rec.error = `Cannot read '${join(dir, "run.yaml")}': expected a mapping with 'kind: run', got ${
+      isObject(doc) ? `kind ${JSON.stringify(doc.kind ?? null)}` : JSON.stringify(doc)
+    }`;
+    return rec;
+  }
+  for (const [k, v] of Object.entries(doc)) {
+    if (!SECTION_KEYS.has(k)) rec.settings[k] = v;
+  }
+  rec.gridPoint = isObject(doc.grid_point) ? doc.grid_point : isObject(doc.point) ? doc.point : {};
+  rec.provenance = isObject(doc.provenance) ? doc.provenance : null;
+  rec.results = parseResults(doc.results);
+  const status = isObject(doc.status) ? doc.status : {};
+  rec.slurm = isObject(status.slurm) ? status.slurm : null;
+  const state = status.state;
+  if (state === "done" || state === "running" || state === "failed") {
+    rec.state = state;
+  } else {
+    rec.state = "invalid";
+    rec.error = `Cannot read '${join(dir, "run.yaml")}': status.state expected ` +
+      `"running", "done" or "failed", got ${JSON.stringify(state ?? null)}`;
+    return rec;
+  }
+  if (state === "failed") {
+    rec.error = typeof status.error === "string" && status.error !== ""
+      ? status.error
+      : "(no error message recorded)";
+  }
+  if (state === "done" && rec.results === null) {
+    rec.warnings.push(`${id}: status done but run.yaml has no results; taken from metrics.jsonl`);
+  }
+  return rec;
+}
+
+/**
+ * Reads every run folder of an experiment folder, sorted by id (numbers in ids
+ * compare as numbers). Folders holding neither `run.yaml`, `metrics.jsonl` nor a
+ * `slurm-*.log` are not runs and are left out (e.g. `slurm/`, a report folder).
+ */
+export async function readRuns(expDir: string): Promise<RunRecord[]> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(expDir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `Cannot read runs: expected an experiment folder like runs/<experiment>, got ` +
+          `'${expDir}', which does not exist`,
+      );
+    }
+    throw e;
+  }
+  if (!info.isDirectory) {
+    throw new Error(`Cannot read runs: expected a folder, got the file '${expDir}'`);
+  }
+  const runs: RunRecord[] = [];
+  for await (const entry of Deno.readDir(expDir)) {
+    if (!entry.isDirectory) continue;
+    const dir = join(expDir, entry.name);
+    let isRun = false;
+    for await (const f of Deno.readDir(dir)) {
+      if (
+        f.name === "run.yaml" || f.name === "metrics.jsonl" ||
+        /^slurm-.*\.log$/.test(f.name)
+      ) {
+        isRun = true;
+        break;
+      }
+    }
+    if (isRun) runs.push(await readRun(dir, entry.name));
+  }
+  const collator = new Intl.Collator("en", { numeric: true });
+  return runs.sort((a, b) => collator.compare(a.id, b.id));
+}
