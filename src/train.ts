@@ -96,11 +96,14 @@ export function splitIndices(
   testCount: number,
   s: Pick<Experiment, "seed" | "validation_fraction" | "train_subset" | "test_subset">,
 ): { train: Uint32Array; val: Uint32Array; test: Uint32Array } {
+  // The seed picks the validation samples and the training subset; both
+  // keep file order, so `shuffle: false` trains on the files' order.
   const order = new Rng(s.seed).fork("validation-split").permutation(trainCount);
   const nVal = Math.floor(trainCount * s.validation_fraction);
-  const val = order.slice(0, nVal);
+  const val = order.slice(0, nVal).sort();
   let train = order.slice(nVal);
   if (s.train_subset !== null) train = train.slice(0, Math.min(s.train_subset, train.length));
+  train.sort();
   const nTest = s.test_subset === null ? testCount : Math.min(s.test_subset, testCount);
   return { train, val, test: Uint32Array.from({ length: nTest }, (_, i) => i) };
 }

@@ -11,9 +11,13 @@ import { Model } from "../src/model.ts";
 import { parseExperiment } from "../src/experiment/config.ts";
 import { expandGrid } from "../src/experiment/grid.ts";
 import { Interrupted, runPoint } from "../src/train.ts";
-import { readSafetensors } from "../src/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../src/safetensors.ts";
+import { loadDataset } from "../src/datasets.ts";
+import { kaimingNormal, Rng } from "../src/rng.ts";
+import { planModel } from "../src/spec.ts";
+import { encode, trainStepRef } from "../src/reference/mod.ts";
 import { blobs, writeFakeFmnist } from "./_data.ts";
-import { GPU_TEST, testEngine } from "./_compare.ts";
+import { assertClose, GPU_TEST, testEngine } from "./_compare.ts";
 
 Deno.test("a conv-conv-pool network learns generated data to high accuracy", GPU_TEST, async () => {
   const engine = await testEngine();
@@ -244,3 +248,71 @@ grid:
     }
   },
 );
+
+Deno.test("fidelity: one SGD step from given weights on given data equals the reference update", GPU_TEST, async () => {
+  const engine = await testEngine();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const data = join(tmp, "data");
+    await writeFakeFmnist(data);
+    const plan = planModel("P2-16F", [1, 28, 28], 10);
+    const rng = new Rng(21);
+    const w64 = plan.map((p) => (p.weightShape ? Float64Array.from(kaimingNormal(p.weightShape, p.fanIn, rng)) : null));
+    const init = join(tmp, "init.safetensors");
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    plan.forEach((p, i) => {
+      if (p.weightShape) tensors[`layers.${i}.weight`] = { shape: p.weightShape, data: Float32Array.from(w64[i]!) };
+    });
+    await writeSafetensors(init, tensors);
+    const exp = await experiment(
+      data,
+      `optimizer: sgd\nmax_steps: 1\nshuffle: false\nvalidation_fraction: 0\naugment: []\ninit: ${JSON.stringify(init)}`,
+    );
+    const [p] = expandGrid(exp);
+    const settings = { ...p.settings, lr: 0.05, weight_decay: 0.1 };
+    const r = await runPoint({ settings, id: p.id, point: p.point, dir: join(tmp, "run"), engine, log: () => {} });
+    assertEquals(r.steps, 1);
+    assertEquals(r.stopped, "max_steps");
+    // The reference: the first 32 training images in file order.
+    const train = await loadDataset("fmnist", "train", { dir: data, log: () => {} });
+    const x = encode(Float64Array.from(train.images.subarray(0, 32 * 784), (v) => Math.fround(v / 255)), 1);
+    trainStepRef(plan, w64, x, Array.from(train.labels.subarray(0, 32)), 32, 1, {
+      optimizer: "sgd",
+      lr: 0.05,
+      weightDecay: 0.1,
+      gradClip: 1,
+    });
+    const out = await readSafetensors(join(tmp, "run", "weights.safetensors"));
+    plan.forEach((pl, i) => {
+      if (pl.weightShape) assertClose(`layer ${i} after one step`, out.tensors[`layers.${i}.weight`].data, w64[i]!, 1e-5);
+    });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("deno task exp on a run.yaml reruns exactly that point", GPU_TEST, async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await writeFakeFmnist(join(tmp, "data"));
+    const file = join(tmp, "r.yaml");
+    await Deno.writeTextFile(
+      file,
+      `dataset: fmnist\ndata_dir: ${JSON.stringify(join(tmp, "data"))}\narch: "P4-8F"\nbatch_size: 64\n` +
+        `epochs: 1\noutput: ${JSON.stringify(join(tmp, "runs"))}\n`,
+    );
+    const exp = (...args: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("../tasks/exp.ts", import.meta.url).pathname, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    assertEquals((await exp(file)).code, 0);
+    const first = join(tmp, "runs", "r", "default");
+    const again = await exp(join(first, "run.yaml"), "--output", join(tmp, "rerun"));
+    assertEquals(again.code, 0, new TextDecoder().decode(again.stderr));
+    assertEquals(await weightsOf(join(tmp, "rerun", "r", "default")), await weightsOf(first));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -1,0 +1,236 @@
+/**
+ * The benchmark's counting (src/bench/flops.ts) against counts worked out by
+ * hand, the issue's vgg7 figure, the README's memory claim, and
+ * `tasks/bench.ts --quick` run end to end as a subprocess.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  forwardBytes,
+  gemmDims,
+  inferenceFlops,
+  stepBytes,
+  stepFlops,
+  weightBytes,
+} from "../src/bench/flops.ts";
+import { planModel } from "../src/spec.ts";
+import { parseExperiment } from "../src/experiment/config.ts";
+import { epochYaml, FMNIST_DIR, median, QUICK_SHAPES } from "../tasks/bench.ts";
+
+Deno.test("stepFlops: a tiny conv-pool-linear plan counted by hand", () => {
+  // 2C3 on 1x4x4: M=2, K=1*3*3=9, N=batch 2 * 16 positions = 32 -> product 2*2*32*9 = 1152.
+  // P2 -> 2x2x2: 0. 4F on 8 inputs: M=4, K=8, N=2 -> 128. Readout 3 on 4: M=3, K=4, N=2 -> 48.
+  const plan = planModel("2C3-P2-4F", [1, 4, 4], 3);
+  const f = stepFlops(plan, 2);
+  assert.deepEqual(f.perLayer.map((l) => l.product), [1152, 0, 128, 48]);
+  // Spiking layers: forward 2 products, weight gradient 2, input gradient 1 (none at layer 0).
+  // Readout: 1 each.
+  assert.deepEqual(f.perLayer.map((l) => [l.forward, l.backwardWeight, l.backwardInput]), [
+    [2304, 2304, 0],
+    [0, 0, 0],
+    [256, 256, 128],
+    [48, 48, 48],
+  ]);
+  assert.deepEqual(f.perLayer.map((l) => l.total), [4608, 0, 640, 144]);
+  assert.equal(f.forward, 2304 + 256 + 48);
+  assert.equal(f.backward, 2304 + (256 + 128) + (48 + 48));
+  assert.equal(f.total, 5392);
+  assert.equal(inferenceFlops(plan, 2), 2608);
+  // Linear in the batch.
+  assert.equal(stepFlops(plan, 7).total, 5392 / 2 * 7);
+});
+
+Deno.test("stepFlops: a weighted layer after a leading pool gets its input gradient", () => {
+  // P2 on 1x4x4 -> 1x2x2; 5F: M=5, K=4, N=3 -> 120; readout 2 on 5: M=2, K=5, N=3 -> 60.
+  const f = stepFlops(planModel("P2-5F", [1, 4, 4], 2), 3);
+  assert.deepEqual(f.perLayer.map((l) => [l.forward, l.backwardWeight, l.backwardInput]), [
+    [0, 0, 0],
+    [240, 240, 120],
+    [60, 60, 60],
+  ]);
+});
+
+Deno.test("gemmDims: kernel 5 conv and the 1x1 layers; pools have none", () => {
+  const plan = planModel("32C5-P2-64C5-P2", [1, 28, 28], 10);
+  assert.deepEqual(gemmDims(plan[0], 256), { m: 32, n: 256 * 28 * 28, k: 25 });
+  assert.equal(gemmDims(plan[1], 256), null);
+  assert.deepEqual(gemmDims(plan[2], 256), { m: 64, n: 256 * 14 * 14, k: 32 * 25 });
+  assert.deepEqual(gemmDims(plan[4], 256), { m: 10, n: 256, k: 64 * 7 * 7 });
+  assert.throws(
+    () => stepFlops(plan, 0),
+    /expected a batch size that is a positive integer, got 0/,
+  );
+  assert.throws(() => stepBytes(plan, 2.5), /got 2.5/);
+});
+
+Deno.test("stepFlops: vgg7 at batch 256 is about 1.36 TFLOP (the issue's figure)", () => {
+  const plan = planModel("vgg7", [3, 32, 32], 10);
+  const f = stepFlops(plan, 256);
+  // Independently: [M, K, H*W] of the six convolutions, then 5 products each
+  // minus layer 0's input gradient, plus 3 readout products.
+  const convs = [[64, 27, 1024], [128, 576, 1024], [256, 1152, 256], [256, 2304, 256], [
+    512,
+    2304,
+    64,
+  ], [512, 4608, 64]];
+  const prod = convs.map(([m, k, hw]) => 2 * m * k * hw * 256);
+  const readout = 2 * 10 * 8192 * 256;
+  const expected = 5 * prod.reduce((a, b) => a + b, 0) - prod[0] + 3 * readout;
+  assert.equal(f.total, expected);
+  assert.ok(Math.abs(f.total / 1.36e12 - 1) < 0.01, `expected about 1.36e12, got ${f.total}`);
+  assert.equal(f.perLayer.reduce((a, l) => a + l.total, 0), f.total);
+});
+
+Deno.test("stepBytes and forwardBytes: hand counts and the README's 'within twice' memory claim", () => {
+  // 2C3-P2 on 1x4x4: 16 pixels, 32 spiking, 8 pooled, 3 readout neurons.
+  const tiny = planModel("2C3-P2", [1, 4, 4], 3);
+  assert.equal(stepBytes(tiny, 1), 16 * 8 + 32 * 16 + 8 * 12 + 3 * 8);
+  assert.equal(forwardBytes(tiny, 3), 3 * (32 * 12 + 8 * 4 + 3 * 4));
+
+  const vgg7 = planModel("vgg7", [3, 32, 32], 10);
+  // Spiking neurons: 64*1024 + 128*1024 + 256*256 * 2 + 512*64 * 2; pooled: 128*256 + 256*64 + 512*16.
+  const spiking = 64 * 1024 + 128 * 1024 + 2 * 256 * 256 + 2 * 512 * 64;
+  const pooled = 128 * 256 + 256 * 64 + 512 * 16;
+  assert.equal(spiking, 393216);
+  const perSample = stepBytes(vgg7, 1);
+  assert.equal(perSample, 3072 * 8 + spiking * 16 + pooled * 12 + 10 * 8);
+  assert.equal(forwardBytes(vgg7, 1), spiking * 12 + pooled * 4 + 10 * 4);
+  assert.equal(stepBytes(vgg7, 256), 256 * perSample);
+  // The claim: a step's memory is within twice the forward activations and saved sums.
+  for (
+    const [arch, shape] of [["vgg7", [3, 32, 32]], ["vgg11", [3, 32, 32]], ["32C5-P2-64C5-P2", [
+      1,
+      28,
+      28,
+    ]]] as const
+  ) {
+    const plan = planModel(arch, shape, 10);
+    const ratio = stepBytes(plan, 256) / forwardBytes(plan, 256);
+    assert.ok(
+      ratio <= 2,
+      `${arch}: expected step bytes within 2x forward bytes, got ${ratio.toFixed(3)}x`,
+    );
+    assert.ok(
+      ratio > 1,
+      `${arch}: a step must hold more than the forward pass, got ${ratio.toFixed(3)}x`,
+    );
+  }
+  // Weights: 1728 + 73728 + 294912 + 589824 + 1179648 + 2359296 + 81920 floats, each padded
+  // to 64 (all already are), times 5 buffers of 4 bytes.
+  assert.equal(
+    weightBytes(vgg7),
+    5 * 4 * (1728 + 73728 + 294912 + 589824 + 1179648 + 2359296 + 81920),
+  );
+  // Padding: 2C3 on 1 channel holds 18 floats, padded to 64.
+  assert.equal(weightBytes(planModel("2C3", [1, 3, 3], 2)), 5 * 4 * (64 + 64));
+});
+
+Deno.test("median: odd and even counts, unsorted input", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([5]), 5);
+});
+
+Deno.test("epochYaml: parses into the intended settings", () => {
+  const quick = parseExperiment(epochYaml(true, "/tmp/x y"), "bench").base;
+  assert.equal(quick.dataset, "fmnist");
+  assert.equal(quick.data_dir, FMNIST_DIR);
+  assert.equal(quick.arch, "P2-400F");
+  assert.equal(quick.train_subset, 5000);
+  assert.equal(quick.epochs, 1);
+  assert.equal(quick.output, "/tmp/x y");
+  const full = parseExperiment(epochYaml(false, "/tmp/o"), "bench").base;
+  assert.equal(full.arch, "vgg7");
+  assert.equal(full.train_subset, null);
+  assert.equal(full.batch_size, 256);
+});
+
+async function runBench(args: string[], cwd: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../tasks/bench.ts", import.meta.url).pathname, ...args],
+    cwd,
+    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("bench --quick: bad options exit non-zero with what was expected", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = await runBench(["--quick", "--only", "vgg9"], dir);
+    assert.equal(a.code, 1);
+    assert.match(
+      a.stderr,
+      /--only: expected one of mnist-cnn, vgg7-b256, vgg7-b32, vgg11-b256, fmnist-epoch, got 'vgg9'/,
+    );
+    const b = await runBench(["--reps", "0"], dir);
+    assert.equal(b.code, 1);
+    assert.match(b.stderr, /--reps: expected a positive integer, got '0'/);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "a failed run writes no JSON");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench --quick --only mnist-cnn --reps 2: exits 0 and writes the JSON", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const json = join(dir, "out.json");
+    const r = await runBench(
+      ["--quick", "--only", "mnist-cnn", "--reps", "2", "--json", json],
+      dir,
+    );
+    assert.equal(r.code, 0, `bench exited ${r.code}:\n${r.stderr}`);
+    assert.match(r.stdout, /^adapter: .+$/m);
+    assert.match(r.stdout, /^\| mnist-cnn +\| 4C5-P2-8C5-P2 +\| 8 +\|/m);
+    const j = JSON.parse(await Deno.readTextFile(json));
+    assert.equal(typeof j.adapter, "string");
+    assert.equal(j.deno, Deno.version.deno);
+    assert.ok(!Number.isNaN(Date.parse(j.date)), `date: expected an ISO date, got ${j.date}`);
+    assert.ok(
+      j.commit === null || /^[0-9a-f]{40}(-dirty)?$/.test(j.commit),
+      `commit: got ${j.commit}`,
+    );
+    assert.equal(j.quick, true);
+    assert.equal(j.epoch, null, "--only mnist-cnn runs no epoch");
+    assert.equal(j.shapes.length, 1);
+    const s = j.shapes[0];
+    const shape = QUICK_SHAPES.find((q) => q.name === "mnist-cnn")!;
+    assert.equal(s.name, "mnist-cnn");
+    assert.equal(s.arch, shape.arch);
+    assert.equal(s.batch, shape.batch);
+    const plan = planModel(shape.arch, shape.input, shape.classes);
+    assert.equal(s.flops.step, stepFlops(plan, shape.batch).total);
+    assert.equal(s.flops.inference, inferenceFlops(plan, shape.batch));
+    for (const t of [s.train, s.inference]) {
+      assert.equal(t.reps_ms.length, 2);
+      assert.ok(t.reps_ms.every((x: number) => x > 0 && Number.isFinite(x)));
+      assert.equal(t.median_ms, median(t.reps_ms));
+      assert.equal(t.min_ms, Math.min(...t.reps_ms));
+      assert.ok(
+        Math.abs(t.samples_per_s - shape.batch / (t.median_ms / 1000)) < 1e-9 * t.samples_per_s,
+      );
+    }
+    assert.ok(Math.abs(s.train.tflops - s.flops.step / (s.train.median_ms / 1000) / 1e12) < 1e-12);
+    // Memory: the buffers the model exposes (input, outputs, gradients, weight-sized, accumulators)
+    // plus the hidden ones counted from the plan (saved factors, pool indices, split-K partials)
+    // make up the computed total, so stepBytes matches what the model really allocates.
+    const m = s.memory;
+    const batch = shape.batch;
+    const hidden = batch * (8 * (4 * 28 * 28 + 8 * 14 * 14) + 4 * (4 * 14 * 14 + 8 * 7 * 7)) +
+      m.split_k_bytes;
+    assert.equal(m.visible_buffers_bytes + hidden, m.computed_bytes);
+    assert.equal(m.activations_bytes, stepBytes(plan, batch));
+    assert.equal(m.weight_buffers_bytes, weightBytes(plan));
+    assert.equal(m.step_bytes_per_sample, stepBytes(plan, 1));
+    assert.equal(m.forward_bytes_per_sample, forwardBytes(plan, 1));
+    assert.equal(s.anchor, null);
+    assert.equal(s.speedup_vs_tfjs, null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
