@@ -62,9 +62,19 @@ export {
 } from "./src/model.ts";
 export { type LayerPlan, type LayerSpec, NAMED_ARCHS, parseArch, planModel } from "./src/spec.ts";
 export { kaimingNormal, Rng } from "./src/rng.ts";
-export { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from "./src/safetensors.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  writeSafetensors,
+} from "./src/safetensors.ts";
 export { type Dataset, datasetInfo, loadDataset } from "./src/datasets.ts";
-export { type Experiment, ExperimentError, loadExperiment, parseExperiment } from "./src/experiment/config.ts";
+export {
+  type Experiment,
+  ExperimentError,
+  loadExperiment,
+  parseExperiment,
+} from "./src/experiment/config.ts";
 export { expandGrid, resolvedYaml } from "./src/experiment/grid.ts";
 export { runPoint, type RunPointOptions, type RunResults } from "./src/train.ts";
 export { loadWeights, saveWeights } from "./src/weights.ts";

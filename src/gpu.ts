@@ -55,10 +55,10 @@ export function kernelSource(file: string): Promise<string> {
   let p = sourceCache.get(file);
   if (!p) {
     const url = new URL(`../kernels/${file}`, import.meta.url);
-    p = (url.protocol === "file:" ? Deno.readTextFile(url) : fetch(url).then((r) => {
+    p = url.protocol === "file:" ? Deno.readTextFile(url) : fetch(url).then((r) => {
       if (!r.ok) throw new Error(`Cannot load kernel ${url}: HTTP ${r.status}`);
       return r.text();
-    }));
+    });
     sourceCache.set(file, p);
   }
   return p;
@@ -150,7 +150,8 @@ export class Engine {
     const device = await adapter.requestDevice({ requiredLimits });
     const info = adapter.info;
     const name = info.description || [info.vendor, info.architecture, info.device]
-      .filter((s) => s && s !== "0").join(" ") || "unknown adapter";
+      .filter((s) => s && s !== "0").join(" ") ||
+      "unknown adapter";
     return new Engine(device, name, [...adapter.features]);
   }
 
@@ -159,7 +160,9 @@ export class Engine {
     if (this.#lost) throw new Error(this.#lost);
     if (this.#errors.length) {
       const all = this.#errors.splice(0);
-      throw new Error(`GPU error: ${all[0]}${all.length > 1 ? ` (and ${all.length - 1} more)` : ""}`);
+      throw new Error(
+        `GPU error: ${all[0]}${all.length > 1 ? ` (and ${all.length - 1} more)` : ""}`,
+      );
     }
   }
 
@@ -169,7 +172,9 @@ export class Engine {
     const limit = this.device.limits.maxStorageBufferBindingSize;
     if (size > limit) {
       throw new Error(
-        `Cannot allocate ${label ?? "buffer"}: expected at most ${limit} bytes per buffer on this ` +
+        `Cannot allocate ${
+          label ?? "buffer"
+        }: expected at most ${limit} bytes per buffer on this ` +
           `adapter, got ${size}; use a smaller batch`,
       );
     }
@@ -275,7 +280,10 @@ export class Engine {
   }
 
   /** A bind group for a program's buffers (make once, reuse every step). */
-  bind(program: Program, buffers: (GPUBuffer | { buffer: GPUBuffer; offset: number; size: number })[]) {
+  bind(
+    program: Program,
+    buffers: (GPUBuffer | { buffer: GPUBuffer; offset: number; size: number })[],
+  ): GPUBindGroup {
     return this.device.createBindGroup({
       layout: program.layout,
       entries: buffers.map((b, binding) => ({
@@ -291,7 +299,9 @@ export class Engine {
    */
   steps(params: StepParams[]): number[] {
     if (params.length > STEP_RING) {
-      throw new Error(`Cannot encode ${params.length} steps at once: expected at most ${STEP_RING}`);
+      throw new Error(
+        `Cannot encode ${params.length} steps at once: expected at most ${STEP_RING}`,
+      );
     }
     if (this.#stepCursor + params.length > STEP_RING) this.#stepCursor = 0;
     const data = new ArrayBuffer(params.length * STEP_STRIDE);

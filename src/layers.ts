@@ -32,7 +32,14 @@ export function gemmShape(plan: LayerPlan): GemmShape {
     return { ci, h, w, co: s.channels, ks: s.kernel, mode: 0 };
   }
   if (s.kind === "linear" || s.kind === "readout") {
-    return { ci: sizeOf(plan.inShape), h: 1, w: 1, co: plan.outShape[0], ks: 1, mode: s.kind === "readout" ? 1 : 0 };
+    return {
+      ci: sizeOf(plan.inShape),
+      h: 1,
+      w: 1,
+      co: plan.outShape[0],
+      ks: 1,
+      mode: s.kind === "readout" ? 1 : 0,
+    };
   }
   throw new Error(`Layer ${plan.index} '${s.token}' has no weights`);
 }

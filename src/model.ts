@@ -10,16 +10,16 @@
  * @module
  */
 
-import { type Engine, grid1d, type Program } from "./gpu.ts";
+import { type Engine, grid1d, type Program, type StepParams } from "./gpu.ts";
 import {
   elementwise,
   gemmGrid,
-  gemmShape,
   type GemmShape,
-  poolPrograms,
+  gemmShape,
   type PoolPrograms,
-  weightedPrograms,
+  poolPrograms,
   type WeightedPrograms,
+  weightedPrograms,
 } from "./layers.ts";
 import { kaimingNormal, Rng } from "./rng.ts";
 import { type LayerPlan, type LayerSpec, planModel, sizeOf } from "./spec.ts";
@@ -102,7 +102,12 @@ interface LayerRun {
   weighted?: WeightedPrograms;
   pool?: PoolPrograms;
   stats?: { partial: Program; final: Program; group: GPUBindGroup };
-  groups: { forward: GPUBindGroup; backward?: GPUBindGroup; weight?: GPUBindGroup; reduce?: GPUBindGroup };
+  groups: {
+    forward: GPUBindGroup;
+    backward?: GPUBindGroup;
+    weight?: GPUBindGroup;
+    reduce?: GPUBindGroup;
+  };
   /** Offset (floats) of the weights in the flat parameter buffer, or -1. */
   offset: number;
   size: number;
@@ -176,9 +181,13 @@ export class Model {
     this.optimizer = { ...DEFAULT_OPTIMIZER, ...opts.optimizer };
     this.lr = this.optimizer.lr;
     if (!(this.maxBatch >= 1 && Number.isInteger(this.maxBatch))) {
-      throw new Error(`Cannot build model: expected maxBatch a positive integer, got ${opts.maxBatch}`);
+      throw new Error(
+        `Cannot build model: expected maxBatch a positive integer, got ${opts.maxBatch}`,
+      );
     }
-    if (!(this.tWin > 0)) throw new Error(`Cannot build model: expected tWin > 0, got ${opts.tWin}`);
+    if (!(this.tWin > 0)) {
+      throw new Error(`Cannot build model: expected tWin > 0, got ${opts.tWin}`);
+    }
     const buf = (bytes: number, label: string) => {
       const b = engine.buffer(bytes, label);
       this.#buffers.push(b);
@@ -187,7 +196,12 @@ export class Model {
     let total = 0;
     for (const p of this.plan) {
       const size = p.weightShape ? sizeOf(p.weightShape) : 0;
-      this.#layers.push({ plan: p, offset: p.weightShape ? total : -1, size, groups: {} as LayerRun["groups"] });
+      this.#layers.push({
+        plan: p,
+        offset: p.weightShape ? total : -1,
+        size,
+        groups: {} as LayerRun["groups"],
+      });
       total += Math.ceil(size / ALIGN) * ALIGN;
     }
     this.paramCount = total;
@@ -202,7 +216,9 @@ export class Model {
     this.inputT = buf(B * inSize * 4, "input t");
     this.acts = this.plan.map((p) => buf(B * sizeOf(p.outShape) * 4, `layer ${p.index} out`));
     this.deltas = this.plan.map((p) => buf(B * sizeOf(p.outShape) * 4, `layer ${p.index} delta`));
-    this.#spikingLayers = this.plan.filter((p) => p.spec.kind === "conv" || p.spec.kind === "linear")
+    this.#spikingLayers = this.plan.filter((p) =>
+      p.spec.kind === "conv" || p.spec.kind === "linear"
+    )
       .map((p) => p.index);
     this.statsBase = 64; // floats; the loss metrics take SLOTS * 4 <= 64
     this.accum = buf((this.statsBase + SLOTS * this.plan.length * REC) * 4, "accumulators");
@@ -236,7 +252,10 @@ export class Model {
     this.#buffers.push(normBuf);
     e.write(
       normBuf,
-      Float32Array.from({ length: channels * 2 }, (_, i) => norm ? (i % 2 ? norm.std : norm.mean)[i >> 1] : 0),
+      Float32Array.from(
+        { length: channels * 2 },
+        (_, i) => norm ? (i % 2 ? norm.std : norm.mean)[i >> 1] : 0,
+      ),
     );
     const encode = await e.program({
       files: ["encode.wgsl"],
@@ -259,7 +278,10 @@ export class Model {
     this.#buffers.push(part);
     let statsPartMax = 16;
     for (const i of this.#spikingLayers) {
-      statsPartMax = Math.max(statsPartMax, Math.ceil((B * sizeOf(this.plan[i].outShape)) / 4096) * REC);
+      statsPartMax = Math.max(
+        statsPartMax,
+        Math.ceil((B * sizeOf(this.plan[i].outShape)) / 4096) * REC,
+      );
     }
     const statsPart = e.buffer(statsPartMax * 4, "stats partials");
     this.#buffers.push(statsPart);
@@ -281,7 +303,15 @@ export class Model {
         this.#buffers.push(gfac);
         const W = L.weighted;
         L.groups.forward = e.bind(W.forward, [x, w, y, gfac]);
-        if (i > 0) L.groups.backward = e.bind(W.backwardInput, [x, w, this.deltas[i], gfac, this.deltas[i - 1]]);
+        if (i > 0) {
+          L.groups.backward = e.bind(W.backwardInput, [
+            x,
+            w,
+            this.deltas[i],
+            gfac,
+            this.deltas[i - 1],
+          ]);
+        }
         L.groups.weight = e.bind(W.backwardWeight, [x, this.deltas[i], gfac, part]);
         L.groups.reduce = e.bind(W.reduce, [
           { buffer: part, offset: 0, size: W.splits * L.size * 4 },
@@ -291,7 +321,9 @@ export class Model {
         const idx = e.buffer(B * sizeOf(L.plan.outShape) * 4, `layer ${i} argmin`);
         this.#buffers.push(idx);
         L.groups.forward = e.bind(L.pool!.forward, [x, y, idx]);
-        if (i > 0) L.groups.backward = e.bind(L.pool!.backward, [this.deltas[i], idx, this.deltas[i - 1]]);
+        if (i > 0) {
+          L.groups.backward = e.bind(L.pool!.backward, [this.deltas[i], idx, this.deltas[i - 1]]);
+        }
       }
       if (this.#spikingLayers.includes(i)) {
         const constants = {
@@ -315,7 +347,9 @@ export class Model {
     });
     const o = this.optimizer;
     if (o.weightClip && !(o.weightClip[0] < o.weightClip[1])) {
-      throw new Error(`Cannot build optimiser: expected weightClip [min, max] with min < max, got [${o.weightClip}]`);
+      throw new Error(
+        `Cannot build optimiser: expected weightClip [min, max] with min < max, got [${o.weightClip}]`,
+      );
     }
     const optim = await e.program({
       files: ["optimizer.wgsl"],
@@ -356,7 +390,9 @@ export class Model {
   /** Names and PyTorch shapes of the weight tensors. */
   weightShapes(): Record<string, number[]> {
     return Object.fromEntries(
-      this.#layers.filter((L) => L.plan.weightShape).map((L) => [`layers.${L.plan.index}.weight`, L.plan.weightShape!]),
+      this.#layers.filter((L) => L.plan.weightShape).map((
+        L,
+      ) => [`layers.${L.plan.index}.weight`, L.plan.weightShape!]),
     );
   }
 
@@ -365,25 +401,40 @@ export class Model {
    * finite values; nothing is written unless all are valid). Resets the
    * optimiser state and records the new weights' signs for `fixedSigns`.
    */
-  setWeights(tensors: Record<string, { shape: number[]; data: ArrayLike<number> }>, source = "weights"): void {
+  setWeights(
+    tensors: Record<string, { shape: number[]; data: ArrayLike<number> }>,
+    source = "weights",
+  ): void {
     const expected = this.weightShapes();
     const flat = new Float32Array(this.paramCount);
     for (const [name, shape] of Object.entries(expected)) {
       const t = tensors[name];
       if (!t) {
-        throw new Error(`Cannot load ${source}: missing tensor '${name}' of shape [${shape}]`);
+        throw new Error(
+          `Cannot load ${source}: missing tensor '${name}' of shape [${shape.join(", ")}]`,
+        );
       }
       if (t.shape.join() !== shape.join()) {
-        throw new Error(`Cannot load ${source}: tensor '${name}' expected shape [${shape}], got [${t.shape}]`);
+        throw new Error(
+          `Cannot load ${source}: tensor '${name}' expected shape [${shape.join(", ")}], got [${
+            t.shape.join(", ")
+          }]`,
+        );
       }
       if (t.data.length !== sizeOf(shape)) {
-        throw new Error(`Cannot load ${source}: tensor '${name}' expected ${sizeOf(shape)} values, got ${t.data.length}`);
+        throw new Error(
+          `Cannot load ${source}: tensor '${name}' expected ${
+            sizeOf(shape)
+          } values, got ${t.data.length}`,
+        );
       }
       const off = this.#layers[Number(name.split(".")[1])].offset;
       for (let j = 0; j < t.data.length; j++) {
         const v = t.data[j];
         if (!Number.isFinite(v)) {
-          throw new Error(`Cannot load ${source}: tensor '${name}' expected finite values, got ${v} at element ${j}`);
+          throw new Error(
+            `Cannot load ${source}: tensor '${name}' expected finite values, got ${v} at element ${j}`,
+          );
         }
         flat[off + j] = v;
       }
@@ -391,7 +442,9 @@ export class Model {
     const extra = Object.keys(tensors).filter((k) => !(k in expected));
     if (extra.length) {
       throw new Error(
-        `Cannot load ${source}: unexpected tensor '${extra[0]}' (expected only ${Object.keys(expected).join(", ")})`,
+        `Cannot load ${source}: unexpected tensor '${extra[0]}' (expected only ${
+          Object.keys(expected).join(", ")
+        })`,
       );
     }
     this.engine.write(this.params, flat);
@@ -426,7 +479,16 @@ export class Model {
   }
 
   /** Optimiser state for checkpoints: flat weights, Adam moments, signs, step, lr. */
-  async exportState(): Promise<{ params: Float32Array; m: Float32Array; v: Float32Array; signs: Float32Array; adamStep: number; lr: number }> {
+  async exportState(): Promise<
+    {
+      params: Float32Array;
+      m: Float32Array;
+      v: Float32Array;
+      signs: Float32Array;
+      adamStep: number;
+      lr: number;
+    }
+  > {
     const e = this.engine;
     const n = this.paramCount;
     const [params, m, v, signs] = await Promise.all([
@@ -439,10 +501,21 @@ export class Model {
   }
 
   /** Restores {@link exportState}'s result. */
-  importState(s: { params: Float32Array; m: Float32Array; v: Float32Array; signs: Float32Array; adamStep: number; lr: number }): void {
+  importState(
+    s: {
+      params: Float32Array;
+      m: Float32Array;
+      v: Float32Array;
+      signs: Float32Array;
+      adamStep: number;
+      lr: number;
+    },
+  ): void {
     for (const [k, a] of Object.entries({ params: s.params, m: s.m, v: s.v, signs: s.signs })) {
       if (a.length !== this.paramCount) {
-        throw new Error(`Cannot restore state: '${k}' expected ${this.paramCount} values, got ${a.length}`);
+        throw new Error(
+          `Cannot restore state: '${k}' expected ${this.paramCount} values, got ${a.length}`,
+        );
       }
     }
     this.engine.write(this.params, s.params);
@@ -471,7 +544,10 @@ export class Model {
   }
 
   /** Step parameters for the next optimiser step (advances Adam's counter). */
-  nextTrainStep(batch: number, extra: { sampleOffset?: number; seed?: number; epoch?: number; flags?: number } = {}) {
+  nextTrainStep(
+    batch: number,
+    extra: { sampleOffset?: number; seed?: number; epoch?: number; flags?: number } = {},
+  ): StepParams & { batch: number } {
     this.#checkBatch(batch);
     const t = ++this.adamStep;
     const [b1, b2] = this.optimizer.betas;
@@ -488,7 +564,9 @@ export class Model {
 
   #checkBatch(batch: number): void {
     if (!(Number.isInteger(batch) && batch >= 1 && batch <= this.maxBatch)) {
-      throw new Error(`Cannot run a step of ${batch} samples: expected 1 to ${this.maxBatch} (maxBatch)`);
+      throw new Error(
+        `Cannot run a step of ${batch} samples: expected 1 to ${this.maxBatch} (maxBatch)`,
+      );
     }
   }
 
@@ -574,7 +652,12 @@ export class Model {
     this.encodeBackward(pass, batch);
   }
 
-  #upload(x: ArrayLike<number>, labels: ArrayLike<number> | null, what: string, encoded: boolean): number {
+  #upload(
+    x: ArrayLike<number>,
+    labels: ArrayLike<number> | null,
+    what: string,
+    encoded: boolean,
+  ): number {
     const inSize = sizeOf(this.inputShape);
     if (x.length % inSize !== 0 || x.length === 0) {
       throw new Error(
@@ -589,7 +672,9 @@ export class Model {
       if (encoded ? !(v === Infinity || Number.isFinite(v)) : !(v >= 0 && v <= 1)) {
         const s = Math.floor(i / inSize);
         throw new Error(
-          `Cannot ${what}: expected ${encoded ? "spike times (finite or Infinity)" : "intensities in [0, 1]"}, ` +
+          `Cannot ${what}: expected ${
+            encoded ? "spike times (finite or Infinity)" : "intensities in [0, 1]"
+          }, ` +
             `got ${v} in sample ${s} at element ${i - s * inSize}`,
         );
       }
@@ -598,13 +683,17 @@ export class Model {
     this.engine.write(encoded ? this.inputT : this.inputX, data);
     if (labels) {
       if (labels.length !== batch) {
-        throw new Error(`Cannot ${what}: expected ${batch} labels (one per sample), got ${labels.length}`);
+        throw new Error(
+          `Cannot ${what}: expected ${batch} labels (one per sample), got ${labels.length}`,
+        );
       }
       const l = new Uint32Array(batch);
       for (let i = 0; i < batch; i++) {
         const y = labels[i];
         if (!(Number.isInteger(y) && y >= 0 && y < this.classes)) {
-          throw new Error(`Cannot ${what}: expected labels in 0..${this.classes - 1}, got ${y} at sample ${i}`);
+          throw new Error(
+            `Cannot ${what}: expected labels in 0..${this.classes - 1}, got ${y} at sample ${i}`,
+          );
         }
         l[i] = y;
       }
@@ -623,7 +712,14 @@ export class Model {
     const [offset] = this.engine.steps([this.nextTrainStep(batch)]);
     const enc = this.engine.device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    this.encodeTrainStep(pass, offset, batch, this.lossGroup(this.#directLabels, this.#directIndices), true, !encoded);
+    this.encodeTrainStep(
+      pass,
+      offset,
+      batch,
+      this.lossGroup(this.#directLabels, this.#directIndices),
+      true,
+      !encoded,
+    );
     pass.end();
     this.engine.device.queue.submit([enc.finish()]);
   }
@@ -649,7 +745,9 @@ export class Model {
       this.plan.map((p, i) => this.engine.readF32(this.acts[i], batch * sizeOf(p.outShape))),
     );
     const potentials = outs.pop()!;
-    for (const t of outs) for (let i = 0; i < t.length; i++) if (t[i] >= NO_SPIKE / 10) t[i] = Infinity;
+    for (const t of outs) {
+      for (let i = 0; i < t.length; i++) if (t[i] >= NO_SPIKE / 10) t[i] = Infinity;
+    }
     const K = this.classes;
     const predictions = Array.from({ length: batch }, (_, b) => {
       let best = 0;
@@ -663,7 +761,12 @@ export class Model {
    * Evaluates a batch into a metrics slot (loss, accuracy and spike
    * statistics, no update); read them with {@link readMetrics}.
    */
-  evaluate(x: ArrayLike<number>, labels: ArrayLike<number>, slot = 2, { encoded = false } = {}): void {
+  evaluate(
+    x: ArrayLike<number>,
+    labels: ArrayLike<number>,
+    slot = 2,
+    { encoded = false } = {},
+  ): void {
     const batch = this.#upload(x, labels, "evaluate batch", encoded);
     const [offset] = this.engine.steps([{ batch, metricSlot: slot }]);
     const enc = this.engine.device.createCommandEncoder();
@@ -677,13 +780,19 @@ export class Model {
 
   /** Reads the accumulated metrics of a slot (one read-back). */
   async readMetrics(slot = 0): Promise<Metrics> {
-    const all = await this.engine.readF32(this.accum, this.statsBase + SLOTS * this.plan.length * REC);
+    const all = await this.engine.readF32(
+      this.accum,
+      this.statsBase + SLOTS * this.plan.length * REC,
+    );
     return this.#metricsOf(all, slot);
   }
 
   /** Reads every slot's metrics with one read-back. */
   async readAllMetrics(): Promise<Metrics[]> {
-    const all = await this.engine.readF32(this.accum, this.statsBase + SLOTS * this.plan.length * REC);
+    const all = await this.engine.readF32(
+      this.accum,
+      this.statsBase + SLOTS * this.plan.length * REC,
+    );
     return Array.from({ length: SLOTS }, (_, s) => this.#metricsOf(all, s));
   }
 
@@ -714,7 +823,10 @@ export class Model {
   /** Zeroes the metric accumulators (all slots, or one). */
   resetMetrics(slot?: number): void {
     if (slot === undefined) {
-      this.engine.write(this.accum, new Float32Array(this.statsBase + SLOTS * this.plan.length * REC));
+      this.engine.write(
+        this.accum,
+        new Float32Array(this.statsBase + SLOTS * this.plan.length * REC),
+      );
       return;
     }
     this.engine.write(this.accum, new Float32Array(4), slot * 16);

@@ -17,7 +17,8 @@ export async function gitCommit(): Promise<string | null> {
   if (url.protocol !== "file:") return null;
   const cwd = decodeURIComponent(url.pathname);
   const run = async (args: string[]) => {
-    const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "null" }).output();
+    const out = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "null" })
+      .output();
     return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
   };
   try {

@@ -32,7 +32,13 @@ export interface EpochRecord {
   test_acc: number;
   seconds: number;
   spikes_per_sample: number;
-  layers: { index: number; token: string; firing: number; mean_time: number | null; hist: number[] }[];
+  layers: {
+    index: number;
+    token: string;
+    firing: number;
+    mean_time: number | null;
+    hist: number[];
+  }[];
 }
 
 /** Final results of a run (the `results` section of `run.yaml`). */
@@ -109,7 +115,12 @@ export function splitIndices(
 }
 
 /** Training order of an epoch: a seeded shuffle of `train` (or `train` itself). */
-export function epochOrder(train: Uint32Array, seed: number, epoch: number, shuffle: boolean): Uint32Array {
+export function epochOrder(
+  train: Uint32Array,
+  seed: number,
+  epoch: number,
+  shuffle: boolean,
+): Uint32Array {
   if (!shuffle) return train;
   const perm = new Rng(seed).fork(`epoch-${epoch}`).permutation(train.length);
   return perm.map((p) => train[p]);
@@ -164,15 +175,21 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
   const s = o.settings;
   const log = o.log ?? ((l: string) => console.error(l));
   if (s.readout !== "potential") {
-    throw new Error(`readout: expected 'potential' (the spiking readout is not implemented yet), got '${s.readout}'`);
+    throw new Error(
+      `readout: expected 'potential' (the spiking readout is not implemented yet), got '${s.readout}'`,
+    );
   }
   if (s.precision !== "f32") {
-    throw new Error(`precision: expected 'f32' (float16 storage is not implemented yet), got '${s.precision}'`);
+    throw new Error(
+      `precision: expected 'f32' (float16 storage is not implemented yet), got '${s.precision}'`,
+    );
   }
   if (s.data_dir !== null) {
     const st = await Deno.stat(s.data_dir).catch(() => null);
     if (!st?.isDirectory) {
-      throw new Error(`data_dir: expected an existing folder with the ${s.dataset} files, got '${s.data_dir}'`);
+      throw new Error(
+        `data_dir: expected an existing folder with the ${s.dataset} files, got '${s.data_dir}'`,
+      );
     }
   }
   await Deno.mkdir(o.dir, { recursive: true });
@@ -210,7 +227,9 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     }
     const split = splitIndices(trainSet.count, testSet.count, s);
     if (split.train.length === 0) {
-      throw new Error(`Cannot train: no training samples left after the validation split (${trainSet.count} samples)`);
+      throw new Error(
+        `Cannot train: no training samples left after the validation split (${trainSet.count} samples)`,
+      );
     }
     const hasVal = split.val.length > 0;
     const prov = await provenance(engine, [...trainSet.files, ...testSet.files]);
@@ -222,7 +241,9 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
           grid_point: o.point,
           status: { ...status, ...o.status },
           provenance: prov,
-          ...(o.maxEpochs !== undefined ? { notes: `epochs capped at ${o.maxEpochs} by --max-epochs` } : {}),
+          ...(o.maxEpochs !== undefined
+            ? { notes: `epochs capped at ${o.maxEpochs} by --max-epochs` }
+            : {}),
           ...(results ? { results } : {}),
         }),
       );
@@ -240,7 +261,11 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     };
     const trainGpu = uploadSet(trainSet);
     const testGpu = uploadSet(testSet);
-    const makeSource = (gpu: { images: GPUBuffer; labels: GPUBuffer }, idx: Uint32Array, name: string): Source => {
+    const makeSource = (
+      gpu: { images: GPUBuffer; labels: GPUBuffer },
+      idx: Uint32Array,
+      name: string,
+    ): Source => {
       const indices = e.buffer(idx.length * 4, `${name} indices`);
       e.write(indices, idx);
       const steps = Math.ceil(idx.length / B);
@@ -261,7 +286,14 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
             { binding: 3, resource: { buffer: params, offset: i * 256, size: 32 } },
           ],
         }));
-      return { ...gpu, indices, count: idx.length, params, groups, loss: model.lossGroup(gpu.labels, indices) };
+      return {
+        ...gpu,
+        indices,
+        count: idx.length,
+        params,
+        groups,
+        loss: model.lossGroup(gpu.labels, indices),
+      };
     };
     const train = makeSource(trainGpu, split.train, "train");
     const val = hasVal ? makeSource(trainGpu, split.val, "validation") : null;
@@ -270,7 +302,13 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       const data = new Uint32Array(src.groups.length * 64);
       for (let i = 0; i < src.groups.length; i++) {
         data.set(
-          packAugmentParams({ batch: Math.min(B, src.count - i * B), offset: i * B, seed: s.seed >>> 0, epoch, flags }),
+          packAugmentParams({
+            batch: Math.min(B, src.count - i * B),
+            offset: i * B,
+            seed: s.seed >>> 0,
+            epoch,
+            flags,
+          }),
           i * 64,
         );
       }
@@ -278,7 +316,10 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     };
     writeParams(test, 0, 0);
     if (val) writeParams(val, 0, 0);
-    const flags = s.augment.reduce((f, a) => f | ({ crop: 1, flip: 2, autoaugment: 4, cutout: 8 } as const)[a], 0);
+    const flags = s.augment.reduce(
+      (f, a) => f | ({ crop: 1, flip: 2, autoaugment: 4, cutout: 8 } as const)[a],
+      0,
+    );
     const best = e.buffer(model.paramCount * 4, "best weights");
     buffers.push(best);
 
@@ -335,7 +376,10 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       }, { state: JSON.stringify({ ...st, adamStep: model.adamStep }) });
     };
     const writeMetrics = () =>
-      atomicWriteText(join(o.dir, "metrics.jsonl"), st.history.map((r) => JSON.stringify(r) + "\n").join(""));
+      atomicWriteText(
+        join(o.dir, "metrics.jsonl"),
+        st.history.map((r) => JSON.stringify(r) + "\n").join(""),
+      );
 
     const epochs = Math.min(s.epochs, o.maxEpochs ?? Infinity);
     const chunk = o.chunk ?? 32;
@@ -390,7 +434,9 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
         const rate = (done * B) / Math.max(elapsed, 1e-9);
         const eta = ((lastStep - done) * B) / Math.max(rate, 1e-9);
         o.progress?.(
-          `epoch ${epoch + 1}/${epochs} step ${done}/${lastStep} ${Math.round(rate)} samples/s ETA ${eta.toFixed(0)}s`,
+          `epoch ${epoch + 1}/${epochs} step ${done}/${lastStep} ${
+            Math.round(rate)
+          } samples/s ETA ${eta.toFixed(0)}s`,
           false,
         );
       }
@@ -422,7 +468,9 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       const metrics = await model.readAllMetrics();
       if (!Number.isFinite(metrics[0].loss) || !Number.isFinite(metrics[2].loss)) {
         throw new Error(
-          `Training diverged in epoch ${epoch + 1}: loss is ${metrics[0].loss} (train), ${metrics[2].loss} (test)`,
+          `Training diverged in epoch ${epoch + 1}: loss is ${metrics[0].loss} (train), ${
+            metrics[2].loss
+          } (test)`,
         );
       }
       const seconds = (performance.now() - epochStart) / 1000;
@@ -441,9 +489,13 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       st.stepInEpoch = 0;
       st.seconds = (performance.now() - runStart) / 1000;
       log(
-        `epoch ${rec.epoch}: loss ${rec.train_loss.toFixed(4)} train ${(rec.train_acc * 100).toFixed(2)}%` +
+        `epoch ${rec.epoch}: loss ${rec.train_loss.toFixed(4)} train ${
+          (rec.train_acc * 100).toFixed(2)
+        }%` +
           (hasVal ? ` val ${(rec.val_acc! * 100).toFixed(2)}%` : "") +
-          ` test ${(rec.test_acc * 100).toFixed(2)}% spikes/sample ${rec.spikes_per_sample.toFixed(1)}` +
+          ` test ${(rec.test_acc * 100).toFixed(2)}% spikes/sample ${
+            rec.spikes_per_sample.toFixed(1)
+          }` +
           ` lr ${rec.lr.toExponential(3)} ${seconds.toFixed(1)}s`,
       );
       o.progress?.("", true);
@@ -454,8 +506,12 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
         break;
       }
     }
-    if (stopped === "epochs" && s.max_steps !== null && st.totalSteps >= s.max_steps) stopped = "max_steps";
-    if (st.history.length === 0) throw new Error("Cannot finish: no epoch was run (epochs or max_steps is 0)");
+    if (stopped === "epochs" && s.max_steps !== null && st.totalSteps >= s.max_steps) {
+      stopped = "max_steps";
+    }
+    if (st.history.length === 0) {
+      throw new Error("Cannot finish: no epoch was run (epochs or max_steps is 0)");
+    }
     const bestW = await e.readF32(best, model.paramCount);
     model.importState({ ...(await model.exportState()), params: bestW });
     const weights = await model.getWeights();

@@ -27,13 +27,16 @@ import { Interrupted, isDone, runDir, runPoint } from "../src/train.ts";
 import { atomicWriteText } from "../src/_fs.ts";
 import { pendingIds, requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/slurm.ts";
 
-const USAGE = "usage: deno task exp FILE.yaml [--dry-run] [--only ID] [--max-epochs N] [--output DIR] " +
+const USAGE =
+  "usage: deno task exp FILE.yaml [--dry-run] [--only ID] [--max-epochs N] [--output DIR] " +
   "[--force] [--slurm | --slurm-print] [--partition P] [--time T] [--gres G] [--cpus N] [--mem M] [--parallel N]";
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive integer, got '${v}'`);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`--${name}: expected a positive integer, got '${v}'`);
+  }
   return n;
 }
 
@@ -62,7 +65,9 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (positionals.length !== 1) throw new Error(`expected one experiment file, got ${positionals.length}\n${USAGE}`);
+  if (positionals.length !== 1) {
+    throw new Error(`expected one experiment file, got ${positionals.length}\n${USAGE}`);
+  }
   const file = positionals[0];
   const maxEpochs = positiveInt("max-epochs", values["max-epochs"]);
   const parsed = await loadExperiment(file);
@@ -76,7 +81,11 @@ async function main(): Promise<number> {
   const output = values.output ?? parsed.base.output;
   const name = parsed.base.name;
   if (values.only !== undefined && !points.some((p) => p.id === values.only)) {
-    throw new Error(`--only: expected one of the point ids (${points.map((p) => p.id).join(", ")}), got '${values.only}'`);
+    throw new Error(
+      `--only: expected one of the point ids (${
+        points.map((p) => p.id).join(", ")
+      }), got '${values.only}'`,
+    );
   }
   const selected = points.filter((p) => values.only === undefined || p.id === values.only);
 
@@ -91,7 +100,9 @@ async function main(): Promise<number> {
   }
 
   if (values.slurm || values["slurm-print"]) {
-    const ids = values.force ? selected.map((p) => p.id) : await pendingIds(output, name, selected.map((p) => p.id));
+    const ids = values.force
+      ? selected.map((p) => p.id)
+      : await pendingIds(output, name, selected.map((p) => p.id));
     if (ids.length === 0) {
       console.log("every point is done: nothing to submit");
       return 0;
@@ -152,7 +163,13 @@ async function main(): Promise<number> {
       if (values.force) await Deno.remove(join(dir, "checkpoint.safetensors")).catch(() => {});
       console.error(`${p.id}: running in ${dir}`);
       const status = ctx
-        ? { slurm: { job_id: ctx.jobId, array_job_id: ctx.arrayJobId, array_task_id: ctx.arrayTaskId } }
+        ? {
+          slurm: {
+            job_id: ctx.jobId,
+            array_job_id: ctx.arrayJobId,
+            array_task_id: ctx.arrayTaskId,
+          },
+        }
         : {};
       try {
         const r = await runPoint({
@@ -167,7 +184,9 @@ async function main(): Promise<number> {
         });
         console.error(
           `${p.id}: done: test ${(r.test_acc * 100).toFixed(2)}% at epoch ${r.best_epoch}` +
-            `${r.best_val_acc !== null ? ` (validation ${(r.best_val_acc * 100).toFixed(2)}%)` : ""}, ` +
+            `${
+              r.best_val_acc !== null ? ` (validation ${(r.best_val_acc * 100).toFixed(2)}%)` : ""
+            }, ` +
             `${r.spikes_per_sample.toFixed(1)} spikes/sample, ${r.wall_seconds.toFixed(1)} s`,
         );
       } catch (e) {
@@ -183,7 +202,11 @@ async function main(): Promise<number> {
         console.error(`${p.id}: failed: ${msg}`);
         await atomicWriteText(
           join(dir, "run.yaml"),
-          resolvedYaml(p.settings, { id: p.id, grid_point: p.point, status: { state: "failed", error: msg, ...status } }),
+          resolvedYaml(p.settings, {
+            id: p.id,
+            grid_point: p.point,
+            status: { state: "failed", error: msg, ...status },
+          }),
         ).catch((err) => console.error(`${p.id}: cannot record the failure: ${err.message}`));
       }
     }

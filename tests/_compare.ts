@@ -6,7 +6,7 @@
  */
 
 import { Engine } from "../src/gpu.ts";
-import { Rng } from "../src/rng.ts";
+import type { Rng } from "../src/rng.ts";
 
 let shared: Promise<Engine> | null = null;
 

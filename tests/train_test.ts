@@ -8,7 +8,7 @@ import assert, { deepStrictEqual as assertEquals, rejects } from "node:assert/st
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { Model } from "../src/model.ts";
-import { parseExperiment } from "../src/experiment/config.ts";
+import { type ParsedExperiment, parseExperiment } from "../src/experiment/config.ts";
 import { expandGrid } from "../src/experiment/grid.ts";
 import { Interrupted, runPoint } from "../src/train.ts";
 import { readSafetensors, writeSafetensors } from "../src/safetensors.ts";
@@ -59,7 +59,7 @@ Deno.test("a conv-conv-pool network learns generated data to high accuracy", GPU
   }
 });
 
-async function experiment(dataDir: string, extra = "") {
+function experiment(dataDir: string, extra = ""): ParsedExperiment {
   const text = `
 dataset: fmnist
 data_dir: ${JSON.stringify(dataDir)}
@@ -87,7 +87,7 @@ Deno.test(
     const tmp = await Deno.makeTempDir();
     try {
       await writeFakeFmnist(join(tmp, "data"));
-      const exp = await experiment(join(tmp, "data"));
+      const exp = experiment(join(tmp, "data"));
       const [p] = expandGrid(exp);
       const a = join(tmp, "a"), b = join(tmp, "b");
       const r = await runPoint({
@@ -144,7 +144,7 @@ Deno.test(
     const tmp = await Deno.makeTempDir();
     try {
       await writeFakeFmnist(join(tmp, "data"));
-      const exp = await experiment(join(tmp, "data"), "augment: [flip]");
+      const exp = experiment(join(tmp, "data"), "augment: [flip]");
       const [p] = expandGrid(exp);
       const whole = join(tmp, "whole"), cut = join(tmp, "cut");
       await runPoint({
@@ -249,47 +249,77 @@ grid:
   },
 );
 
-Deno.test("fidelity: one SGD step from given weights on given data equals the reference update", GPU_TEST, async () => {
-  const engine = await testEngine();
-  const tmp = await Deno.makeTempDir();
-  try {
-    const data = join(tmp, "data");
-    await writeFakeFmnist(data);
-    const plan = planModel("P2-16F", [1, 28, 28], 10);
-    const rng = new Rng(21);
-    const w64 = plan.map((p) => (p.weightShape ? Float64Array.from(kaimingNormal(p.weightShape, p.fanIn, rng)) : null));
-    const init = join(tmp, "init.safetensors");
-    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    plan.forEach((p, i) => {
-      if (p.weightShape) tensors[`layers.${i}.weight`] = { shape: p.weightShape, data: Float32Array.from(w64[i]!) };
-    });
-    await writeSafetensors(init, tensors);
-    const exp = await experiment(
-      data,
-      `optimizer: sgd\nmax_steps: 1\nshuffle: false\nvalidation_fraction: 0\naugment: []\ninit: ${JSON.stringify(init)}`,
-    );
-    const [p] = expandGrid(exp);
-    const settings = { ...p.settings, lr: 0.05, weight_decay: 0.1 };
-    const r = await runPoint({ settings, id: p.id, point: p.point, dir: join(tmp, "run"), engine, log: () => {} });
-    assertEquals(r.steps, 1);
-    assertEquals(r.stopped, "max_steps");
-    // The reference: the first 32 training images in file order.
-    const train = await loadDataset("fmnist", "train", { dir: data, log: () => {} });
-    const x = encode(Float64Array.from(train.images.subarray(0, 32 * 784), (v) => Math.fround(v / 255)), 1);
-    trainStepRef(plan, w64, x, Array.from(train.labels.subarray(0, 32)), 32, 1, {
-      optimizer: "sgd",
-      lr: 0.05,
-      weightDecay: 0.1,
-      gradClip: 1,
-    });
-    const out = await readSafetensors(join(tmp, "run", "weights.safetensors"));
-    plan.forEach((pl, i) => {
-      if (pl.weightShape) assertClose(`layer ${i} after one step`, out.tensors[`layers.${i}.weight`].data, w64[i]!, 1e-5);
-    });
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+Deno.test(
+  "fidelity: one SGD step from given weights on given data equals the reference update",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    const tmp = await Deno.makeTempDir();
+    try {
+      const data = join(tmp, "data");
+      await writeFakeFmnist(data);
+      const plan = planModel("P2-16F", [1, 28, 28], 10);
+      const rng = new Rng(21);
+      const w64 = plan.map((
+        p,
+      ) => (p.weightShape ? Float64Array.from(kaimingNormal(p.weightShape, p.fanIn, rng)) : null));
+      const init = join(tmp, "init.safetensors");
+      const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+      plan.forEach((p, i) => {
+        if (p.weightShape) {
+          tensors[`layers.${i}.weight`] = {
+            shape: p.weightShape,
+            data: Float32Array.from(w64[i]!),
+          };
+        }
+      });
+      await writeSafetensors(init, tensors);
+      const exp = experiment(
+        data,
+        `optimizer: sgd\nmax_steps: 1\nshuffle: false\nvalidation_fraction: 0\naugment: []\ninit: ${
+          JSON.stringify(init)
+        }`,
+      );
+      const [p] = expandGrid(exp);
+      const settings = { ...p.settings, lr: 0.05, weight_decay: 0.1 };
+      const r = await runPoint({
+        settings,
+        id: p.id,
+        point: p.point,
+        dir: join(tmp, "run"),
+        engine,
+        log: () => {},
+      });
+      assertEquals(r.steps, 1);
+      assertEquals(r.stopped, "max_steps");
+      // The reference: the first 32 training images in file order.
+      const train = await loadDataset("fmnist", "train", { dir: data, log: () => {} });
+      const x = encode(
+        Float64Array.from(train.images.subarray(0, 32 * 784), (v) => Math.fround(v / 255)),
+        1,
+      );
+      trainStepRef(plan, w64, x, Array.from(train.labels.subarray(0, 32)), 32, 1, {
+        optimizer: "sgd",
+        lr: 0.05,
+        weightDecay: 0.1,
+        gradClip: 1,
+      });
+      const out = await readSafetensors(join(tmp, "run", "weights.safetensors"));
+      plan.forEach((pl, i) => {
+        if (pl.weightShape) {
+          assertClose(
+            `layer ${i} after one step`,
+            out.tensors[`layers.${i}.weight`].data,
+            w64[i]!,
+            1e-5,
+          );
+        }
+      });
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+);
 
 Deno.test("deno task exp on a run.yaml reruns exactly that point", GPU_TEST, async () => {
   const tmp = await Deno.makeTempDir();
@@ -298,7 +328,9 @@ Deno.test("deno task exp on a run.yaml reruns exactly that point", GPU_TEST, asy
     const file = join(tmp, "r.yaml");
     await Deno.writeTextFile(
       file,
-      `dataset: fmnist\ndata_dir: ${JSON.stringify(join(tmp, "data"))}\narch: "P4-8F"\nbatch_size: 64\n` +
+      `dataset: fmnist\ndata_dir: ${
+        JSON.stringify(join(tmp, "data"))
+      }\narch: "P4-8F"\nbatch_size: 64\n` +
         `epochs: 1\noutput: ${JSON.stringify(join(tmp, "runs"))}\n`,
     );
     const exp = (...args: string[]) =>

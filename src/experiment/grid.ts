@@ -175,7 +175,9 @@ export function resolvedYaml(settings: Experiment, extra: Record<string, unknown
   const doc = new Document(body);
   for (const [k, v] of Object.entries(extra)) doc.set(k, v);
   // Lists of settings (also inside `grid_point`) read best on one line.
-  for (const path of [...SETTING_KEYS.map((k) => [k]), ...SETTING_KEYS.map((k) => ["grid_point", k])]) {
+  for (
+    const path of [...SETTING_KEYS.map((k) => [k]), ...SETTING_KEYS.map((k) => ["grid_point", k])]
+  ) {
     const node = doc.getIn(path, true);
     if (isSeq(node)) node.flow = true;
   }
