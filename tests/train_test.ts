@@ -6,7 +6,7 @@
 
 import assert, { deepStrictEqual as assertEquals, rejects } from "node:assert/strict";
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
+import YAML, { parse as parseYaml } from "yaml";
 import { Model } from "../src/model.ts";
 import { type ParsedExperiment, parseExperiment } from "../src/experiment/config.ts";
 import { expandGrid } from "../src/experiment/grid.ts";
@@ -59,19 +59,20 @@ Deno.test("a conv-conv-pool network learns generated data to high accuracy", GPU
   }
 });
 
-function experiment(dataDir: string, extra = ""): ParsedExperiment {
-  const text = `
-dataset: fmnist
-data_dir: ${JSON.stringify(dataDir)}
-arch: "P2-32F"
-batch_size: 32
-lr: 3.0e-3
-weight_decay: 0
-epochs: 2
-validation_fraction: 0.2
-seed: 7
-${extra}`;
-  return parseExperiment(text, "test.yaml");
+function experiment(dataDir: string, overrides: Record<string, unknown> = {}): ParsedExperiment {
+  const settings = {
+    dataset: "fmnist",
+    data_dir: dataDir,
+    arch: "P2-32F",
+    batch_size: 32,
+    lr: 3e-3,
+    weight_decay: 0,
+    epochs: 2,
+    validation_fraction: 0.2,
+    seed: 7,
+    ...overrides,
+  };
+  return parseExperiment(YAML.stringify(settings), "test.yaml");
 }
 
 async function weightsOf(dir: string): Promise<Float32Array[]> {
@@ -144,7 +145,7 @@ Deno.test(
     const tmp = await Deno.makeTempDir();
     try {
       await writeFakeFmnist(join(tmp, "data"));
-      const exp = experiment(join(tmp, "data"), "augment: [flip]");
+      const exp = experiment(join(tmp, "data"), { augment: ["flip"] });
       const [p] = expandGrid(exp);
       const whole = join(tmp, "whole"), cut = join(tmp, "cut");
       await runPoint({
@@ -274,16 +275,20 @@ Deno.test(
         }
       });
       await writeSafetensors(init, tensors);
-      const exp = experiment(
-        data,
-        `optimizer: sgd\nmax_steps: 1\nshuffle: false\nvalidation_fraction: 0\naugment: []\ninit: ${
-          JSON.stringify(init)
-        }`,
-      );
+      const exp = experiment(data, {
+        arch: "P2-16F",
+        optimizer: "sgd",
+        lr: 0.05,
+        weight_decay: 0.1,
+        max_steps: 1,
+        shuffle: false,
+        validation_fraction: 0,
+        augment: [],
+        init,
+      });
       const [p] = expandGrid(exp);
-      const settings = { ...p.settings, lr: 0.05, weight_decay: 0.1 };
       const r = await runPoint({
-        settings,
+        settings: p.settings,
         id: p.id,
         point: p.point,
         dir: join(tmp, "run"),
