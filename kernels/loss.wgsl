@@ -4,8 +4,18 @@
 // One workgroup of 256: invocation j handles samples j, j + 256, ...; the
 // partial sums are combined by a fixed tree, so results are deterministic.
 // Labels are read through the epoch's index list: y_b = labels[indices[offset + b]].
+// With SPIKE_OUT the output layer spikes: the logits are -min(tau, T) (an
+// output that does not fire counts as firing at the window's end), the
+// prediction is the earliest spike, and du is the gradient w.r.t. tau.
 
 override K: u32 = 10u;
+override SPIKE_OUT: bool = false;
+override TWIN: f32 = 1.0;
+
+fn logit(v: f32) -> f32 {
+  if (SPIKE_OUT) { return -min(v, TWIN); }
+  return v;
+}
 
 @group(1) @binding(0) var<storage, read> u: array<f32>;             // [B, K]
 @group(1) @binding(1) var<storage, read_write> du: array<f32>;      // [B, K]
@@ -25,18 +35,20 @@ fn main(@builtin(local_invocation_index) tid: u32) {
   for (var b = tid; b < B; b += 256u) {
     let y = labels[indices[step.sample_offset + b]];
     let row = b * K;
-    var mx = u[row];
+    var mx = logit(u[row]);
     var arg = 0u;
     for (var k = 1u; k < K; k++) {
-      if (u[row + k] > mx) { mx = u[row + k]; arg = k; }
+      let v = logit(u[row + k]);
+      if (v > mx) { mx = v; arg = k; }
     }
     var sum = 0.0;
-    for (var k = 0u; k < K; k++) { sum += exp(u[row + k] - mx); }
-    loss += log(sum) - (u[row + y] - mx);
+    for (var k = 0u; k < K; k++) { sum += exp(logit(u[row + k]) - mx); }
+    loss += log(sum) - (logit(u[row + y]) - mx);
     hits += select(0.0, 1.0, arg == y);
+    let sign = select(1.0, -1.0, SPIKE_OUT);
     for (var k = 0u; k < K; k++) {
-      let p = exp(u[row + k] - mx) / sum;
-      du[row + k] = (p - select(0.0, 1.0, k == y)) * inv_b;
+      let p = exp(logit(u[row + k]) - mx) / sum;
+      du[row + k] = sign * (p - select(0.0, 1.0, k == y)) * inv_b;
     }
   }
   red_loss[tid] = loss;

@@ -224,6 +224,34 @@ export class Engine {
     return new Float32Array(await this.read(buffer, count * 4, offset * 4));
   }
 
+  /** Reads several buffers' leading float32 values with one read-back. */
+  async readManyF32(parts: { buffer: GPUBuffer; count: number }[]): Promise<Float32Array[]> {
+    const total = parts.reduce((a, p) => a + p.count, 0);
+    const staging = this.device.createBuffer({
+      size: Math.max(total * 4, 4),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder();
+    let at = 0;
+    for (const p of parts) {
+      if (p.count > 0) enc.copyBufferToBuffer(p.buffer, 0, staging, at * 4, p.count * 4);
+      at += p.count;
+    }
+    this.device.queue.submit([enc.finish()]);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.check();
+      throw e;
+    }
+    const all = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    this.check();
+    at = 0;
+    return parts.map((p) => all.slice(at, at += p.count));
+  }
+
   /** Builds (once) the pipeline of a program; cached by files, entry and constants. */
   program(spec: ProgramSpec): Promise<Program> {
     const constants = spec.constants ?? {};

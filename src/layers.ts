@@ -24,8 +24,11 @@ export interface GemmShape {
   mode: 0 | 1;
 }
 
-/** The convolution shape a conv, linear or readout layer computes. */
-export function gemmShape(plan: LayerPlan): GemmShape {
+/**
+ * The convolution shape a conv, linear or readout layer computes. With
+ * `spikingReadout` the readout is a spiking layer like the others (mode 0).
+ */
+export function gemmShape(plan: LayerPlan, spikingReadout = false): GemmShape {
   const s = plan.spec;
   if (s.kind === "conv") {
     const [ci, h, w] = plan.inShape;
@@ -38,7 +41,7 @@ export function gemmShape(plan: LayerPlan): GemmShape {
       w: 1,
       co: plan.outShape[0],
       ks: 1,
-      mode: s.kind === "readout" ? 1 : 0,
+      mode: s.kind === "readout" && !spikingReadout ? 1 : 0,
     };
   }
   throw new Error(`Layer ${plan.index} '${s.token}' has no weights`);

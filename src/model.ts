@@ -63,6 +63,12 @@ export interface ModelOptions {
   gradClip?: number;
   /** Normalise pixels by per-channel mean and std before encoding. */
   normalize?: { mean: number[]; std: number[] } | null;
+  /**
+   * `potential` (default): the readout does not fire, prediction is argmax of
+   * its potentials U. `spike`: the output layer spikes, prediction is the
+   * earliest spike, and the loss is softmax cross-entropy on -min(tau, T).
+   */
+  readout?: "potential" | "spike";
   /** Seed of the Kaiming-normal initialisation. Default 0. */
   seed?: number;
   optimizer?: Partial<OptimizerOptions>;
@@ -138,6 +144,7 @@ export class Model {
   readonly inputShape: number[];
   readonly classes: number;
   readonly optimizer: OptimizerOptions;
+  readonly readout: "potential" | "spike";
   /** Learning rate of the next step (the training loop anneals it). */
   lr: number;
   /** Optimiser steps taken (Adam's t). */
@@ -180,6 +187,12 @@ export class Model {
     this.gradClip = opts.gradClip ?? 1;
     this.optimizer = { ...DEFAULT_OPTIMIZER, ...opts.optimizer };
     this.lr = this.optimizer.lr;
+    this.readout = opts.readout ?? "potential";
+    if (this.readout !== "potential" && this.readout !== "spike") {
+      throw new Error(
+        `Cannot build model: expected readout 'potential' or 'spike', got '${opts.readout}'`,
+      );
+    }
     if (!(this.maxBatch >= 1 && Number.isInteger(this.maxBatch))) {
       throw new Error(
         `Cannot build model: expected maxBatch a positive integer, got ${opts.maxBatch}`,
@@ -267,7 +280,7 @@ export class Model {
     let partMax = 16;
     for (const L of this.#layers) {
       if (L.plan.weightShape) {
-        L.gemm = gemmShape(L.plan);
+        L.gemm = gemmShape(L.plan, this.readout === "spike");
         L.weighted = await weightedPrograms(e, L.gemm, this.tWin, this.gradClip, B);
         partMax = Math.max(partMax, L.weighted.splits * L.size);
       } else {
@@ -343,7 +356,7 @@ export class Model {
     this.#loss = await e.program({
       files: ["loss.wgsl"],
       bindings: ["read", "rw", "read", "read", "rw"],
-      constants: { K: this.classes },
+      constants: { K: this.classes, SPIKE_OUT: this.readout === "spike", TWIN: this.tWin },
     });
     const o = this.optimizer;
     if (o.weightClip && !(o.weightClip[0] < o.weightClip[1])) {
@@ -725,9 +738,11 @@ export class Model {
   }
 
   /**
-   * Runs the network on a batch of intensities and returns every layer's
-   * output (spike times with `Infinity` for no spike; the readout's
-   * potentials U) and the predicted classes.
+   * Runs the network on a batch of intensities and returns every spiking or
+   * pooling layer's spike times (`Infinity` for no spike), the readout's
+   * potentials U and the predicted classes, with one read-back. With
+   * `readout: "spike"`, `times` also holds the output layer's spike times and
+   * `potentials` the logits -min(tau, T).
    */
   async forward(
     x: ArrayLike<number>,
@@ -741,10 +756,13 @@ export class Model {
     this.encodeForward(pass, batch, false, !encoded);
     pass.end();
     this.engine.device.queue.submit([enc.finish()]);
-    const outs = await Promise.all(
-      this.plan.map((p, i) => this.engine.readF32(this.acts[i], batch * sizeOf(p.outShape))),
+    const outs = await this.engine.readManyF32(
+      this.plan.map((p, i) => ({ buffer: this.acts[i], count: batch * sizeOf(p.outShape) })),
     );
-    const potentials = outs.pop()!;
+    const spiking = this.readout === "spike";
+    const last = outs[outs.length - 1];
+    const potentials = spiking ? last.map((t) => -Math.min(t, this.tWin)) : last;
+    if (!spiking) outs.pop();
     for (const t of outs) {
       for (let i = 0; i < t.length; i++) if (t[i] >= NO_SPIKE / 10) t[i] = Infinity;
     }

@@ -174,11 +174,6 @@ interface Source {
 export async function runPoint(o: RunPointOptions): Promise<RunResults> {
   const s = o.settings;
   const log = o.log ?? ((l: string) => console.error(l));
-  if (s.readout !== "potential") {
-    throw new Error(
-      `readout: expected 'potential' (the spiking readout is not implemented yet), got '${s.readout}'`,
-    );
-  }
   if (s.precision !== "f32") {
     throw new Error(
       `precision: expected 'f32' (float16 storage is not implemented yet), got '${s.precision}'`,
@@ -209,6 +204,7 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     gradClip: s.grad_clip,
     normalize: s.normalize ? { mean: info.mean, std: info.std } : null,
     seed: s.seed,
+    readout: s.readout,
     optimizer: {
       kind: s.optimizer,
       lr: s.lr,

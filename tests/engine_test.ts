@@ -34,6 +34,7 @@ interface Case {
   input?: Float64Array;
   /** Replaces the random weights (per layer, null for pools). */
   weights?: (Float64Array | null)[];
+  readout?: "potential" | "spike";
 }
 
 function poison(model: Model): void {
@@ -56,10 +57,12 @@ async function checkCase(c: Case): Promise<void> {
     maxBatch: c.batch,
     tWin: T,
     gradClip: clip,
+    readout: c.readout,
     optimizer: { kind: "sgd", lr: 0, weightDecay: 0 },
   });
   try {
     const rng = new Rng(c.seed);
+    const spikeOut = c.readout === "spike";
     const plan = model.plan;
     let w64: (Float64Array | null)[];
     if (c.weights) {
@@ -79,10 +82,20 @@ async function checkCase(c: Case): Promise<void> {
     const x = c.input ?? randomTimes(rng, c.batch * sizeOf(c.inShape), T, c.fire ?? 0.7);
     const labels = Array.from({ length: c.batch }, () => rng.int(c.classes));
 
-    const fwd = networkForward(plan, w64, x, c.batch, T);
-    const U = fwd.outputs.at(-1)!;
+    // A spiking output layer is, for the reference, a fully connected spiking layer
+    // whose logits are -min(tau, T).
+    const refPlan = spikeOut
+      ? plan.map((p, i) =>
+        i === plan.length - 1
+          ? { ...p, spec: { kind: "linear" as const, token: "out", features: c.classes } }
+          : p
+      )
+      : plan;
+    const fwd = networkForward(refPlan, w64, x, c.batch, T);
+    const U = spikeOut ? fwd.outputs.at(-1)!.map((t) => -Math.min(t, T)) : fwd.outputs.at(-1)!;
     const loss = softmaxCrossEntropy(U, labels, c.batch, c.classes);
-    const bwd = networkBackward(plan, w64, x, fwd, loss.dU, c.batch, T, clip);
+    const dOut = spikeOut ? loss.dU.map((d) => -d) : loss.dU;
+    const bwd = networkBackward(refPlan, w64, x, fwd, dOut, c.batch, T, clip);
 
     poison(model);
     model.resetMetrics();
@@ -91,10 +104,13 @@ async function checkCase(c: Case): Promise<void> {
     const metrics = await model.readMetrics(0);
     const out = await model.forward(x, { encoded: true });
 
-    plan.forEach((p, i) => {
+    [...plan].reverse().forEach((p) => {
+      const i = p.index;
       const what = `${c.arch} layer ${i} '${p.spec.token}'`;
-      if (i < plan.length - 1) assertClose(`${what} times`, out.times[i], fwd.outputs[i]);
-      else assertClose(`${what} potentials`, out.potentials, U);
+      if (i < plan.length - 1 || spikeOut) {
+        assertClose(`${what} times`, out.times[i], fwd.outputs[i]);
+      }
+      if (i === plan.length - 1) assertClose(`${what} potentials`, out.potentials, U);
       if (p.weightShape) {
         assertClose(
           `${what} weight gradient`,
@@ -161,6 +177,26 @@ Deno.test("window length T = 2 and an active gradient clip", GPU_TEST, async () 
     batch: 4,
     seed: 7,
     clip: 0.05,
+  });
+});
+
+Deno.test("a spiking output layer: argmin of spike times, loss on -tau", GPU_TEST, async () => {
+  await checkCase({
+    arch: "5C3-P2-8F",
+    inShape: [2, 6, 6],
+    classes: 4,
+    batch: 6,
+    seed: 16,
+    readout: "spike",
+  });
+  await checkCase({
+    arch: "12F",
+    inShape: [10],
+    classes: 3,
+    batch: 9,
+    seed: 17,
+    readout: "spike",
+    T: 2,
   });
 });
 

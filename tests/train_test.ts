@@ -354,42 +354,55 @@ Deno.test("deno task exp on a run.yaml reruns exactly that point", GPU_TEST, asy
   }
 });
 
-Deno.test("SIGTERM: deno task exp writes a checkpoint, exits 143, and a rerun resumes exactly", GPU_TEST, async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
-    await writeFakeFmnist(join(tmp, "data"));
-    const yaml = (out: string) =>
-      `dataset: fmnist\ndata_dir: ${JSON.stringify(join(tmp, "data"))}\narch: "P2-16F"\nbatch_size: 16\n` +
-      `lr: 3.0e-3\nepochs: 12\nvalidation_fraction: 0.25\noutput: ${JSON.stringify(join(tmp, out))}\n`;
-    await Deno.writeTextFile(join(tmp, "s.yaml"), yaml("cut"));
-    await Deno.writeTextFile(join(tmp, "w.yaml"), yaml("whole"));
-    const cmd = (file: string) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("../tasks/exp.ts", import.meta.url).pathname, join(tmp, file)],
-        stdout: "null",
-        stderr: "piped",
-      });
-    const child = cmd("s.yaml").spawn();
-    const metrics = join(tmp, "cut", "s", "default", "metrics.jsonl");
-    for (let i = 0; i < 600 && !(await Deno.stat(metrics).catch(() => null)); i++) {
-      await new Promise((r) => setTimeout(r, 50));
+Deno.test(
+  "SIGTERM: deno task exp writes a checkpoint, exits 143, and a rerun resumes exactly",
+  GPU_TEST,
+  async () => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      await writeFakeFmnist(join(tmp, "data"));
+      const yaml = (out: string) =>
+        `dataset: fmnist\ndata_dir: ${
+          JSON.stringify(join(tmp, "data"))
+        }\narch: "P2-16F"\nbatch_size: 16\n` +
+        `lr: 3.0e-3\nepochs: 12\nvalidation_fraction: 0.25\noutput: ${
+          JSON.stringify(join(tmp, out))
+        }\n`;
+      await Deno.writeTextFile(join(tmp, "s.yaml"), yaml("cut"));
+      await Deno.writeTextFile(join(tmp, "w.yaml"), yaml("whole"));
+      const cmd = (file: string) =>
+        new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            new URL("../tasks/exp.ts", import.meta.url).pathname,
+            join(tmp, file),
+          ],
+          stdout: "null",
+          stderr: "piped",
+        });
+      const child = cmd("s.yaml").spawn();
+      const metrics = join(tmp, "cut", "s", "default", "metrics.jsonl");
+      for (let i = 0; i < 600 && !(await Deno.stat(metrics).catch(() => null)); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.kill("SIGTERM");
+      const { code, stderr } = await child.output();
+      const log = new TextDecoder().decode(stderr);
+      assertEquals(code, 143, log);
+      assert(log.includes("checkpoint written"), log);
+      const mid = parseYaml(await Deno.readTextFile(join(tmp, "cut", "s", "default", "run.yaml")));
+      assertEquals(mid.status.state, "running");
+      const resumed = await cmd("s.yaml").output();
+      assertEquals(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
+      assert(new TextDecoder().decode(resumed.stderr).includes("resuming"));
+      assertEquals((await cmd("w.yaml").output()).code, 0);
+      assertEquals(
+        await weightsOf(join(tmp, "cut", "s", "default")),
+        await weightsOf(join(tmp, "whole", "w", "default")),
+      );
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
     }
-    child.kill("SIGTERM");
-    const { code, stderr } = await child.output();
-    const log = new TextDecoder().decode(stderr);
-    assertEquals(code, 143, log);
-    assert(log.includes("checkpoint written"), log);
-    const mid = parseYaml(await Deno.readTextFile(join(tmp, "cut", "s", "default", "run.yaml")));
-    assertEquals(mid.status.state, "running");
-    const resumed = await cmd("s.yaml").output();
-    assertEquals(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
-    assert(new TextDecoder().decode(resumed.stderr).includes("resuming"));
-    assertEquals((await cmd("w.yaml").output()).code, 0);
-    assertEquals(
-      await weightsOf(join(tmp, "cut", "s", "default")),
-      await weightsOf(join(tmp, "whole", "w", "default")),
-    );
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  },
+);

@@ -79,10 +79,16 @@ function readoutShapeOf(p: LayerPlan, B: number): ReadoutShape {
   return { B, F: sizeOf(p.inShape), K: p.spec.classes };
 }
 
-/** Checks the plan ends with the readout and that weights match it. */
+/**
+ * Checks the plan ends with the readout (or, for a spiking output layer, a
+ * fully connected spiking layer) and that weights match it.
+ */
 function checkPlan(plan: LayerPlan[], weights: (Float64Array | null)[], fn: string): void {
-  if (plan.length === 0 || plan[plan.length - 1].spec.kind !== "readout") {
-    throw new Error(`${fn}: expected a plan ending with the readout, got ${plan.length} layers`);
+  const last = plan[plan.length - 1]?.spec.kind;
+  if (last !== "readout" && last !== "linear") {
+    throw new Error(
+      `${fn}: expected a plan ending with the readout or a spiking output layer, got ${plan.length} layers`,
+    );
   }
   if (weights.length !== plan.length) {
     throw new Error(`${fn}: expected ${plan.length} weight entries, got ${weights.length}`);
