@@ -1,5 +1,6 @@
 /**
- * File helpers shared by the run writer: atomic text writes.
+ * File helpers: atomic writes, shared by the run writer, the dataset cache,
+ * safetensors and the report.
  *
  * @module
  */
@@ -7,17 +8,31 @@
 import { dirname } from "node:path";
 
 /**
- * Writes `text` to `path` atomically: a temporary file in the same folder,
- * then a rename, so a reader or a crash never sees half a file.
+ * Writes `data` to `path` atomically: creates the parent folders, writes a
+ * temporary file next to `path`, then renames it over `path`. A reader or a
+ * crash never sees half a file; on failure the temporary file is removed,
+ * `path` is left as it was, and the error names `path`.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "./_fs.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeFileAtomic(`${dir}/a/b.txt`, "hello");
+ * if (await Deno.readTextFile(`${dir}/a/b.txt`) !== "hello") throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
-export async function atomicWriteText(path: string, text: string): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  const tmp = `${dir}/.${base}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    await Deno.writeTextFile(tmp, text);
+    await Deno.mkdir(dir, { recursive: true });
+    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+    else await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw new Error(`Cannot write '${path}': ${(e as Error).message}`);
   }
 }

@@ -196,36 +196,15 @@ export class Engine {
     this.device.queue.writeBuffer(buffer, offset, padded as Uint8Array<ArrayBuffer>);
   }
 
-  /** Reads `bytes` from a buffer (one host read-back, ~11 ms: never inside a step). */
-  async read(buffer: GPUBuffer, bytes = buffer.size, offset = 0): Promise<ArrayBuffer> {
-    const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({
-      size: Math.max(size, 4),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const enc = this.device.createCommandEncoder();
-    if (size > 0) enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
-    this.device.queue.submit([enc.finish()]);
-    try {
-      await staging.mapAsync(GPUMapMode.READ);
-    } catch (e) {
-      this.check();
-      throw e;
-    }
-    const out = staging.getMappedRange().slice(0, bytes);
-    staging.unmap();
-    staging.destroy();
-    this.check();
-    return out;
-  }
-
-  /** Reads a buffer as float32 values. */
+  /** Reads `count` float32 values from `offset` (one host read-back, ~11 ms: never inside a step). */
   async readF32(buffer: GPUBuffer, count: number, offset = 0): Promise<Float32Array> {
-    return new Float32Array(await this.read(buffer, count * 4, offset * 4));
+    return (await this.readManyF32([{ buffer, count, offset }]))[0];
   }
 
-  /** Reads several buffers' leading float32 values with one read-back. */
-  async readManyF32(parts: { buffer: GPUBuffer; count: number }[]): Promise<Float32Array[]> {
+  /** Reads float32 ranges of several buffers with one read-back (offsets and counts in values). */
+  async readManyF32(
+    parts: { buffer: GPUBuffer; count: number; offset?: number }[],
+  ): Promise<Float32Array[]> {
     const total = parts.reduce((a, p) => a + p.count, 0);
     const staging = this.device.createBuffer({
       size: Math.max(total * 4, 4),
@@ -234,7 +213,9 @@ export class Engine {
     const enc = this.device.createCommandEncoder();
     let at = 0;
     for (const p of parts) {
-      if (p.count > 0) enc.copyBufferToBuffer(p.buffer, 0, staging, at * 4, p.count * 4);
+      if (p.count > 0) {
+        enc.copyBufferToBuffer(p.buffer, (p.offset ?? 0) * 4, staging, at * 4, p.count * 4);
+      }
       at += p.count;
     }
     this.device.queue.submit([enc.finish()]);

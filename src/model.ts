@@ -96,6 +96,16 @@ export interface Metrics {
   spikesPerSample: number;
 }
 
+/** What a checkpoint holds of a model: flat weights, Adam moments, initial signs, step and lr. */
+export interface ModelState {
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  signs: Float32Array;
+  adamStep: number;
+  lr: number;
+}
+
 /** A named tensor as safetensors stores it. */
 export interface Tensor {
   shape: number[];
@@ -491,39 +501,17 @@ export class Model {
     return out;
   }
 
-  /** Optimiser state for checkpoints: flat weights, Adam moments, signs, step, lr. */
-  async exportState(): Promise<
-    {
-      params: Float32Array;
-      m: Float32Array;
-      v: Float32Array;
-      signs: Float32Array;
-      adamStep: number;
-      lr: number;
-    }
-  > {
-    const e = this.engine;
+  /** Optimiser state for checkpoints (one read-back). */
+  async exportState(): Promise<ModelState> {
     const n = this.paramCount;
-    const [params, m, v, signs] = await Promise.all([
-      e.readF32(this.params, n),
-      e.readF32(this.adamM, n),
-      e.readF32(this.adamV, n),
-      e.readF32(this.signs, n),
-    ]);
+    const [params, m, v, signs] = await this.engine.readManyF32(
+      [this.params, this.adamM, this.adamV, this.signs].map((buffer) => ({ buffer, count: n })),
+    );
     return { params, m, v, signs, adamStep: this.adamStep, lr: this.lr };
   }
 
   /** Restores {@link exportState}'s result. */
-  importState(
-    s: {
-      params: Float32Array;
-      m: Float32Array;
-      v: Float32Array;
-      signs: Float32Array;
-      adamStep: number;
-      lr: number;
-    },
-  ): void {
+  importState(s: ModelState): void {
     for (const [k, a] of Object.entries({ params: s.params, m: s.m, v: s.v, signs: s.signs })) {
       if (a.length !== this.paramCount) {
         throw new Error(

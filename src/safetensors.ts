@@ -16,6 +16,8 @@
  * @module
  */
 
+import { writeFileAtomic } from "./_fs.ts";
+
 /** A tensor to write: row-major float32 data with its shape. */
 export interface TensorInput {
   shape: number[];
@@ -367,20 +369,6 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<bytes>"): Decode
   return { tensors, metadata };
 }
 
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const dir = slash >= 0 ? path.slice(0, slash + 1) : "";
-  const base = path.slice(slash + 1);
-  const tmp = `${dir}.${base}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new Error(`Cannot write safetensors '${path}': ${(e as Error).message}`);
-  }
-}
-
 /**
  * Encodes tensors and writes them to `path` atomically: the bytes go to a
  * temporary file in the same folder, which is then renamed over `path`. If
@@ -411,7 +399,9 @@ export async function writeSafetensors(
       }`,
     );
   }
-  await writeAtomic(path, bytes);
+  await writeFileAtomic(path, bytes).catch((e: Error) => {
+    throw new Error(e.message.replace(/^Cannot write /, "Cannot write safetensors "));
+  });
 }
 
 /** Reads and decodes a safetensors file; errors name the file (see {@link decodeSafetensors}). */

@@ -17,7 +17,7 @@ import { type Metrics, Model } from "./model.ts";
 import { Rng } from "./rng.ts";
 import { readSafetensors, writeSafetensors } from "./safetensors.ts";
 import { provenance } from "./provenance.ts";
-import { atomicWriteText } from "./_fs.ts";
+import { writeFileAtomic } from "./_fs.ts";
 
 /** One epoch's record in `metrics.jsonl`. */
 export interface EpochRecord {
@@ -230,7 +230,7 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     const hasVal = split.val.length > 0;
     const prov = await provenance(engine, [...trainSet.files, ...testSet.files]);
     const writeRun = (status: Record<string, unknown>, results?: RunResults) =>
-      atomicWriteText(
+      writeFileAtomic(
         join(o.dir, "run.yaml"),
         resolvedYaml(s, {
           id: o.id,
@@ -372,7 +372,7 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       }, { state: JSON.stringify({ ...st, adamStep: model.adamStep }) });
     };
     const writeMetrics = () =>
-      atomicWriteText(
+      writeFileAtomic(
         join(o.dir, "metrics.jsonl"),
         st.history.map((r) => JSON.stringify(r) + "\n").join(""),
       );

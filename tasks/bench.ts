@@ -51,7 +51,7 @@ import {
 import { parseExperiment } from "../src/experiment/config.ts";
 import { runPoint } from "../src/train.ts";
 import { gitCommit, VERSION } from "../src/provenance.ts";
-import { atomicWriteText } from "../src/_fs.ts";
+import { writeFileAtomic } from "../src/_fs.ts";
 
 const USAGE =
   "usage: deno task bench [--quick] [--json FILE] [--only NAME[,NAME...]] [--reps N] [--steps N]";
@@ -575,7 +575,7 @@ async function main(): Promise<number> {
       shapes: results,
       epoch,
     };
-    await atomicWriteText(jsonPath, JSON.stringify(report, null, 2) + "\n");
+    await writeFileAtomic(jsonPath, JSON.stringify(report, null, 2) + "\n");
     console.log(`\nwrote ${jsonPath}`);
     return 0;
   } finally {

@@ -24,7 +24,7 @@ import { join, relative, resolve } from "node:path";
 import { loadExperiment } from "../src/experiment/config.ts";
 import { expandGrid, type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
 import { Interrupted, isDone, runDir, runPoint } from "../src/train.ts";
-import { atomicWriteText } from "../src/_fs.ts";
+import { writeFileAtomic } from "../src/_fs.ts";
 import { pendingIds, requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/slurm.ts";
 
 const USAGE =
@@ -200,7 +200,7 @@ async function main(): Promise<number> {
         failed++;
         const msg = e instanceof Error ? e.message : String(e);
         console.error(`${p.id}: failed: ${msg}`);
-        await atomicWriteText(
+        await writeFileAtomic(
           join(dir, "run.yaml"),
           resolvedYaml(p.settings, {
             id: p.id,

@@ -310,10 +310,10 @@ Deno.test("writeSafetensors/readSafetensors: atomic write, errors name the path"
     );
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["model.safetensors"]);
 
-    // Writing into a missing folder fails with the path and leaves nothing.
+    // Writing below a file (not a folder) fails with the path and leaves nothing.
     await assert.rejects(
-      writeSafetensors(`${dir}/nope/x.safetensors`, t),
-      /Cannot write safetensors '.*nope\/x\.safetensors'/,
+      writeSafetensors(`${path}/x.safetensors`, t),
+      /Cannot write safetensors '.*model\.safetensors\/x\.safetensors'/,
     );
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["model.safetensors"]);
 

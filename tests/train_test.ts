@@ -59,6 +59,16 @@ Deno.test("a conv-conv-pool network learns generated data to high accuracy", GPU
   }
 });
 
+/** `deno task exp ARGS` as a subprocess (stdout and stderr piped). */
+function expTask(args: string[], env: Record<string, string> = {}): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../tasks/exp.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env,
+  });
+}
+
 function experiment(dataDir: string, overrides: Record<string, unknown> = {}): ParsedExperiment {
   const settings = {
     dataset: "fmnist",
@@ -220,13 +230,8 @@ grid:
   data_dir: [${JSON.stringify(join(tmp, "data"))}, ${JSON.stringify(join(tmp, "missing"))}]
 `,
       );
-      const exp = (...args: string[]) =>
-        new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", new URL("../tasks/exp.ts", import.meta.url).pathname, file, ...args],
-          stdout: "piped",
-          stderr: "piped",
-          env: { FIRSTSPIKE_DATA: join(tmp, "nowhere"), XDG_CACHE_HOME: join(tmp, "cache") },
-        }).output();
+      const env = { FIRSTSPIKE_DATA: join(tmp, "nowhere"), XDG_CACHE_HOME: join(tmp, "cache") };
+      const exp = (...args: string[]) => expTask([file, ...args], env).output();
       const dry = await exp("--dry-run");
       const listing = new TextDecoder().decode(dry.stdout);
       assertEquals(dry.code, 0);
@@ -338,12 +343,7 @@ Deno.test("deno task exp on a run.yaml reruns exactly that point", GPU_TEST, asy
       }\narch: "P4-8F"\nbatch_size: 64\n` +
         `epochs: 1\noutput: ${JSON.stringify(join(tmp, "runs"))}\n`,
     );
-    const exp = (...args: string[]) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("../tasks/exp.ts", import.meta.url).pathname, ...args],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+    const exp = (...args: string[]) => expTask(args).output();
     assertEquals((await exp(file)).code, 0);
     const first = join(tmp, "runs", "r", "default");
     const again = await exp(join(first, "run.yaml"), "--output", join(tmp, "rerun"));
@@ -370,17 +370,7 @@ Deno.test(
         }\n`;
       await Deno.writeTextFile(join(tmp, "s.yaml"), yaml("cut"));
       await Deno.writeTextFile(join(tmp, "w.yaml"), yaml("whole"));
-      const cmd = (file: string) =>
-        new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            new URL("../tasks/exp.ts", import.meta.url).pathname,
-            join(tmp, file),
-          ],
-          stdout: "null",
-          stderr: "piped",
-        });
+      const cmd = (file: string) => expTask([join(tmp, file)]);
       const child = cmd("s.yaml").spawn();
       const metrics = join(tmp, "cut", "s", "default", "metrics.jsonl");
       for (let i = 0; i < 600 && !(await Deno.stat(metrics).catch(() => null)); i++) {

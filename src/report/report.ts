@@ -7,6 +7,7 @@
  */
 
 import { basename, join, resolve } from "node:path";
+import { writeFileAtomic } from "../_fs.ts";
 import { readRuns, type RunRecord } from "./load.ts";
 import {
   type ConfigGroup,
@@ -135,18 +136,6 @@ export async function buildReport(expDir: string): Promise<Report> {
       "spike_times.svg": spikeTimesFigure(bestRecord, best?.bestEpoch ?? null),
     },
   };
-}
-
-/** Writes a file through a temporary file in the same folder and a rename. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeTextFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
 }
 
 /**
