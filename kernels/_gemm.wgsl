@@ -8,16 +8,19 @@
 // hooks that the operation's file defines (it is concatenated before this
 // core). The hooks turn the product into an implicit GEMM: im2col indexing,
 // masks and the spike-time epilogue live there, so no im2col buffer is ever
-// written. Each invocation loads the same 4 rows of A and 4 columns of B in
-// every K slice, so `a_ctx(m)` / `b_ctx(n)` decompose those indices once
-// (image, pixel, channel offsets) and `load_a` / `load_b` only add the K part.
+// written. Each invocation loads the same rows of A and columns of B in every
+// K slice, so `a_ctx(m)` / `b_ctx(n)` decompose those indices once (image,
+// pixel, channel offsets) and `load_a` / `load_b` only add the K part.
 //
-// Tiling: a 16x16 workgroup computes a BM x BN = 64 x 64 output tile; each
-// invocation owns a 4x4 register block (two accumulators each). K advances in
-// BK = 16 slices staged through workgroup memory: A as [BK][BM], B as [BK][BN],
-// so the inner loop reads four consecutive values of each with vec4 loads.
-// With A_DUAL (or B_DUAL) false the .y component of A (or B) equals .x and is
-// staged once. With Y_USED false the second product is skipped entirely.
+// Tiling (constants BM, BN, BK, TM, TN come from the program, see
+// `src/layers.ts`'s tile table): a workgroup of (BN/TN) x (BM/TM) invocations
+// computes a BM x BN output tile; each invocation owns TM x TN outputs (two
+// accumulators each) in vec4 groups. Its rows are the 4-row groups
+// ty + g * (BM/TM) for g < TM/4 and its columns the 4-column groups
+// tx + g * (BN/TN) for g < TN/4, so neighbouring invocations read neighbouring
+// vec4s of workgroup memory. K advances in BK slices staged as A[BK][BM] and
+// B[BK][BN]. With A_DUAL (or B_DUAL) false the .y component of A (or B) equals
+// .x and is staged once; with Y_USED false the second product is skipped.
 // Split-K: workgroup_id.z picks a contiguous, BK-aligned slice of K out of
 // num_workgroups.z; `store` receives the split index and writes partial sums
 // that a later pass adds in a fixed order (deterministic, no atomics).
@@ -30,16 +33,18 @@ override Y_USED: bool = true;
 override A_K_FAST: bool = true;
 override B_K_FAST: bool = false;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
+const THREADS: u32 = (BM / TM) * (BN / TN);
+const LOADS_A: u32 = (BM * BK) / THREADS;
+const LOADS_B: u32 = (BN * BK) / THREADS;
+const GM: u32 = TM / 4u; // row groups per invocation
+const GN: u32 = TN / 4u; // column groups per invocation
 
-var<workgroup> as_x: array<vec4<f32>, 256>; // [BK][BM/4]
-var<workgroup> as_y: array<vec4<f32>, 256>;
-var<workgroup> bs_x: array<vec4<f32>, 256>; // [BK][BN/4]
-var<workgroup> bs_y: array<vec4<f32>, 256>;
+var<workgroup> as_x: array<vec4<f32>, BK * BM / 4u>; // [BK][BM/4]
+var<workgroup> as_y: array<vec4<f32>, BK * BM / 4u>;
+var<workgroup> bs_x: array<vec4<f32>, BK * BN / 4u>; // [BK][BN/4]
+var<workgroup> bs_y: array<vec4<f32>, BK * BN / 4u>;
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(BN / TN, BM / TM, 1)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -58,74 +63,81 @@ fn main(
   let k_begin = min(wg.z * per_split * BK, K);
   let k_end = min(k_begin + per_split * BK, K);
 
-  // Per-invocation load slots: slot r loads element e = tid + 256 r of each tile.
-  var a_m: array<u32, 4>;
-  var a_k: array<u32, 4>;
-  var a_c: array<vec4<u32>, 4>;
-  var b_n: array<u32, 4>;
-  var b_k: array<u32, 4>;
-  var b_c: array<vec4<u32>, 4>;
-  for (var r = 0u; r < 4u; r++) {
-    let e = tid + r * 256u;
+  // Per-invocation load slots: slot r loads element e = tid + THREADS r of a tile.
+  var a_m: array<u32, LOADS_A>;
+  var a_k: array<u32, LOADS_A>;
+  var a_c: array<vec4<u32>, LOADS_A>;
+  for (var r = 0u; r < LOADS_A; r++) {
+    let e = tid + r * THREADS;
     if (A_K_FAST) { a_k[r] = e % BK; a_m[r] = e / BK; } else { a_m[r] = e % BM; a_k[r] = e / BM; }
     a_c[r] = a_ctx(m0 + a_m[r]);
+  }
+  var b_n: array<u32, LOADS_B>;
+  var b_k: array<u32, LOADS_B>;
+  var b_c: array<vec4<u32>, LOADS_B>;
+  for (var r = 0u; r < LOADS_B; r++) {
+    let e = tid + r * THREADS;
     if (B_K_FAST) { b_k[r] = e % BK; b_n[r] = e / BK; } else { b_n[r] = e % BN; b_k[r] = e / BN; }
     b_c[r] = b_ctx(n0 + b_n[r]);
   }
 
-  var acc_x: array<vec4<f32>, 4>;
-  var acc_y: array<vec4<f32>, 4>;
-  for (var i = 0u; i < 4u; i++) {
+  var acc_x: array<vec4<f32>, TM * GN>; // [row i][column group g]
+  var acc_y: array<vec4<f32>, TM * GN>;
+  for (var i = 0u; i < TM * GN; i++) {
     acc_x[i] = vec4<f32>(0.0);
     acc_y[i] = vec4<f32>(0.0);
   }
 
   for (var kt = k_begin; kt < k_end; kt += BK) {
-    // Stage A and B tiles (4 elements per invocation each), zero outside.
-    for (var r = 0u; r < 4u; r++) {
-      let km = a_k[r];
-      let mm = a_m[r];
+    for (var r = 0u; r < LOADS_A; r++) {
       var av = vec2<f32>(0.0);
-      if (m0 + mm < M && kt + km < k_end) { av = load_a(a_c[r], kt + km); }
-      let ai = km * BM + mm;
+      if (m0 + a_m[r] < M && kt + a_k[r] < k_end) { av = load_a(a_c[r], kt + a_k[r]); }
+      let ai = a_k[r] * BM + a_m[r];
       as_x[ai / 4u][ai % 4u] = av.x;
       if (A_DUAL) { as_y[ai / 4u][ai % 4u] = av.y; }
-      let kn = b_k[r];
-      let nn = b_n[r];
+    }
+    for (var r = 0u; r < LOADS_B; r++) {
       var bv = vec2<f32>(0.0);
-      if (n0 + nn < N && kt + kn < k_end) { bv = load_b(b_c[r], kt + kn); }
-      let bi = kn * BN + nn;
+      if (n0 + b_n[r] < N && kt + b_k[r] < k_end) { bv = load_b(b_c[r], kt + b_k[r]); }
+      let bi = b_k[r] * BN + b_n[r];
       bs_x[bi / 4u][bi % 4u] = bv.x;
       if (B_DUAL) { bs_y[bi / 4u][bi % 4u] = bv.y; }
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
-      let a4x = as_x[k * (BM / 4u) + lid.y];
-      let b4x = bs_x[k * (BN / 4u) + lid.x];
-      var a4y = a4x;
-      var b4y = b4x;
-      if (A_DUAL) { a4y = as_y[k * (BM / 4u) + lid.y]; }
-      if (B_DUAL) { b4y = bs_y[k * (BN / 4u) + lid.x]; }
-      acc_x[0] = fma(vec4<f32>(a4x.x), b4x, acc_x[0]);
-      acc_x[1] = fma(vec4<f32>(a4x.y), b4x, acc_x[1]);
-      acc_x[2] = fma(vec4<f32>(a4x.z), b4x, acc_x[2]);
-      acc_x[3] = fma(vec4<f32>(a4x.w), b4x, acc_x[3]);
-      if (Y_USED) {
-        acc_y[0] = fma(vec4<f32>(a4y.x), b4y, acc_y[0]);
-        acc_y[1] = fma(vec4<f32>(a4y.y), b4y, acc_y[1]);
-        acc_y[2] = fma(vec4<f32>(a4y.z), b4y, acc_y[2]);
-        acc_y[3] = fma(vec4<f32>(a4y.w), b4y, acc_y[3]);
+      var bx: array<vec4<f32>, GN>;
+      var by: array<vec4<f32>, GN>;
+      for (var g = 0u; g < GN; g++) {
+        bx[g] = bs_x[k * (BN / 4u) + lid.x + g * (BN / TN)];
+        if (B_DUAL) { by[g] = bs_y[k * (BN / 4u) + lid.x + g * (BN / TN)]; } else { by[g] = bx[g]; }
+      }
+      for (var gm = 0u; gm < GM; gm++) {
+        let ax = as_x[k * (BM / 4u) + lid.y + gm * (BM / TM)];
+        var ay = ax;
+        if (A_DUAL) { ay = as_y[k * (BM / 4u) + lid.y + gm * (BM / TM)]; }
+        for (var j = 0u; j < 4u; j++) {
+          let i = (gm * 4u + j) * GN;
+          for (var g = 0u; g < GN; g++) {
+            acc_x[i + g] = fma(vec4<f32>(ax[j]), bx[g], acc_x[i + g]);
+            if (Y_USED) { acc_y[i + g] = fma(vec4<f32>(ay[j]), by[g], acc_y[i + g]); }
+          }
+        }
       }
     }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + lid.y * 4u + i;
-    if (m >= M) { break; }
+  for (var gm = 0u; gm < GM; gm++) {
     for (var j = 0u; j < 4u; j++) {
-      let n = n0 + lid.x * 4u + j;
-      if (n < N) { store(m, n, vec2<f32>(acc_x[i][j], acc_y[i][j]), wg.z); }
+      let m = m0 + (lid.y + gm * (BM / TM)) * 4u + j;
+      if (m >= M) { continue; }
+      let i = (gm * 4u + j) * GN;
+      for (var g = 0u; g < GN; g++) {
+        let nb = n0 + (lid.x + g * (BN / TN)) * 4u;
+        for (var c = 0u; c < 4u; c++) {
+          if (nb + c < N) { store(m, nb + c, vec2<f32>(acc_x[i + g][c], acc_y[i + g][c]), wg.z); }
+        }
+      }
     }
   }
 }

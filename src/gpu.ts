@@ -33,6 +33,8 @@ export interface ProgramSpec {
   entry?: string;
   bindings: BindingKind[];
   constants?: Record<string, number | boolean>;
+  /** WGSL `const` declarations (u32) placed before the files: for what changes the code's structure. */
+  defines?: Record<string, number>;
 }
 
 /** A built pipeline with the layout of its buffer group (group 1). */
@@ -88,6 +90,8 @@ export class Engine {
   readonly device: GPUDevice;
   readonly adapterName: string;
   readonly features: string[];
+  /** A software (CPU) driver such as lavapipe: kernels pick CPU-friendly tiles. */
+  readonly cpu: boolean;
   readonly stepLayout: GPUBindGroupLayout;
   readonly stepBuffer: GPUBuffer;
   readonly stepGroup: GPUBindGroup;
@@ -97,10 +101,11 @@ export class Engine {
   #layouts = new Map<string, GPUBindGroupLayout>();
   #stepCursor = 0;
 
-  private constructor(device: GPUDevice, adapterName: string, features: string[]) {
+  private constructor(device: GPUDevice, adapterName: string, features: string[], cpu: boolean) {
     this.device = device;
     this.adapterName = adapterName;
     this.features = features;
+    this.cpu = cpu;
     device.addEventListener("uncapturederror", (e) => {
       this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
     });
@@ -152,7 +157,8 @@ export class Engine {
     const name = info.description || [info.vendor, info.architecture, info.device]
       .filter((s) => s && s !== "0").join(" ") ||
       "unknown adapter";
-    return new Engine(device, name, [...adapter.features]);
+    const cpu = /llvmpipe|lavapipe|swiftshader|software|warp/i.test(name);
+    return new Engine(device, name, [...adapter.features], cpu);
   }
 
   /** Throws the first GPU error or device loss seen since the last check. */
@@ -236,7 +242,13 @@ export class Engine {
   /** Builds (once) the pipeline of a program; cached by files, entry and constants. */
   program(spec: ProgramSpec): Promise<Program> {
     const constants = spec.constants ?? {};
-    const key = JSON.stringify([spec.files, spec.entry ?? "main", spec.bindings, constants]);
+    const key = JSON.stringify([
+      spec.files,
+      spec.entry ?? "main",
+      spec.bindings,
+      constants,
+      spec.defines ?? {},
+    ]);
     let p = this.#programs.get(key);
     if (!p) {
       p = this.#build(key, spec, constants);
@@ -256,6 +268,8 @@ export class Engine {
     constants: Record<string, number | boolean>,
   ): Promise<Program> {
     const sources = await Promise.all(["_common.wgsl", ...spec.files].map(kernelSource));
+    const defines = Object.entries(spec.defines ?? {}).map(([k, v]) => `const ${k}: u32 = ${v}u;`);
+    sources.splice(1, 0, defines.join("\n"));
     const layoutKey = spec.bindings.join(",");
     let layout = this.#layouts.get(layoutKey);
     if (!layout) {

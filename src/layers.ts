@@ -6,11 +6,83 @@
  * @module
  */
 
-import { type Engine, grid1d, type Program } from "./gpu.ts";
+import { type BindingKind, type Engine, grid1d, type Program } from "./gpu.ts";
 import { type LayerPlan, sizeOf } from "./spec.ts";
 
-/** Output tile of the GEMM core (`_gemm.wgsl`). */
-export const GEMM_TILE = 64;
+/** A tile configuration of the GEMM core (`_gemm.wgsl`): output tile BM x BN, K slice BK, TM x TN per invocation. */
+export interface Tile {
+  name: string;
+  bm: number;
+  bn: number;
+  bk: number;
+  tm: number;
+  tn: number;
+}
+
+/**
+ * The tile table. Larger tiles reuse each staged value more (a 128 x 128
+ * tile does 8 x 8 FMAs per pair of vec4 reads, a 64 x 64 tile 4 x 4) but
+ * give fewer workgroups; {@link chooseTile} takes the largest tile that still
+ * fills the device. Measured on lavapipe (2 cores; `deno run -A
+ * tasks/bench.ts --quick`), 64x64 and 128x64 were within noise of each other;
+ * the choice between them on a large GPU awaits a measurement there
+ * (PERFORMANCE.md).
+ */
+export const TILES: Readonly<Record<string, Tile>> = {
+  "128x128": { name: "128x128", bm: 128, bn: 128, bk: 16, tm: 8, tn: 8 },
+  "128x64": { name: "128x64", bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
+  "64x128": { name: "64x128", bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 },
+  "64x64": { name: "64x64", bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
+  "32x32": { name: "32x32", bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 },
+};
+
+/**
+ * Workgroups a large GPU needs to be busy (an H200 has 132 SMs; two waves).
+ * On a CPU driver (lavapipe) nothing counts as filled, so the smallest tiles
+ * win: there 32 x 32 ran 2.9 times faster than 128 x 128 and 1.2 times faster
+ * than 64 x 64 on a 64C3 layer (2 cores, forward of batch 8 at 16 x 16).
+ */
+export const FILL_WORKGROUPS = 264;
+
+/**
+ * Picks a tile for an M x N output: the largest tile (by area) that gives at
+ * least {@link FILL_WORKGROUPS} workgroups, else the one that gives the most
+ * (the smallest of those on a tie).
+ * Dual-accumulator products (`dual`) skip 128 x 128 to keep registers in
+ * bounds. `FIRSTSPIKE_TILE=<name>` forces one (for tuning).
+ */
+export function chooseTile(
+  m: number,
+  n: number,
+  dual: boolean,
+  fill: number = FILL_WORKGROUPS,
+  force?: string,
+): Tile {
+  const forced = force ?? Deno.env.get("FIRSTSPIKE_TILE");
+  if (forced) {
+    const t = TILES[forced];
+    if (!t) {
+      throw new Error(
+        `FIRSTSPIKE_TILE: expected one of ${Object.keys(TILES).join(", ")}, got '${forced}'`,
+      );
+    }
+    return t;
+  }
+  const candidates = Object.values(TILES).filter((t) => !(dual && t.name === "128x128"));
+  const groups = (t: Tile) => Math.ceil(m / t.bm) * Math.ceil(n / t.bn);
+  const filling = candidates.filter((t) => groups(t) >= fill);
+  if (filling.length) return filling.reduce((a, b) => (b.bm * b.bn > a.bm * a.bn ? b : a));
+  // Nothing fills the device: the most workgroups, and on a tie the smallest tile (less padding).
+  return candidates.reduce((a, b) =>
+    groups(b) > groups(a) || (groups(b) === groups(a) && b.bm * b.bn < a.bm * a.bn) ? b : a
+  );
+}
+
+/** WGSL constants a tile defines for `_gemm.wgsl`. */
+export function tileDefines(t: Tile): Record<string, number> {
+  return { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn };
+}
+
 const GEMM_FILES = (op: string) => [op, "_gemm.wgsl"];
 
 /** GEMM view of a weighted layer: a convolution with CI x H x W input and KS x KS taps. */
@@ -48,26 +120,41 @@ export function gemmShape(plan: LayerPlan, spikingReadout = false): GemmShape {
 }
 
 /**
- * Number of K splits for the weight gradient: enough workgroups to fill a
- * large GPU (about 1024 tiles in flight), each split at least 8 K-tiles long.
- * Fixed by the layer shape and the largest batch, so the pipeline and the
- * partial buffer never change with the batch.
+ * Number of K splits for the weight gradient with tile `t`: enough
+ * workgroups to fill a large GPU, each split at least 8 K slices long. Fixed
+ * by the layer shape and the largest batch, so the pipeline and the partial
+ * buffer never change with the batch.
  */
-export function weightSplits(g: GemmShape, maxBatch: number): number {
-  const tiles = Math.ceil(g.co / GEMM_TILE) * Math.ceil((g.ci * g.ks * g.ks) / GEMM_TILE);
+export function weightSplits(
+  g: GemmShape,
+  maxBatch: number,
+  t: Tile = weightTile(g, FILL_WORKGROUPS),
+): number {
+  const tiles = Math.ceil(g.co / t.bm) * Math.ceil((g.ci * g.ks * g.ks) / t.bn);
   const k = maxBatch * g.h * g.w;
-  const byWork = Math.ceil(1024 / tiles);
-  const byLength = Math.max(1, Math.floor(k / (16 * 8)));
+  const byWork = Math.ceil((4 * FILL_WORKGROUPS) / tiles);
+  const byLength = Math.max(1, Math.floor(k / (t.bk * 8)));
   return Math.max(1, Math.min(byWork, byLength, 256));
+}
+
+/** The weight gradient's tile: its output is CO x (CI k k), independent of the batch (split-K fills the GPU). */
+function weightTile(g: GemmShape, fill: number): Tile {
+  return chooseTile(g.co, g.ci * g.ks * g.ks, g.mode === 0, fill);
+}
+
+/** A GEMM program with its tile and K splits. */
+export interface Gemm {
+  program: Program;
+  tile: Tile;
+  splits: number;
 }
 
 /** Programs of a weighted layer. */
 export interface WeightedPrograms {
-  forward: Program;
-  backwardInput: Program;
-  backwardWeight: Program;
+  forward: Gemm;
+  backwardInput: Gemm;
+  backwardWeight: Gemm;
   reduce: Program;
-  splits: number;
 }
 
 /** Builds (or fetches from the cache) the programs of a conv, linear or readout layer. */
@@ -80,42 +167,62 @@ export async function weightedPrograms(
 ): Promise<WeightedPrograms> {
   const shape = { CI: g.ci, H: g.h, W: g.w, CO: g.co, KS: g.ks, TWIN: tWin, MODE: g.mode };
   const readout = g.mode === 1;
-  const splits = weightSplits(g, maxBatch);
+  const pixels = maxBatch * g.h * g.w;
+  const fill = engine.cpu ? Infinity : FILL_WORKGROUPS;
+  const tiles = {
+    forward: chooseTile(g.co, pixels, !readout, fill),
+    backwardInput: chooseTile(g.ci, pixels, false, fill),
+    backwardWeight: weightTile(g, fill),
+  };
+  const splits = weightSplits(g, maxBatch, tiles.backwardWeight);
+  const gemm = async (
+    op: string,
+    tile: Tile,
+    bindings: BindingKind[],
+    constants: Record<string, number | boolean>,
+    n = 1,
+  ) => ({
+    program: await engine.program({
+      files: GEMM_FILES(op),
+      defines: tileDefines(tile),
+      bindings,
+      constants,
+    }),
+    tile,
+    splits: n,
+  });
   const [forward, backwardInput, backwardWeight, reduce] = await Promise.all([
-    engine.program({
-      files: GEMM_FILES("conv_forward.wgsl"),
-      bindings: ["read", "read", "rw", "rw"],
-      constants: { ...shape, CLIP: clip, B_DUAL: !readout, Y_USED: !readout },
+    gemm("conv_forward.wgsl", tiles.forward, ["read", "read", "rw", "rw"], {
+      ...shape,
+      CLIP: clip,
+      B_DUAL: !readout,
+      Y_USED: !readout,
     }),
-    engine.program({
-      files: GEMM_FILES("conv_backward_input.wgsl"),
-      bindings: ["read", "read", "read", "read", "rw"],
-      constants: { ...shape, Y_USED: false },
+    gemm("conv_backward_input.wgsl", tiles.backwardInput, ["read", "read", "read", "read", "rw"], {
+      ...shape,
+      Y_USED: false,
     }),
-    engine.program({
-      files: GEMM_FILES("conv_backward_weight.wgsl"),
-      bindings: ["read", "read", "read", "rw"],
-      constants: {
-        ...shape,
-        A_DUAL: !readout,
-        B_DUAL: !readout,
-        Y_USED: !readout,
-        A_K_FAST: true,
-        B_K_FAST: true,
-      },
-    }),
+    gemm("conv_backward_weight.wgsl", tiles.backwardWeight, ["read", "read", "read", "rw"], {
+      ...shape,
+      A_DUAL: !readout,
+      B_DUAL: !readout,
+      Y_USED: !readout,
+      A_K_FAST: true,
+      B_K_FAST: true,
+    }, splits),
     engine.program({
       files: ["reduce_splits.wgsl"],
       bindings: ["read", "rw"],
       constants: { LEN: g.co * g.ci * g.ks * g.ks, SPLITS: splits },
     }),
   ]);
-  return { forward, backwardInput, backwardWeight, reduce, splits };
+  return { forward, backwardInput, backwardWeight, reduce };
 }
 
-/** Workgroups of a GEMM dispatch: [ceil(N / 64), ceil(M / 64), splits]. */
-export function gemmGrid(m: number, n: number, splits = 1): [number, number, number] {
-  return [Math.ceil(n / GEMM_TILE), Math.ceil(m / GEMM_TILE), splits];
+/** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */
+export function dispatchGemm(pass: GPUComputePassEncoder, g: Gemm, m: number, n: number): void {
+  pass.setPipeline(g.program.pipeline);
+  pass.dispatchWorkgroups(Math.ceil(n / g.tile.bn), Math.ceil(m / g.tile.bm), g.splits);
 }
 
 /** Programs of a max-pooling layer. */

@@ -12,8 +12,8 @@
 
 import { type Engine, grid1d, type Program, type StepParams } from "./gpu.ts";
 import {
+  dispatchGemm,
   elementwise,
-  gemmGrid,
   type GemmShape,
   gemmShape,
   type PoolPrograms,
@@ -292,7 +292,7 @@ export class Model {
       if (L.plan.weightShape) {
         L.gemm = gemmShape(L.plan, this.readout === "spike");
         L.weighted = await weightedPrograms(e, L.gemm, this.tWin, this.gradClip, B);
-        partMax = Math.max(partMax, L.weighted.splits * L.size);
+        partMax = Math.max(partMax, L.weighted.backwardWeight.splits * L.size);
       } else {
         L.pool = await poolPrograms(e, L.plan);
       }
@@ -325,9 +325,9 @@ export class Model {
         const gfac = e.buffer(L.gemm!.mode === 0 ? outCount * 8 : 16, `layer ${i} gfac`);
         this.#buffers.push(gfac);
         const W = L.weighted;
-        L.groups.forward = e.bind(W.forward, [x, w, y, gfac]);
-        if (i > 0) {
-          L.groups.backward = e.bind(W.backwardInput, [
+        L.groups.forward = e.bind(W.forward.program, [x, w, y, gfac]);
+        if (this.#needsInputGrad(i)) {
+          L.groups.backward = e.bind(W.backwardInput.program, [
             x,
             w,
             this.deltas[i],
@@ -335,9 +335,9 @@ export class Model {
             this.deltas[i - 1],
           ]);
         }
-        L.groups.weight = e.bind(W.backwardWeight, [x, this.deltas[i], gfac, part]);
+        L.groups.weight = e.bind(W.backwardWeight.program, [x, this.deltas[i], gfac, part]);
         L.groups.reduce = e.bind(W.reduce, [
-          { buffer: part, offset: 0, size: W.splits * L.size * 4 },
+          { buffer: part, offset: 0, size: W.backwardWeight.splits * L.size * 4 },
           g,
         ]);
       } else {
@@ -394,6 +394,11 @@ export class Model {
       program: optim,
       group: e.bind(optim, [this.params, this.grads, this.adamM, this.adamV, this.signs]),
     };
+  }
+
+  /** Whether layer i must pass a gradient to its input: some earlier layer has weights. */
+  #needsInputGrad(i: number): boolean {
+    return this.plan.slice(0, i).some((p) => p.weightShape !== null);
   }
 
   /** Kaiming-normal initialisation (std sqrt(2 / fan_in)) from a seeded generator, layer by layer. */
@@ -581,9 +586,8 @@ export class Model {
     for (const L of this.#layers) {
       if (L.weighted) {
         const g = L.gemm!;
-        pass.setPipeline(L.weighted.forward.pipeline);
         pass.setBindGroup(1, L.groups.forward);
-        pass.dispatchWorkgroups(...gemmGrid(g.co, batch * g.h * g.w));
+        dispatchGemm(pass, L.weighted.forward, g.co, batch * g.h * g.w);
       } else {
         pass.setPipeline(L.pool!.forward.pipeline);
         pass.setBindGroup(1, L.groups.forward);
@@ -614,20 +618,18 @@ export class Model {
       if (L.weighted) {
         const g = L.gemm!;
         const W = L.weighted;
-        pass.setPipeline(W.backwardWeight.pipeline);
         pass.setBindGroup(1, L.groups.weight!);
-        pass.dispatchWorkgroups(...gemmGrid(g.co, g.ci * g.ks * g.ks, W.splits));
+        dispatchGemm(pass, W.backwardWeight, g.co, g.ci * g.ks * g.ks);
         pass.setPipeline(W.reduce.pipeline);
         pass.setBindGroup(1, L.groups.reduce!);
         elementwise(pass, L.size);
-        if (i > 0) {
-          pass.setPipeline(W.backwardInput.pipeline);
-          pass.setBindGroup(1, L.groups.backward!);
-          pass.dispatchWorkgroups(...gemmGrid(g.ci, batch * g.h * g.w));
+        if (L.groups.backward) {
+          pass.setBindGroup(1, L.groups.backward);
+          dispatchGemm(pass, W.backwardInput, g.ci, batch * g.h * g.w);
         }
-      } else if (i > 0) {
+      } else if (L.groups.backward) {
         pass.setPipeline(L.pool!.backward.pipeline);
-        pass.setBindGroup(1, L.groups.backward!);
+        pass.setBindGroup(1, L.groups.backward);
         elementwise(pass, batch * sizeOf(L.plan.inShape));
       }
     }

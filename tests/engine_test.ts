@@ -10,6 +10,7 @@ import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { Model } from "../src/model.ts";
 import { Rng } from "../src/rng.ts";
 import { sizeOf } from "../src/spec.ts";
+import { TILES } from "../src/layers.ts";
 import {
   createAdamState,
   networkBackward,
@@ -167,6 +168,30 @@ Deno.test(
 Deno.test("wide layers cross several 64-wide tiles in M, N and K", GPU_TEST, async () => {
   await checkCase({ arch: "70C3-P2", inShape: [9, 10, 10], classes: 10, batch: 2, seed: 5 });
 });
+
+Deno.test(
+  "every tile configuration of the GEMM core gives the same numbers",
+  GPU_TEST,
+  async () => {
+    for (const name of Object.keys(TILES)) {
+      Deno.env.set("FIRSTSPIKE_TILE", name);
+      try {
+        await checkCase({
+          arch: "70C3-P2-5F",
+          inShape: [9, 10, 10],
+          classes: 3,
+          batch: 2,
+          seed: 18,
+        });
+        await checkCase({ arch: "130F", inShape: [40], classes: 3, batch: 70, seed: 19 });
+      } catch (e) {
+        throw new Error(`tile ${name}: ${(e as Error).message}`);
+      } finally {
+        Deno.env.delete("FIRSTSPIKE_TILE");
+      }
+    }
+  },
+);
 
 Deno.test("window length T = 2 and an active gradient clip", GPU_TEST, async () => {
   await checkCase({ arch: "6C3-P3-8F", inShape: [1, 7, 7], classes: 3, batch: 4, seed: 6, T: 2 });
