@@ -26,6 +26,10 @@
 // that a later pass adds in a fixed order (deterministic, no atomics).
 // Loads map consecutive invocations to consecutive k (A_K_FAST / B_K_FAST) or
 // to consecutive m / n, whichever is contiguous in memory for the operation.
+// Precision: ST is the type of the staged tiles and of the running sums
+// (`alias ST = f32;` or, with `enable f16;`, `f16`). With MIXED = 1 the f16
+// sums cover one K slice and are added into float32 accumulators after each
+// slice, so rounding error grows with BK, not with K.
 
 override A_DUAL: bool = false;
 override B_DUAL: bool = false;
@@ -39,10 +43,10 @@ const LOADS_B: u32 = (BN * BK) / THREADS;
 const GM: u32 = TM / 4u; // row groups per invocation
 const GN: u32 = TN / 4u; // column groups per invocation
 
-var<workgroup> as_x: array<vec4<f32>, BK * BM / 4u>; // [BK][BM/4]
-var<workgroup> as_y: array<vec4<f32>, BK * BM / 4u>;
-var<workgroup> bs_x: array<vec4<f32>, BK * BN / 4u>; // [BK][BN/4]
-var<workgroup> bs_y: array<vec4<f32>, BK * BN / 4u>;
+var<workgroup> as_x: array<vec4<ST>, BK * BM / 4u>; // [BK][BM/4]
+var<workgroup> as_y: array<vec4<ST>, BK * BM / 4u>;
+var<workgroup> bs_x: array<vec4<ST>, BK * BN / 4u>; // [BK][BN/4]
+var<workgroup> bs_y: array<vec4<ST>, BK * BN / 4u>;
 
 @compute @workgroup_size(BN / TN, BM / TM, 1)
 fn main(
@@ -81,9 +85,13 @@ fn main(
     b_c[r] = b_ctx(n0 + b_n[r]);
   }
 
-  var acc_x: array<vec4<f32>, TM * GN>; // [row i][column group g]
+  var sum_x: array<vec4<ST>, TM * GN>; // [row i][column group g]: running sums
+  var sum_y: array<vec4<ST>, TM * GN>;
+  var acc_x: array<vec4<f32>, TM * GN>; // MIXED: float32 totals of the slices
   var acc_y: array<vec4<f32>, TM * GN>;
   for (var i = 0u; i < TM * GN; i++) {
+    sum_x[i] = vec4<ST>(0.0);
+    sum_y[i] = vec4<ST>(0.0);
     acc_x[i] = vec4<f32>(0.0);
     acc_y[i] = vec4<f32>(0.0);
   }
@@ -93,20 +101,20 @@ fn main(
       var av = vec2<f32>(0.0);
       if (m0 + a_m[r] < M && kt + a_k[r] < k_end) { av = load_a(a_c[r], kt + a_k[r]); }
       let ai = a_k[r] * BM + a_m[r];
-      as_x[ai / 4u][ai % 4u] = av.x;
-      if (A_DUAL) { as_y[ai / 4u][ai % 4u] = av.y; }
+      as_x[ai / 4u][ai % 4u] = ST(av.x);
+      if (A_DUAL) { as_y[ai / 4u][ai % 4u] = ST(av.y); }
     }
     for (var r = 0u; r < LOADS_B; r++) {
       var bv = vec2<f32>(0.0);
       if (n0 + b_n[r] < N && kt + b_k[r] < k_end) { bv = load_b(b_c[r], kt + b_k[r]); }
       let bi = b_k[r] * BN + b_n[r];
-      bs_x[bi / 4u][bi % 4u] = bv.x;
-      if (B_DUAL) { bs_y[bi / 4u][bi % 4u] = bv.y; }
+      bs_x[bi / 4u][bi % 4u] = ST(bv.x);
+      if (B_DUAL) { bs_y[bi / 4u][bi % 4u] = ST(bv.y); }
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
-      var bx: array<vec4<f32>, GN>;
-      var by: array<vec4<f32>, GN>;
+      var bx: array<vec4<ST>, GN>;
+      var by: array<vec4<ST>, GN>;
       for (var g = 0u; g < GN; g++) {
         bx[g] = bs_x[k * (BN / 4u) + lid.x + g * (BN / TN)];
         if (B_DUAL) { by[g] = bs_y[k * (BN / 4u) + lid.x + g * (BN / TN)]; } else { by[g] = bx[g]; }
@@ -118,13 +126,29 @@ fn main(
         for (var j = 0u; j < 4u; j++) {
           let i = (gm * 4u + j) * GN;
           for (var g = 0u; g < GN; g++) {
-            acc_x[i + g] = fma(vec4<f32>(ax[j]), bx[g], acc_x[i + g]);
-            if (Y_USED) { acc_y[i + g] = fma(vec4<f32>(ay[j]), by[g], acc_y[i + g]); }
+            sum_x[i + g] = fma(vec4<ST>(ax[j]), bx[g], sum_x[i + g]);
+            if (Y_USED) { sum_y[i + g] = fma(vec4<ST>(ay[j]), by[g], sum_y[i + g]); }
           }
         }
       }
     }
+    if (MIXED == 1u) {
+      for (var i = 0u; i < TM * GN; i++) {
+        acc_x[i] += vec4<f32>(sum_x[i]);
+        sum_x[i] = vec4<ST>(0.0);
+        if (Y_USED) {
+          acc_y[i] += vec4<f32>(sum_y[i]);
+          sum_y[i] = vec4<ST>(0.0);
+        }
+      }
+    }
     workgroupBarrier();
+  }
+  if (MIXED == 0u) {
+    for (var i = 0u; i < TM * GN; i++) {
+      acc_x[i] = vec4<f32>(sum_x[i]);
+      acc_y[i] = vec4<f32>(sum_y[i]);
+    }
   }
 
   for (var gm = 0u; gm < GM; gm++) {

@@ -35,6 +35,8 @@ export interface ProgramSpec {
   constants?: Record<string, number | boolean>;
   /** WGSL `const` declarations (u32) placed before the files: for what changes the code's structure. */
   defines?: Record<string, number>;
+  /** Source placed first (directives such as `enable f16;` and type aliases). */
+  prelude?: string;
 }
 
 /** A built pipeline with the layout of its buffer group (group 1). */
@@ -152,7 +154,10 @@ export class Engine {
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     };
-    const device = await adapter.requestDevice({ requiredLimits });
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has("shader-f16")
+      ? ["shader-f16"]
+      : [];
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     const info = adapter.info;
     const name = info.description || [info.vendor, info.architecture, info.device]
       .filter((s) => s && s !== "0").join(" ") ||
@@ -243,6 +248,7 @@ export class Engine {
   program(spec: ProgramSpec): Promise<Program> {
     const constants = spec.constants ?? {};
     const key = JSON.stringify([
+      spec.prelude ?? "",
       spec.files,
       spec.entry ?? "main",
       spec.bindings,
@@ -270,6 +276,7 @@ export class Engine {
     const sources = await Promise.all(["_common.wgsl", ...spec.files].map(kernelSource));
     const defines = Object.entries(spec.defines ?? {}).map(([k, v]) => `const ${k}: u32 = ${v}u;`);
     sources.splice(1, 0, defines.join("\n"));
+    if (spec.prelude) sources.unshift(spec.prelude);
     const layoutKey = spec.bindings.join(",");
     let layout = this.#layouts.get(layoutKey);
     if (!layout) {

@@ -78,9 +78,17 @@ export function chooseTile(
   );
 }
 
+/** Arithmetic of the GEMM core: float32, or float16 tiles and slice sums with float32 totals. */
+export type Precision = "f32" | "f16";
+
 /** WGSL constants a tile defines for `_gemm.wgsl`. */
-export function tileDefines(t: Tile): Record<string, number> {
-  return { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn };
+export function tileDefines(t: Tile, precision: Precision = "f32"): Record<string, number> {
+  return { BM: t.bm, BN: t.bn, BK: t.bk, TM: t.tm, TN: t.tn, MIXED: precision === "f16" ? 1 : 0 };
+}
+
+/** Directives and the staging type of `_gemm.wgsl` for a precision. */
+export function gemmPrelude(precision: Precision): string {
+  return precision === "f16" ? "enable f16;\nalias ST = f16;" : "alias ST = f32;";
 }
 
 const GEMM_FILES = (op: string) => [op, "_gemm.wgsl"];
@@ -164,6 +172,7 @@ export async function weightedPrograms(
   tWin: number,
   clip: number,
   maxBatch: number,
+  precision: Precision = "f32",
 ): Promise<WeightedPrograms> {
   const shape = { CI: g.ci, H: g.h, W: g.w, CO: g.co, KS: g.ks, TWIN: tWin, MODE: g.mode };
   const readout = g.mode === 1;
@@ -184,7 +193,8 @@ export async function weightedPrograms(
   ) => ({
     program: await engine.program({
       files: GEMM_FILES(op),
-      defines: tileDefines(tile),
+      prelude: gemmPrelude(precision),
+      defines: tileDefines(tile, precision),
       bindings,
       constants,
     }),

@@ -18,6 +18,7 @@ import {
   gemmShape,
   type PoolPrograms,
   poolPrograms,
+  type Precision,
   type WeightedPrograms,
   weightedPrograms,
 } from "./layers.ts";
@@ -69,6 +70,11 @@ export interface ModelOptions {
    * earliest spike, and the loss is softmax cross-entropy on -min(tau, T).
    */
   readout?: "potential" | "spike";
+  /**
+   * Arithmetic of the matrix products: `f32` (default), or `f16` (float16
+   * tiles and per-slice sums, float32 totals; needs the `shader-f16` feature).
+   */
+  precision?: Precision;
   /** Seed of the Kaiming-normal initialisation. Default 0. */
   seed?: number;
   optimizer?: Partial<OptimizerOptions>;
@@ -155,6 +161,7 @@ export class Model {
   readonly classes: number;
   readonly optimizer: OptimizerOptions;
   readonly readout: "potential" | "spike";
+  readonly precision: Precision;
   /** Learning rate of the next step (the training loop anneals it). */
   lr: number;
   /** Optimiser steps taken (Adam's t). */
@@ -198,6 +205,17 @@ export class Model {
     this.optimizer = { ...DEFAULT_OPTIMIZER, ...opts.optimizer };
     this.lr = this.optimizer.lr;
     this.readout = opts.readout ?? "potential";
+    this.precision = opts.precision ?? "f32";
+    if (this.precision !== "f32" && this.precision !== "f16") {
+      throw new Error(
+        `Cannot build model: expected precision 'f32' or 'f16', got '${opts.precision}'`,
+      );
+    }
+    if (this.precision === "f16" && !engine.features.includes("shader-f16")) {
+      throw new Error(
+        `Cannot build model: precision 'f16' expected an adapter with 'shader-f16', got ${engine.adapterName} without it`,
+      );
+    }
     if (this.readout !== "potential" && this.readout !== "spike") {
       throw new Error(
         `Cannot build model: expected readout 'potential' or 'spike', got '${opts.readout}'`,
@@ -291,7 +309,7 @@ export class Model {
     for (const L of this.#layers) {
       if (L.plan.weightShape) {
         L.gemm = gemmShape(L.plan, this.readout === "spike");
-        L.weighted = await weightedPrograms(e, L.gemm, this.tWin, this.gradClip, B);
+        L.weighted = await weightedPrograms(e, L.gemm, this.tWin, this.gradClip, B, this.precision);
         partMax = Math.max(partMax, L.weighted.backwardWeight.splits * L.size);
       } else {
         L.pool = await poolPrograms(e, L.plan);

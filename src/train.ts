@@ -174,11 +174,6 @@ interface Source {
 export async function runPoint(o: RunPointOptions): Promise<RunResults> {
   const s = o.settings;
   const log = o.log ?? ((l: string) => console.error(l));
-  if (s.precision !== "f32") {
-    throw new Error(
-      `precision: expected 'f32' (float16 storage is not implemented yet), got '${s.precision}'`,
-    );
-  }
   if (s.data_dir !== null) {
     const st = await Deno.stat(s.data_dir).catch(() => null);
     if (!st?.isDirectory) {
@@ -205,6 +200,7 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     normalize: s.normalize ? { mean: info.mean, std: info.std } : null,
     seed: s.seed,
     readout: s.readout,
+    precision: s.precision,
     optimizer: {
       kind: s.optimizer,
       lr: s.lr,
