@@ -863,6 +863,11 @@ export class Model {
     );
   }
 
+  /** Bytes of all GPU buffers the model allocated (activations, weights, optimiser state, partials). */
+  get allocatedBytes(): number {
+    return this.#buffers.reduce((a, b) => a + b.size, 0);
+  }
+
   /** Frees the model's GPU buffers. */
   destroy(): void {
     for (const b of this.#buffers) b.destroy();

@@ -23,10 +23,9 @@
  * ms/step is the median over repetitions of elapsed / S (also the minimum).
  * Inference (encode and forward only) is timed the same way. TFLOP/s divides
  * the counted FLOPs (`src/bench/flops.ts`; pools, encoding, loss and
- * optimiser count 0) by the time. Memory is computed from the layer plan
- * (activations per step, five weight-sized buffers, split-K partials,
- * accumulators) and cross-checked against the sizes of the buffers the model
- * exposes.
+ * optimiser count 0) by the time. Memory is the sum of the model's GPU
+ * buffers, beside what the layer plan counts (activations per step and five
+ * weight-sized buffers). `--precision f16` times the float16 path.
  *
  * Prints the adapter, Deno's version, the git commit, the date and a table;
  * writes JSON to `bench.json` (or `--json FILE`). Any GPU error exits non-zero.
@@ -38,7 +37,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { Engine, type StepParams } from "../src/gpu.ts";
 import { Model } from "../src/model.ts";
-import { gemmShape, weightSplits } from "../src/layers.ts";
+import { gemmShape, type Precision, weightSplits } from "../src/layers.ts";
 import { Rng } from "../src/rng.ts";
 import { type LayerPlan, sizeOf } from "../src/spec.ts";
 import {
@@ -54,7 +53,7 @@ import { gitCommit, VERSION } from "../src/provenance.ts";
 import { writeFileAtomic } from "../src/_fs.ts";
 
 const USAGE =
-  "usage: deno task bench [--quick] [--json FILE] [--only NAME[,NAME...]] [--reps N] [--steps N]";
+  "usage: deno task bench [--quick] [--json FILE] [--only NAME[,NAME...]] [--reps N] [--steps N] [--precision f32|f16]";
 
 /** Timings from the performance issue (ms per training step). */
 export interface Anchor {
@@ -167,13 +166,11 @@ export interface ShapeResult {
   train: Timing;
   inference: Timing;
   memory: {
-    /** Computed from the plan: activations + weight-sized buffers + partials + accumulators. */
-    computed_bytes: number;
+    /** Sum of the sizes of every GPU buffer the model allocated. */
+    allocated_bytes: number;
+    /** Counted from the plan (src/bench/flops.ts): per-step activations and weight-sized buffers. */
     activations_bytes: number;
     weight_buffers_bytes: number;
-    split_k_bytes: number;
-    /** Sum of `GPUBuffer.size` of the buffers the model exposes (a subset of the above). */
-    visible_buffers_bytes: number;
     step_bytes_per_sample: number;
     forward_bytes_per_sample: number;
   };
@@ -240,21 +237,11 @@ async function timeReps(
   return out;
 }
 
-function splitKBytes(plan: readonly LayerPlan[], maxBatch: number): number {
-  let floats = 16;
-  for (const p of plan) {
-    if (p.weightShape) {
-      floats = Math.max(floats, weightSplits(gemmShape(p), maxBatch) * sizeOf(p.weightShape));
-    }
-  }
-  return floats * 4;
-}
-
 /** Builds a model of `shape`, warms up and times training and inference steps. */
 export async function benchShape(
   engine: Engine,
   shape: BenchShape,
-  opts: { reps: number; steps: number; warmup: number },
+  opts: { reps: number; steps: number; warmup: number; precision?: Precision },
 ): Promise<ShapeResult> {
   const B = shape.batch;
   const model = await Model.create(engine, {
@@ -262,6 +249,7 @@ export async function benchShape(
     inputShape: shape.input,
     classes: shape.classes,
     maxBatch: B,
+    precision: opts.precision ?? "f32",
   });
   const rng = new Rng(1);
   const labels = engine.buffer(B * 4, "bench labels");
@@ -299,19 +287,7 @@ export async function benchShape(
     const inf = inferenceFlops(plan, B);
     const activations = stepBytes(plan, B);
     const weights = weightBytes(plan);
-    const splitK = splitKBytes(plan, B);
-    const visible = [
-      model.params,
-      model.grads,
-      model.adamM,
-      model.adamV,
-      model.signs,
-      model.inputX,
-      model.inputT,
-      ...model.acts,
-      ...model.deltas,
-      model.accum,
-    ].reduce((a, b) => a + b.size, 0);
+
     const trainT = timing(trainMs, B, f.total);
     return {
       name: shape.name,
@@ -324,11 +300,9 @@ export async function benchShape(
       train: trainT,
       inference: timing(inferMs, B, inf),
       memory: {
-        computed_bytes: activations + weights + splitK + model.accum.size,
+        allocated_bytes: model.allocatedBytes,
         activations_bytes: activations,
         weight_buffers_bytes: weights,
-        split_k_bytes: splitK,
-        visible_buffers_bytes: visible,
         step_bytes_per_sample: stepBytes(plan, 1),
         forward_bytes_per_sample: forwardBytes(plan, 1),
       },
@@ -434,7 +408,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     fmt(r.train.samples_per_s),
     fmt(r.train.tflops),
     fmt(r.inference.median_ms),
-    fmt(r.memory.computed_bytes / 1e6),
+    fmt(r.memory.allocated_bytes / 1e6),
     r.anchor ? String(r.anchor.reference_ms) : "-",
     r.anchor ? String(r.anchor.tfjs_ms) : "-",
     r.speedup_vs_tfjs !== null ? `${r.speedup_vs_tfjs.toFixed(1)}x` : "-",
@@ -463,6 +437,7 @@ async function main(): Promise<number> {
       only: { type: "string", multiple: true },
       reps: { type: "string" },
       steps: { type: "string" },
+      precision: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -484,6 +459,10 @@ async function main(): Promise<number> {
   const steps = positiveInt("steps", values.steps) ?? (quick ? 3 : 20);
   const warmup = quick ? 2 : 5;
   const jsonPath = values.json ?? "bench.json";
+  const precision = (values.precision ?? "f32") as Precision;
+  if (precision !== "f32" && precision !== "f16") {
+    throw new Error(`--precision: expected 'f32' or 'f16', got '${values.precision}'`);
+  }
 
   const engine = await Engine.create();
   const commit = await gitCommit();
@@ -495,6 +474,7 @@ async function main(): Promise<number> {
     `commit: ${commit ?? "unknown"}`,
     `date: ${date}`,
     `method: median over ${reps} repetitions of ${steps} steps per submission, ${warmup} warm-up steps`,
+    `precision: ${precision} (matrix products)`,
   ];
   console.log(header.join("\n"));
   const results: ShapeResult[] = [];
@@ -504,7 +484,7 @@ async function main(): Promise<number> {
       console.error(
         `${shape.name}: ${shape.arch} on ${shape.input.join("x")}, batch ${shape.batch}`,
       );
-      results.push(await benchShape(engine, shape, { reps, steps, warmup }));
+      results.push(await benchShape(engine, shape, { reps, steps, warmup, precision }));
     }
     let epoch: EpochResult | null = null;
     if (wanted(EPOCH_NAME)) {
@@ -567,8 +547,8 @@ async function main(): Promise<number> {
       quick,
       method: { reps, steps_per_rep: steps, warmup_steps: warmup },
       memory_note:
-        "computed from the layer plan (src/bench/flops.ts) plus split-K partials and accumulators; " +
-        "visible_buffers_bytes sums the buffers the model exposes",
+        "allocated_bytes sums every GPU buffer of the model; activations_bytes and weight_buffers_bytes " +
+        "are counted from the layer plan (src/bench/flops.ts)",
       flops_note:
         "products of conv/linear/readout layers only; pools, encoding, loss, optimiser count 0",
       targets: TARGETS,

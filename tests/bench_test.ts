@@ -216,14 +216,16 @@ Deno.test("bench --quick --only mnist-cnn --reps 2: exits 0 and writes the JSON"
       );
     }
     assert.ok(Math.abs(s.train.tflops - s.flops.step / (s.train.median_ms / 1000) / 1e12) < 1e-12);
-    // Memory: the buffers the model exposes (input, outputs, gradients, weight-sized, accumulators)
-    // plus the hidden ones counted from the plan (saved factors, pool indices, split-K partials)
-    // make up the computed total, so stepBytes matches what the model really allocates.
+    // Memory: what the model allocated is the plan's activations and weight-sized buffers plus
+    // small extras (split-K partials, accumulators, statistics partials, labels).
     const m = s.memory;
     const batch = shape.batch;
-    const hidden = batch * (8 * (4 * 28 * 28 + 8 * 14 * 14) + 4 * (4 * 14 * 14 + 8 * 7 * 7)) +
-      m.split_k_bytes;
-    assert.equal(m.visible_buffers_bytes + hidden, m.computed_bytes);
+    const counted = m.activations_bytes + m.weight_buffers_bytes;
+    assert.ok(m.allocated_bytes >= counted, `allocated ${m.allocated_bytes} < counted ${counted}`);
+    assert.ok(
+      m.allocated_bytes <= 1.5 * counted,
+      `allocated ${m.allocated_bytes} vs counted ${counted}`,
+    );
     assert.equal(m.activations_bytes, stepBytes(plan, batch));
     assert.equal(m.weight_buffers_bytes, weightBytes(plan));
     assert.equal(m.step_bytes_per_sample, stepBytes(plan, 1));
