@@ -213,8 +213,8 @@ Deno.test("every shipped experiment file parses with the reference's settings", 
 Deno.test("quickstart and grid example have the settings they promise", async () => {
   const q = (await loadExperiment(new URL("quickstart.yaml", EXPERIMENTS).pathname)).base;
   assert.deepStrictEqual(
-    [q.name, q.dataset, q.batch_size, q.lr, q.epochs, q.weight_decay, q.annealing],
-    ["quickstart", "fmnist", 64, 0.001, 3, 0, 1],
+    [q.name, q.dataset, q.batch_size, q.lr, q.epochs, q.weight_decay, q.annealing, q.normalize],
+    ["quickstart", "fmnist", 64, 0.001, 4, 0, 1, true],
   );
   assert.deepStrictEqual([q.early_stopping, q.validation_fraction, q.seed], [25, 0.1, 0]);
   const text = await Deno.readTextFile(new URL("quickstart.yaml", EXPERIMENTS));
