@@ -81,10 +81,13 @@ export function grid1d(n: number, max = 65535): [number, number] {
  * read-back calls, so wrong numbers are never returned silently.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Engine } from "./gpu.ts";
  * const engine = await Engine.create();
- * console.log(engine.adapterName);
+ * const buffer = engine.buffer(16, "example");
+ * engine.write(buffer, new Float32Array([1, 2, 3, 4]));
+ * const back = await engine.readF32(buffer, 4); // one read-back
+ * if (back[3] !== 4 || !engine.adapterName) throw new Error();
  * engine.destroy();
  * ```
  */

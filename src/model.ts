@@ -143,12 +143,14 @@ export const NO_SPIKE = 1e30;
  * A spiking network on the GPU.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Engine, Model } from "../mod.ts";
  * const engine = await Engine.create();
  * const model = await Model.create(engine, { arch: "8C3-P2", inputShape: [1, 8, 8], classes: 2, maxBatch: 4 });
- * await model.trainStep(new Float32Array(4 * 64).fill(0.5), [0, 1, 0, 1]);
- * console.log(await model.readMetrics(0));
+ * model.trainStep(new Float32Array(4 * 64).fill(0.5), [0, 1, 0, 1]); // queued, nothing read back
+ * const m = await model.readMetrics(0); // loss, accuracy, firing per layer
+ * if (m.samples !== 4 || m.layers[0].token !== "8C3") throw new Error();
+ * engine.destroy();
  * ```
  */
 export class Model {

@@ -13,8 +13,16 @@ import { readSafetensors, writeSafetensors } from "./safetensors.ts";
  * Writes the model's weights to `path` (atomically).
  *
  * @example
- * ```ts ignore
- * await saveWeights(model, "weights.safetensors");
+ * ```ts
+ * import { Engine } from "./gpu.ts";
+ * import { Model } from "./model.ts";
+ * import { loadWeights, saveWeights } from "./weights.ts";
+ * const engine = await Engine.create();
+ * const model = await Model.create(engine, { arch: "2F", inputShape: [3], classes: 2, maxBatch: 1 });
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await saveWeights(model, path);
+ * await loadWeights(model, path);
+ * engine.destroy();
  * ```
  */
 export async function saveWeights(
@@ -31,8 +39,16 @@ export async function saveWeights(
  * its exact shape; nothing is written to the model otherwise.
  *
  * @example
- * ```ts ignore
- * await loadWeights(model, "weights.safetensors");
+ * ```ts
+ * import { Engine } from "./gpu.ts";
+ * import { Model } from "./model.ts";
+ * import { loadWeights } from "./weights.ts";
+ * const engine = await Engine.create();
+ * const model = await Model.create(engine, { arch: "2F", inputShape: [3], classes: 2, maxBatch: 1 });
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await Deno.writeFile(path, new Uint8Array(8)); // not a weights file
+ * await loadWeights(model, path).then(() => { throw new Error("loaded") }, (e) => console.log(e.message));
+ * engine.destroy();
  * ```
  */
 export async function loadWeights(model: Model, path: string): Promise<void> {
