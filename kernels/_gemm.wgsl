@@ -19,7 +19,8 @@
 // ty + g * (BM/TM) for g < TM/4 and its columns the 4-column groups
 // tx + g * (BN/TN) for g < TN/4, so neighbouring invocations read neighbouring
 // vec4s of workgroup memory. K advances in BK slices staged as A[BK][BM] and
-// B[BK][BN]. With A_DUAL (or B_DUAL) false the .y component of A (or B) equals
+// B[BK][BN]; each slice's global loads go into registers while the previous
+// slice is being multiplied (one slice of prefetch). With A_DUAL (or B_DUAL) false the .y component of A (or B) equals
 // .x and is staged once; with Y_USED false the second product is skipped.
 // Split-K: workgroup_id.z picks a contiguous, BK-aligned slice of K out of
 // num_workgroups.z; `store` receives the split index and writes partial sums
@@ -96,22 +97,40 @@ fn main(
     acc_y[i] = vec4<f32>(0.0);
   }
 
+  // Register prefetch: the next slice's global loads are issued before the
+  // current slice's arithmetic, so their latency overlaps it.
+  var ra: array<vec2<f32>, LOADS_A>;
+  var rb: array<vec2<f32>, LOADS_B>;
+  for (var r = 0u; r < LOADS_A; r++) {
+    ra[r] = vec2<f32>(0.0);
+    if (m0 + a_m[r] < M && k_begin + a_k[r] < k_end) { ra[r] = load_a(a_c[r], k_begin + a_k[r]); }
+  }
+  for (var r = 0u; r < LOADS_B; r++) {
+    rb[r] = vec2<f32>(0.0);
+    if (n0 + b_n[r] < N && k_begin + b_k[r] < k_end) { rb[r] = load_b(b_c[r], k_begin + b_k[r]); }
+  }
+
   for (var kt = k_begin; kt < k_end; kt += BK) {
     for (var r = 0u; r < LOADS_A; r++) {
-      var av = vec2<f32>(0.0);
-      if (m0 + a_m[r] < M && kt + a_k[r] < k_end) { av = load_a(a_c[r], kt + a_k[r]); }
       let ai = a_k[r] * BM + a_m[r];
-      as_x[ai / 4u][ai % 4u] = ST(av.x);
-      if (A_DUAL) { as_y[ai / 4u][ai % 4u] = ST(av.y); }
+      as_x[ai / 4u][ai % 4u] = ST(ra[r].x);
+      if (A_DUAL) { as_y[ai / 4u][ai % 4u] = ST(ra[r].y); }
     }
     for (var r = 0u; r < LOADS_B; r++) {
-      var bv = vec2<f32>(0.0);
-      if (n0 + b_n[r] < N && kt + b_k[r] < k_end) { bv = load_b(b_c[r], kt + b_k[r]); }
       let bi = b_k[r] * BN + b_n[r];
-      bs_x[bi / 4u][bi % 4u] = ST(bv.x);
-      if (B_DUAL) { bs_y[bi / 4u][bi % 4u] = ST(bv.y); }
+      bs_x[bi / 4u][bi % 4u] = ST(rb[r].x);
+      if (B_DUAL) { bs_y[bi / 4u][bi % 4u] = ST(rb[r].y); }
     }
     workgroupBarrier();
+    let kn = kt + BK;
+    for (var r = 0u; r < LOADS_A; r++) {
+      ra[r] = vec2<f32>(0.0);
+      if (m0 + a_m[r] < M && kn + a_k[r] < k_end) { ra[r] = load_a(a_c[r], kn + a_k[r]); }
+    }
+    for (var r = 0u; r < LOADS_B; r++) {
+      rb[r] = vec2<f32>(0.0);
+      if (n0 + b_n[r] < N && kn + b_k[r] < k_end) { rb[r] = load_b(b_c[r], kn + b_k[r]); }
+    }
     for (var k = 0u; k < BK; k++) {
       var bx: array<vec4<ST>, GN>;
       var by: array<vec4<ST>, GN>;
