@@ -38,7 +38,7 @@ export function accuracyFigure(runs: RunRecord[], title = "Accuracy per epoch"):
       series.push({ name: `${r.id} val`, points: pts("val_acc"), color, dash: "5 3" });
     }
   });
-  return lineChart({ title, series, xLabel: "epoch", yLabel: "accuracy (%)" });
+  return lineChart({ title, series, xLabel: "epoch", yLabel: "accuracy (%)", integerX: true });
 }
 
 function layerName(l: { index: number; token: string }): string {
@@ -75,6 +75,7 @@ export function firingFigure(run: RunRecord | null): string {
     title: run ? `Firing per layer: ${run.id}` : "Firing per layer (no runs)",
     series,
     xLabel: "epoch",
+    integerX: true,
     yLabel: "fraction of neurons that fired",
     yDomain: [0, Math.min(1, top) || 1],
   });
@@ -95,7 +96,7 @@ export function spikeTimesFigure(run: RunRecord | null, epoch: number | null): s
   const cols = Math.max(1, Math.min(3, layers.length));
   const rows = Math.max(1, Math.ceil(layers.length / cols));
   const pw = 260, ph = 190;
-  const width = cols * pw + 20, height = rows * ph + 50;
+  const width = Math.max(cols * pw + 20, 560), height = rows * ph + 50;
   const title = run && m
     ? `Spike times per layer: ${run.id}, epoch ${m.epoch}`
     : "Spike times per layer (no data)";

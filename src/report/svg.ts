@@ -301,6 +301,8 @@ export interface LineChartOptions {
   xDomain?: [number, number];
   yDomain?: [number, number];
   yFormat?: (v: number) => string;
+  /** Only whole-number x ticks (epochs). */
+  integerX?: boolean;
   /** Small circles at the points (default true: a one-point series stays visible). */
   markers?: boolean;
   width?: number;
@@ -340,7 +342,16 @@ export function lineChart(o: LineChartOptions): string {
   const sy = linearScale(yDomain, [area.y + area.height, area.y]);
   const body: string[] = [
     text(width / 2, 22, o.title, { "text-anchor": "middle", "font-size": 15 }),
-    axes(area, { xDomain, yDomain, xLabel: o.xLabel, yLabel: o.yLabel, yFormat: o.yFormat }),
+    axes(area, {
+      xDomain,
+      yDomain,
+      xLabel: o.xLabel,
+      yLabel: o.yLabel,
+      yFormat: o.yFormat,
+      xTicks: o.integerX
+        ? niceTicks(xDomain[0], xDomain[1], 6).filter((t) => Number.isInteger(t))
+        : undefined,
+    }),
   ];
   if (pts.length === 0) {
     body.push(text(area.x + area.width / 2, area.y + area.height / 2, "no data", {
