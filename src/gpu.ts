@@ -180,8 +180,8 @@ export class Engine {
     }
   }
 
-  /** A storage buffer of `bytes` (rounded up to 4; at least 16). */
-  buffer(bytes: number, label?: string): GPUBuffer {
+  /** A storage buffer of `bytes` (rounded up to 4; at least 16); `hint` says what to do if it is too large. */
+  buffer(bytes: number, label?: string, hint = "use a smaller batch"): GPUBuffer {
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
     const limit = this.device.limits.maxStorageBufferBindingSize;
     if (size > limit) {
@@ -189,7 +189,7 @@ export class Engine {
         `Cannot allocate ${
           label ?? "buffer"
         }: expected at most ${limit} bytes per buffer on this ` +
-          `adapter, got ${size}; use a smaller batch`,
+          `adapter, got ${size}; ${hint}`,
       );
     }
     return this.device.createBuffer({

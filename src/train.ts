@@ -244,7 +244,11 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     const e = engine;
     const pipeline = await createAugmentPipeline(e.device, trainSet.shape);
     const uploadSet = (d: Dataset) => {
-      const images = e.buffer(d.images.byteLength, `${d.name} ${d.split} images`);
+      const images = e.buffer(
+        d.images.byteLength,
+        `${d.name} ${d.split} images`,
+        "this adapter cannot hold the split in one buffer (use train_subset, or a GPU)",
+      );
       const labels = e.buffer(d.count * 4, `${d.name} ${d.split} labels`);
       e.write(images, d.images);
       e.write(labels, Uint32Array.from(d.labels));

@@ -63,3 +63,32 @@ export async function writeFakeFmnist(
     await Deno.writeFile(join(dir, `${prefix}-labels-idx1-ubyte`), idx(2049, [count], labels));
   }
 }
+
+/** Writes a small CIFAR-10 binary dataset (3 x 32 x 32, 10 classes) of coloured blobs into `dir`. */
+export async function writeFakeCifar10(
+  dir: string,
+  train = 100,
+  test = 40,
+  seed = 3,
+): Promise<void> {
+  const inner = join(dir, "cifar-10-batches-bin");
+  await Deno.mkdir(inner, { recursive: true });
+  const records = (count: number, s: number) => {
+    const { images, labels } = blobs(count, 32, 32, 10, s);
+    const out = new Uint8Array(count * 3073);
+    for (let n = 0; n < count; n++) {
+      out[n * 3073] = labels[n];
+      for (let c = 0; c < 3; c++) {
+        const plane = images.subarray(n * 1024, (n + 1) * 1024);
+        out.set(plane.map((v) => (v * (c + 1)) % 256), n * 3073 + 1 + c * 1024);
+      }
+    }
+    return out;
+  };
+  const per = Math.ceil(train / 5);
+  for (let b = 0; b < 5; b++) {
+    const count = Math.max(0, Math.min(per, train - b * per));
+    await Deno.writeFile(join(inner, `data_batch_${b + 1}.bin`), records(count, seed + b));
+  }
+  await Deno.writeFile(join(inner, "test_batch.bin"), records(test, seed + 9));
+}

@@ -16,7 +16,7 @@ import { loadDataset } from "../src/datasets.ts";
 import { kaimingNormal, Rng } from "../src/rng.ts";
 import { planModel } from "../src/spec.ts";
 import { encode, trainStepRef } from "../src/reference/mod.ts";
-import { blobs, writeFakeFmnist } from "./_data.ts";
+import { blobs, writeFakeCifar10, writeFakeFmnist } from "./_data.ts";
 import { assertClose, GPU_TEST, testEngine } from "./_compare.ts";
 
 Deno.test("a conv-conv-pool network learns generated data to high accuracy", GPU_TEST, async () => {
@@ -396,3 +396,39 @@ Deno.test(
     }
   },
 );
+
+Deno.test("CIFAR-10 format, three channels, every augmentation on the GPU", GPU_TEST, async () => {
+  const engine = await testEngine();
+  const tmp = await Deno.makeTempDir();
+  try {
+    await writeFakeCifar10(join(tmp, "c10"));
+    const exp = experiment(join(tmp, "c10"), {
+      dataset: "cifar10",
+      arch: "8C3-P4-16F",
+      batch_size: 25,
+      epochs: 2,
+      normalize: true,
+      augment: ["crop", "flip", "autoaugment", "cutout"],
+    });
+    const [p] = expandGrid(exp);
+    const dir = join(tmp, "run");
+    const r = await runPoint({
+      settings: p.settings,
+      id: p.id,
+      point: p.point,
+      dir,
+      engine,
+      log: () => {},
+    });
+    assertEquals(r.epochs_run, 2);
+    assertEquals(r.steps, 2 * Math.ceil(80 / 25));
+    const w = await weightsOf(dir);
+    assert(w.every((t) => t.every(Number.isFinite)), "finite weights");
+    const lines = (await Deno.readTextFile(join(dir, "metrics.jsonl"))).trim().split("\n").map((
+      l,
+    ) => JSON.parse(l));
+    assert(lines.every((l) => Number.isFinite(l.train_loss) && l.layers.length === 2));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
