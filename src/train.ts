@@ -114,6 +114,20 @@ export function splitIndices(
   return { train, val, test: Uint32Array.from({ length: nTest }, (_, i) => i) };
 }
 
+/**
+ * The training-split samples a run uses (`trainUsed`, ascending) and the
+ * train and validation lists as positions into that compact list.
+ */
+export function compactSplit(
+  split: { train: Uint32Array; val: Uint32Array },
+): { trainUsed: Uint32Array; train: Uint32Array; val: Uint32Array } {
+  const trainUsed = Uint32Array.from(new Set([...split.train, ...split.val])).sort();
+  const at = new Map<number, number>();
+  trainUsed.forEach((v, i) => at.set(v, i));
+  const map = (a: Uint32Array) => a.map((v) => at.get(v)!);
+  return { trainUsed, train: map(split.train), val: map(split.val) };
+}
+
 /** Training order of an epoch: a seeded shuffle of `train` (or `train` itself). */
 export function epochOrder(
   train: Uint32Array,
@@ -243,20 +257,28 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     const B = s.batch_size;
     const e = engine;
     const pipeline = await createAugmentPipeline(e.device, trainSet.shape);
-    const uploadSet = (d: Dataset) => {
+    // Upload only the samples the run uses (all of them unless subsets are set).
+    const uploadSet = (d: Dataset, used: Uint32Array) => {
+      const size = d.shape[0] * d.shape[1] * d.shape[2];
       const images = e.buffer(
-        d.images.byteLength,
+        used.length * size,
         `${d.name} ${d.split} images`,
-        "this adapter cannot hold the split in one buffer (use train_subset, or a GPU)",
+        "this adapter cannot hold the samples in one buffer (use train_subset / test_subset, or a GPU)",
       );
-      const labels = e.buffer(d.count * 4, `${d.name} ${d.split} labels`);
-      e.write(images, d.images);
-      e.write(labels, Uint32Array.from(d.labels));
+      const labels = e.buffer(used.length * 4, `${d.name} ${d.split} labels`);
+      const all = used.length === d.count && used.every((v, i) => v === i);
+      const bytes = all ? d.images : new Uint8Array(used.length * size);
+      if (!all) {
+        used.forEach((v, i) => bytes.set(d.images.subarray(v * size, (v + 1) * size), i * size));
+      }
+      e.write(images, bytes);
+      e.write(labels, Uint32Array.from(used, (v) => d.labels[v]));
       buffers.push(images, labels);
       return { images, labels };
     };
-    const trainGpu = uploadSet(trainSet);
-    const testGpu = uploadSet(testSet);
+    const compact = compactSplit(split);
+    const trainGpu = uploadSet(trainSet, compact.trainUsed);
+    const testGpu = uploadSet(testSet, split.test);
     const makeSource = (
       gpu: { images: GPUBuffer; labels: GPUBuffer },
       idx: Uint32Array,
@@ -291,9 +313,9 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
         loss: model.lossGroup(gpu.labels, indices),
       };
     };
-    const train = makeSource(trainGpu, split.train, "train");
-    const val = hasVal ? makeSource(trainGpu, split.val, "validation") : null;
-    const test = makeSource(testGpu, split.test, "test");
+    const train = makeSource(trainGpu, compact.train, "train");
+    const val = hasVal ? makeSource(trainGpu, compact.val, "validation") : null;
+    const test = makeSource(testGpu, Uint32Array.from(split.test.keys()), "test");
     const writeParams = (src: Source, epoch: number, flags: number) => {
       const data = new Uint32Array(src.groups.length * 64);
       for (let i = 0; i < src.groups.length; i++) {
@@ -390,7 +412,7 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       const epochStart = performance.now();
       const epoch = st.epoch;
       model.lr = s.lr * Math.pow(s.annealing, epoch);
-      e.write(train.indices, epochOrder(split.train, s.seed, epoch, s.shuffle));
+      e.write(train.indices, epochOrder(compact.train, s.seed, epoch, s.shuffle));
       writeParams(train, epoch, flags);
       const inFlight: Promise<void>[] = [];
       const lastStep = s.max_steps === null
