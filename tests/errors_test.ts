@@ -5,6 +5,7 @@
 
 import assert, { deepStrictEqual as assertEquals, rejects, throws } from "node:assert/strict";
 import { join } from "node:path";
+import { Engine } from "../src/gpu.ts";
 import { Model } from "../src/model.ts";
 import { parseArch, planModel } from "../src/spec.ts";
 import { loadWeights, saveWeights } from "../src/weights.ts";
@@ -128,3 +129,15 @@ Deno.test(
     }
   },
 );
+
+Deno.test("GPU validation errors and device loss surface as exceptions", GPU_TEST, async () => {
+  const engine = await Engine.create();
+  const model = await Model.create(engine, { arch: "2C3", inputShape: [1, 3, 3], classes: 2, maxBatch: 1 });
+  // A destroyed buffer makes the next submission invalid: the read-back must throw, not return numbers.
+  model.grads.destroy();
+  model.trainStep(new Float32Array(9).fill(0.5), [1]);
+  await rejects(model.readMetrics(0), /GPU error/);
+  engine.destroy();
+  await new Promise((r) => setTimeout(r, 50));
+  await rejects(engine.readF32(model.params, 1), /GPU device lost|GPU error/);
+});
