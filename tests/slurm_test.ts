@@ -416,7 +416,8 @@ async function runYaml(expDir: string, id: string): Promise<Record<string, any> 
 }
 
 Deno.test({
-  name: "slurm (real): e2e grid via deno task exp --slurm, then cancel one task and resubmit",
+  name:
+    "slurm (real): e2e grid via deno task exp --slurm; cancel and resubmit; preempt, requeue and resume",
   ...real,
   fn: async () => {
     const c = cluster!;
@@ -487,6 +488,47 @@ Deno.test({
       assert.deepEqual(await pendingIds(dirname(p2.expDir), basename(p2.expDir), p2.ids), []);
     } finally {
       await Deno.remove(p2.expDir, { recursive: true }).catch(() => {});
+    }
+
+    // 3. Preemption: SIGTERM to a training task (as Slurm sends before its time limit) makes it
+    // write a checkpoint and requeue itself; the requeued task resumes and finishes, with no
+    // resubmission.
+    const third = await experimentCopy(c, "preempt", {
+      epochs: 6,
+      max_steps: 60,
+      grid: { seed: [0] },
+    });
+    const p3 = parsePrinted((await exp(c, [third, "--slurm-print"])).stdout);
+    try {
+      const sub = await exp(c, [third, "--slurm"]);
+      assert.equal(sub.code, 0, sub.stdout + sub.stderr);
+      const victim = await waitFor("the task to finish an epoch", TIMEOUT, async () => {
+        const doc = await runYaml(p3.expDir, p3.ids[0]);
+        const metrics = await Deno.stat(join(p3.expDir, p3.ids[0], "metrics.jsonl")).catch(() =>
+          null
+        );
+        return doc?.status?.state === "running" && metrics ? doc.status.slurm : null;
+      });
+      const target = `${victim.array_job_id}_${victim.array_task_id}`;
+      const sig = await c.run("scancel", ["--batch", "--signal=TERM", target]);
+      assert.equal(sig.code, 0, sig.stderr);
+      // Slurm holds a requeued job back for a while; let it start at once.
+      const requeued = await waitFor("the task to be requeued", TIMEOUT, async () => {
+        const q = await c.run("squeue", ["-h", "-j", String(victim.array_job_id), "-o", "%i %T"]);
+        const line = q.stdout.trim().split("\n").find((l) => l.includes("PENDING"));
+        return line ? line.split(" ")[0] : null;
+      });
+      await c.run("scontrol", ["update", `JobId=${requeued}`, "StartTime=now"]);
+      await waitQueueEmpty(c, TIMEOUT);
+      const doc = await runYaml(p3.expDir, p3.ids[0]);
+      assert.equal(doc?.status?.state, "done", JSON.stringify(doc?.status));
+      const log = await Deno.readTextFile(
+        join(p3.expDir, "slurm", `${victim.array_job_id}_${victim.array_task_id}.log`),
+      );
+      assert.match(log, /checkpoint written/);
+      assert.match(log, /resuming/);
+    } finally {
+      await Deno.remove(p3.expDir, { recursive: true }).catch(() => {});
     }
   },
 });
