@@ -37,9 +37,9 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { Engine, type StepParams } from "../src/gpu.ts";
 import { Model } from "../src/model.ts";
-import { gemmShape, type Precision, weightSplits } from "../src/layers.ts";
+import type { Precision } from "../src/layers.ts";
 import { Rng } from "../src/rng.ts";
-import { type LayerPlan, sizeOf } from "../src/spec.ts";
+import { sizeOf } from "../src/spec.ts";
 import {
   forwardBytes,
   inferenceFlops,
