@@ -7,7 +7,8 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { createAugmentPipeline, packAugmentParams } from "./augment.ts";
 import { type Dataset, datasetInfo, loadDataset } from "./datasets.ts";
 import type { Experiment } from "./experiment/config.ts";
@@ -566,11 +567,9 @@ export function runDir(settings: Experiment, id: string, output?: string): strin
 /** Whether a run folder holds a finished run. */
 export async function isDone(dir: string): Promise<boolean> {
   try {
-    const text = await Deno.readTextFile(join(dir, "run.yaml"));
-    return /^status:\n(?:\s+.*\n)*?\s+state: done$/m.test(text);
+    return parseYaml(await Deno.readTextFile(join(dir, "run.yaml")))?.status?.state === "done";
   } catch {
     return false;
   }
 }
 
-export { dirname };
