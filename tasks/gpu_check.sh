@@ -11,7 +11,8 @@
 #   deno task test --filter nothing   # fills node_modules
 #
 # Then run it there with carry [".gpu", "node_modules"]:
-#   bash tasks/gpu_check.sh            (writes engine tests, bench table and JSON to $OUT)
+#   bash tasks/gpu_check.sh            (writes engine tests, bench table and JSON to $OUT;
+#   without Fashion-MNIST there, the epoch is timed on random data of its size)
 set -uo pipefail
 for f in .gpu/*.deb; do dpkg -x "$f" /; done
 ldconfig
