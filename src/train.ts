@@ -9,7 +9,6 @@
 
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { createAugmentPipeline, packAugmentParams } from "./augment.ts";
 import { type Dataset, datasetInfo, loadDataset } from "./datasets.ts";
 import type { Experiment } from "./experiment/config.ts";
 import { resolvedYaml } from "./experiment/grid.ts";
@@ -18,6 +17,8 @@ import { type Metrics, Model } from "./model.ts";
 import { Rng } from "./rng.ts";
 import { readSafetensors, writeSafetensors } from "./safetensors.ts";
 import { provenance } from "./provenance.ts";
+import { GpuData, type Source } from "./data_gpu.ts";
+import { loadCheckpoint, newLoopState, saveCheckpoint } from "./checkpoint.ts";
 import { writeFileAtomic } from "./_fs.ts";
 
 /** One epoch's record in `metrics.jsonl`. */
@@ -81,18 +82,6 @@ export class Interrupted extends Error {
     super(`Interrupted: checkpoint written in ${dir}; run again to resume`);
     this.name = "Interrupted";
   }
-}
-
-interface CheckpointState {
-  epoch: number;
-  stepInEpoch: number;
-  totalSteps: number;
-  adamStep: number;
-  bestEpoch: number;
-  bestVal: number | null;
-  history: EpochRecord[];
-  seconds: number;
-  rng: number[];
 }
 
 const CHECKPOINT = "checkpoint.safetensors";
@@ -172,14 +161,95 @@ function epochRecord(
   };
 }
 
-interface Source {
-  images: GPUBuffer;
-  labels: GPUBuffer;
-  indices: GPUBuffer;
-  count: number;
-  params: GPUBuffer;
-  groups: GPUBindGroup[];
-  loss: GPUBindGroup;
+/** The AUGMENT_FLAGS bits of an experiment's augmentation list. */
+function augmentFlagsOf(list: Experiment["augment"]): number {
+  const bits = { crop: 1, flip: 2, autoaugment: 4, cutout: 8 } as const;
+  return list.reduce((f, a) => f | bits[a], 0);
+}
+
+/** Builds the model an experiment describes for a dataset. */
+async function modelFor(engine: Engine, s: Experiment, data: Dataset): Promise<Model> {
+  const info = datasetInfo(s.dataset);
+  return await Model.create(engine, {
+    arch: s.arch,
+    inputShape: data.shape,
+    classes: data.classes,
+    maxBatch: s.batch_size,
+    tWin: s.t_win,
+    gradClip: s.grad_clip,
+    normalize: s.normalize ? { mean: info.mean, std: info.std } : null,
+    seed: s.seed,
+    readout: s.readout,
+    precision: s.precision,
+    optimizer: {
+      kind: s.optimizer,
+      lr: s.lr,
+      betas: s.betas,
+      eps: s.eps,
+      weightDecay: s.weight_decay,
+      weightClip: s.weight_clip,
+      fixedSigns: s.fixed_signs,
+    },
+  });
+}
+
+/**
+ * Records and submits training steps `first .. first + count - 1` of the
+ * epoch as one submission: gather and augment, then the whole step.
+ */
+function submitTrainSteps(
+  engine: Engine,
+  model: Model,
+  data: GpuData,
+  first: number,
+  count: number,
+): void {
+  const src = data.train;
+  const params = Array.from(
+    { length: count },
+    (_, j) =>
+      model.nextTrainStep(data.batchOf(src, first + j), {
+        sampleOffset: (first + j) * model.maxBatch,
+      }),
+  );
+  const offsets = engine.steps(params);
+  const enc = engine.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  for (let j = 0; j < count; j++) {
+    data.encodeGather(pass, src, first + j);
+    model.encodeTrainStep(pass, offsets[j], params[j].batch, src.loss, false);
+  }
+  pass.end();
+  engine.device.queue.submit([enc.finish()]);
+}
+
+/** Records and submits the evaluation of a whole source into a metrics slot, `chunk` steps per submission. */
+function submitEvaluation(
+  engine: Engine,
+  model: Model,
+  data: GpuData,
+  src: Source,
+  slot: number,
+  chunk: number,
+): void {
+  for (let first = 0; first < src.groups.length; first += chunk) {
+    const count = Math.min(chunk, src.groups.length - first);
+    const offsets = engine.steps(Array.from({ length: count }, (_, j) => ({
+      batch: data.batchOf(src, first + j),
+      sampleOffset: (first + j) * model.maxBatch,
+      metricSlot: slot,
+    })));
+    const enc = engine.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (let j = 0; j < count; j++) {
+      data.encodeGather(pass, src, first + j);
+      pass.setBindGroup(0, engine.stepGroup, [offsets[j]]);
+      model.encodeForward(pass, data.batchOf(src, first + j), true);
+      model.encodeLoss(pass, src.loss);
+    }
+    pass.end();
+    engine.device.queue.submit([enc.finish()]);
+  }
 }
 
 /**
@@ -203,43 +273,25 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     loadDataset(s.dataset, "train", { dir: s.data_dir ?? undefined, log }),
     loadDataset(s.dataset, "test", { dir: s.data_dir ?? undefined, log }),
   ]);
-  const engine = o.engine ?? await Engine.create();
-  const info = datasetInfo(s.dataset);
-  const model = await Model.create(engine, {
-    arch: s.arch,
-    inputShape: trainSet.shape,
-    classes: trainSet.classes,
-    maxBatch: s.batch_size,
-    tWin: s.t_win,
-    gradClip: s.grad_clip,
-    normalize: s.normalize ? { mean: info.mean, std: info.std } : null,
-    seed: s.seed,
-    readout: s.readout,
-    precision: s.precision,
-    optimizer: {
-      kind: s.optimizer,
-      lr: s.lr,
-      betas: s.betas,
-      eps: s.eps,
-      weightDecay: s.weight_decay,
-      weightClip: s.weight_clip,
-      fixedSigns: s.fixed_signs,
-    },
-  });
-  const buffers: GPUBuffer[] = [];
+  const split = splitIndices(trainSet.count, testSet.count, s);
+  if (split.train.length === 0) {
+    throw new Error(
+      `Cannot train: no training samples left after the validation split (${trainSet.count} samples)`,
+    );
+  }
+  const e = o.engine ?? await Engine.create();
+  const model = await modelFor(e, s, trainSet);
+  let data: GpuData | null = null;
+  let best: GPUBuffer | null = null;
   try {
-    if (s.init) {
-      const st = await readSafetensors(s.init);
-      model.setWeights(st.tensors, s.init);
-    }
-    const split = splitIndices(trainSet.count, testSet.count, s);
-    if (split.train.length === 0) {
-      throw new Error(
-        `Cannot train: no training samples left after the validation split (${trainSet.count} samples)`,
-      );
-    }
-    const hasVal = split.val.length > 0;
-    const prov = await provenance(engine, [...trainSet.files, ...testSet.files]);
+    if (s.init) model.setWeights((await readSafetensors(s.init)).tensors, s.init);
+    const compact = compactSplit(split);
+    data = await GpuData.create(e, model, { train: trainSet, test: testSet }, {
+      ...compact,
+      testUsed: split.test,
+    });
+    const hasVal = data.val !== null;
+    const prov = await provenance(e, [...trainSet.files, ...testSet.files]);
     const writeRun = (status: Record<string, unknown>, results?: RunResults) =>
       writeFileAtomic(
         join(o.dir, "run.yaml"),
@@ -254,236 +306,68 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
           ...(results ? { results } : {}),
         }),
       );
+    data.writeParams(data.test, s.seed, 0, 0);
+    if (data.val) data.writeParams(data.val, s.seed, 0, 0);
+    const flags = augmentFlagsOf(s.augment);
+    best = e.buffer(model.paramCount * 4, "best weights");
+    const lrOf = (epoch: number) => s.lr * Math.pow(s.annealing, epoch);
 
-    const B = s.batch_size;
-    const e = engine;
-    const pipeline = await createAugmentPipeline(e.device, trainSet.shape);
-    // Upload only the samples the run uses (all of them unless subsets are set).
-    const uploadSet = (d: Dataset, used: Uint32Array) => {
-      const size = d.shape[0] * d.shape[1] * d.shape[2];
-      const images = e.buffer(
-        used.length * size,
-        `${d.name} ${d.split} images`,
-        "this adapter cannot hold the samples in one buffer (use train_subset / test_subset, or a GPU)",
-      );
-      const labels = e.buffer(used.length * 4, `${d.name} ${d.split} labels`);
-      const all = used.length === d.count && used.every((v, i) => v === i);
-      const bytes = all ? d.images : new Uint8Array(used.length * size);
-      if (!all) {
-        used.forEach((v, i) => bytes.set(d.images.subarray(v * size, (v + 1) * size), i * size));
-      }
-      e.write(images, bytes);
-      e.write(labels, Uint32Array.from(used, (v) => d.labels[v]));
-      buffers.push(images, labels);
-      return { images, labels };
-    };
-    const compact = compactSplit(split);
-    const trainGpu = uploadSet(trainSet, compact.trainUsed);
-    const testGpu = uploadSet(testSet, split.test);
-    const makeSource = (
-      gpu: { images: GPUBuffer; labels: GPUBuffer },
-      idx: Uint32Array,
-      name: string,
-    ): Source => {
-      const indices = e.buffer(idx.length * 4, `${name} indices`);
-      e.write(indices, idx);
-      const steps = Math.ceil(idx.length / B);
-      const params = e.device.createBuffer({
-        size: Math.max(1, steps) * 256,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        label: `${name} augment params`,
-      });
-      buffers.push(indices, params);
-      const layout = pipeline.getBindGroupLayout(0);
-      const groups = Array.from({ length: steps }, (_, i) =>
-        e.device.createBindGroup({
-          layout,
-          entries: [
-            { binding: 0, resource: { buffer: gpu.images } },
-            { binding: 1, resource: { buffer: indices } },
-            { binding: 2, resource: { buffer: model.inputX } },
-            { binding: 3, resource: { buffer: params, offset: i * 256, size: 32 } },
-          ],
-        }));
-      return {
-        ...gpu,
-        indices,
-        count: idx.length,
-        params,
-        groups,
-        loss: model.lossGroup(gpu.labels, indices),
-      };
-    };
-    const train = makeSource(trainGpu, compact.train, "train");
-    const val = hasVal ? makeSource(trainGpu, compact.val, "validation") : null;
-    const test = makeSource(testGpu, Uint32Array.from(split.test.keys()), "test");
-    const writeParams = (src: Source, epoch: number, flags: number) => {
-      const data = new Uint32Array(src.groups.length * 64);
-      for (let i = 0; i < src.groups.length; i++) {
-        data.set(
-          packAugmentParams({
-            batch: Math.min(B, src.count - i * B),
-            offset: i * B,
-            seed: s.seed >>> 0,
-            epoch,
-            flags,
-          }),
-          i * 64,
-        );
-      }
-      e.write(src.params, data);
-    };
-    writeParams(test, 0, 0);
-    if (val) writeParams(val, 0, 0);
-    const flags = s.augment.reduce(
-      (f, a) => f | ({ crop: 1, flip: 2, autoaugment: 4, cutout: 8 } as const)[a],
-      0,
-    );
-    const best = e.buffer(model.paramCount * 4, "best weights");
-    buffers.push(best);
-
-    // Resume.
-    let st: CheckpointState = {
-      epoch: 0,
-      stepInEpoch: 0,
-      totalSteps: 0,
-      adamStep: 0,
-      bestEpoch: -1,
-      bestVal: null,
-      history: [],
-      seconds: 0,
-      rng: new Rng(s.seed).state(),
-    };
     const ckPath = join(o.dir, CHECKPOINT);
-    try {
-      const ck = await readSafetensors(ckPath);
-      st = JSON.parse(ck.metadata.state);
-      const t = ck.tensors;
-      model.importState({
-        params: t.params.data,
-        m: t.adam_m.data,
-        v: t.adam_v.data,
-        signs: t.signs.data,
-        adamStep: st.adamStep,
-        lr: s.lr * Math.pow(s.annealing, st.epoch),
-      });
-      e.write(best, t.best.data);
-      e.write(model.accum, t.accum.data);
+    let st = await loadCheckpoint(ckPath, e, model, best, lrOf);
+    if (st) {
       log(`resuming ${o.id} at epoch ${st.epoch + 1}, step ${st.stepInEpoch}`);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound) && !String(err).includes("No such file")) {
-        throw new Error(`Cannot resume from ${ckPath}: ${(err as Error).message}`);
-      }
+    } else {
+      st = newLoopState();
       model.resetMetrics();
       await writeRun({ state: "running" });
     }
-
-    const writeCheckpoint = async () => {
-      const state = await model.exportState();
-      const [bestW, accum] = await Promise.all([
-        e.readF32(best, model.paramCount),
-        e.readF32(model.accum, model.accum.size / 4),
-      ]);
-      const n = model.paramCount;
-      await writeSafetensors(ckPath, {
-        params: { shape: [n], data: state.params },
-        adam_m: { shape: [n], data: state.m },
-        adam_v: { shape: [n], data: state.v },
-        signs: { shape: [n], data: state.signs },
-        best: { shape: [n], data: bestW },
-        accum: { shape: [accum.length], data: accum },
-      }, { state: JSON.stringify({ ...st, adamStep: model.adamStep }) });
-    };
-    const writeMetrics = () =>
-      writeFileAtomic(
-        join(o.dir, "metrics.jsonl"),
-        st.history.map((r) => JSON.stringify(r) + "\n").join(""),
-      );
+    const state = st;
 
     const epochs = Math.min(s.epochs, o.maxEpochs ?? Infinity);
     const chunk = o.chunk ?? 32;
-    const stepsPerEpoch = train.groups.length;
+    const B = s.batch_size;
+    const stepsPerEpoch = data.train.groups.length;
     let stopped: RunResults["stopped"] = "epochs";
-    const runStart = performance.now() - st.seconds * 1000;
-    while (st.epoch < epochs) {
-      if (s.max_steps !== null && st.totalSteps >= s.max_steps) {
+    const runStart = performance.now() - state.seconds * 1000;
+    while (state.epoch < epochs) {
+      if (s.max_steps !== null && state.totalSteps >= s.max_steps) {
         stopped = "max_steps";
         break;
       }
       const epochStart = performance.now();
-      const epoch = st.epoch;
-      model.lr = s.lr * Math.pow(s.annealing, epoch);
-      e.write(train.indices, epochOrder(compact.train, s.seed, epoch, s.shuffle));
-      writeParams(train, epoch, flags);
+      const epoch = state.epoch;
+      model.lr = lrOf(epoch);
+      data.writeOrder(data.train, epochOrder(compact.train, s.seed, epoch, s.shuffle));
+      data.writeParams(data.train, s.seed, epoch, flags);
       const inFlight: Promise<void>[] = [];
       const lastStep = s.max_steps === null
         ? stepsPerEpoch
-        : Math.min(stepsPerEpoch, st.stepInEpoch + (s.max_steps - st.totalSteps));
-      while (st.stepInEpoch < lastStep) {
+        : Math.min(stepsPerEpoch, state.stepInEpoch + (s.max_steps - state.totalSteps));
+      while (state.stepInEpoch < lastStep) {
         if (o.signal?.aborted) {
           await e.sync();
-          await writeCheckpoint();
+          await saveCheckpoint(ckPath, e, model, best, state);
           throw new Interrupted(o.dir);
         }
-        const first = st.stepInEpoch;
-        const count = Math.min(chunk, lastStep - first);
-        const params = Array.from({ length: count }, (_, j) => {
-          const i = first + j;
-          return model.nextTrainStep(Math.min(B, train.count - i * B), { sampleOffset: i * B });
-        });
-        const offsets = e.steps(params);
-        const enc = e.device.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        for (let j = 0; j < count; j++) {
-          const batch = params[j].batch;
-          pass.setPipeline(pipeline);
-          pass.setBindGroup(0, train.groups[first + j]);
-          pass.dispatchWorkgroups(batch);
-          model.encodeTrainStep(pass, offsets[j], batch, train.loss, false);
-        }
-        pass.end();
-        e.device.queue.submit([enc.finish()]);
-        st.stepInEpoch += count;
-        st.totalSteps += count;
+        const count = Math.min(chunk, lastStep - state.stepInEpoch);
+        submitTrainSteps(e, model, data, state.stepInEpoch, count);
+        state.stepInEpoch += count;
+        state.totalSteps += count;
         // Keep at most two chunks queued: waiting on an older chunk never idles the GPU.
         inFlight.push(e.device.queue.onSubmittedWorkDone());
         if (inFlight.length > 2) await inFlight.shift();
-        const elapsed = (performance.now() - epochStart) / 1000;
-        const done = st.stepInEpoch;
-        const rate = (done * B) / Math.max(elapsed, 1e-9);
-        const eta = ((lastStep - done) * B) / Math.max(rate, 1e-9);
+        const rate = (state.stepInEpoch * B) /
+          Math.max((performance.now() - epochStart) / 1000, 1e-9);
+        const eta = ((lastStep - state.stepInEpoch) * B) / Math.max(rate, 1e-9);
         o.progress?.(
-          `epoch ${epoch + 1}/${epochs} step ${done}/${lastStep} ${
+          `epoch ${epoch + 1}/${epochs} step ${state.stepInEpoch}/${lastStep} ${
             Math.round(rate)
           } samples/s ETA ${eta.toFixed(0)}s`,
           false,
         );
       }
-      // Evaluation (validation and test), statistics on.
-      for (const [src, slot] of [[val, 1], [test, 2]] as const) {
-        if (!src) continue;
-        for (let first = 0; first < src.groups.length; first += chunk) {
-          const count = Math.min(chunk, src.groups.length - first);
-          const offsets = e.steps(Array.from({ length: count }, (_, j) => ({
-            batch: Math.min(B, src.count - (first + j) * B),
-            sampleOffset: (first + j) * B,
-            metricSlot: slot,
-          })));
-          const enc = e.device.createCommandEncoder();
-          const pass = enc.beginComputePass();
-          for (let j = 0; j < count; j++) {
-            const batch = Math.min(B, src.count - (first + j) * B);
-            pass.setPipeline(pipeline);
-            pass.setBindGroup(0, src.groups[first + j]);
-            pass.dispatchWorkgroups(batch);
-            pass.setBindGroup(0, e.stepGroup, [offsets[j]]);
-            model.encodeForward(pass, batch, true);
-            model.encodeLoss(pass, src.loss);
-          }
-          pass.end();
-          e.device.queue.submit([enc.finish()]);
-        }
-      }
+      if (data.val) submitEvaluation(e, model, data, data.val, 1, chunk);
+      submitEvaluation(e, model, data, data.test, 2, chunk);
       const metrics = await model.readAllMetrics();
       if (!Number.isFinite(metrics[0].loss) || !Number.isFinite(metrics[2].loss)) {
         throw new Error(
@@ -493,20 +377,20 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
         );
       }
       const seconds = (performance.now() - epochStart) / 1000;
-      const rec = epochRecord(epoch + 1, model.lr, st.stepInEpoch, seconds, metrics, hasVal);
-      st.history.push(rec);
+      const rec = epochRecord(epoch + 1, model.lr, state.stepInEpoch, seconds, metrics, hasVal);
+      state.history.push(rec);
       const score = hasVal ? rec.val_acc! : null;
-      if (score === null || st.bestVal === null || score > st.bestVal) {
-        st.bestVal = score;
-        st.bestEpoch = epoch;
+      if (score === null || state.bestVal === null || score > state.bestVal) {
+        state.bestVal = score;
+        state.bestEpoch = epoch;
         const enc = e.device.createCommandEncoder();
         enc.copyBufferToBuffer(model.params, 0, best, 0, model.paramCount * 4);
         e.device.queue.submit([enc.finish()]);
       }
       model.resetMetrics();
-      st.epoch += 1;
-      st.stepInEpoch = 0;
-      st.seconds = (performance.now() - runStart) / 1000;
+      state.epoch += 1;
+      state.stepInEpoch = 0;
+      state.seconds = (performance.now() - runStart) / 1000;
       log(
         `epoch ${rec.epoch}: loss ${rec.train_loss.toFixed(4)} train ${
           (rec.train_acc * 100).toFixed(2)
@@ -518,44 +402,47 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
           ` lr ${rec.lr.toExponential(3)} ${seconds.toFixed(1)}s`,
       );
       o.progress?.("", true);
-      await writeMetrics();
-      await writeCheckpoint();
-      if (hasVal && epoch - st.bestEpoch >= s.early_stopping) {
+      await writeFileAtomic(
+        join(o.dir, "metrics.jsonl"),
+        state.history.map((r) => JSON.stringify(r) + "\n").join(""),
+      );
+      await saveCheckpoint(ckPath, e, model, best, state);
+      if (hasVal && epoch - state.bestEpoch >= s.early_stopping) {
         stopped = "early_stopping";
         break;
       }
     }
-    if (stopped === "epochs" && s.max_steps !== null && st.totalSteps >= s.max_steps) {
+    if (stopped === "epochs" && s.max_steps !== null && state.totalSteps >= s.max_steps) {
       stopped = "max_steps";
     }
-    if (st.history.length === 0) {
+    if (state.history.length === 0) {
       throw new Error("Cannot finish: no epoch was run (epochs or max_steps is 0)");
     }
     const bestW = await e.readF32(best, model.paramCount);
     model.importState({ ...(await model.exportState()), params: bestW });
-    const weights = await model.getWeights();
-    await writeSafetensors(join(o.dir, "weights.safetensors"), weights, {
+    await writeSafetensors(join(o.dir, "weights.safetensors"), await model.getWeights(), {
       format: "pt",
       arch: s.arch,
       run: o.id,
     });
-    const bestRec = st.history[st.bestEpoch];
+    const bestRec = state.history[state.bestEpoch];
     const results: RunResults = {
-      epochs_run: st.history.length,
-      steps: st.totalSteps,
-      best_epoch: st.bestEpoch + 1,
+      epochs_run: state.history.length,
+      steps: state.totalSteps,
+      best_epoch: state.bestEpoch + 1,
       best_val_acc: bestRec.val_acc,
       test_acc: bestRec.test_acc,
       spikes_per_sample: bestRec.spikes_per_sample,
-      wall_seconds: Math.round(((performance.now() - started) / 1000 + 0) * 100) / 100,
+      wall_seconds: Math.round((performance.now() - started) / 10) / 100,
       stopped,
     };
     await writeRun({ state: "done" }, results);
     return results;
   } finally {
-    for (const b of buffers) b.destroy();
+    best?.destroy();
+    data?.destroy();
     model.destroy();
-    if (!o.engine) engine.destroy();
+    if (!o.engine) e.destroy();
   }
 }
 
@@ -572,4 +459,3 @@ export async function isDone(dir: string): Promise<boolean> {
     return false;
   }
 }
-

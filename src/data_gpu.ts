@@ -1,0 +1,166 @@
+/**
+ * Datasets on the GPU for the training loop: the samples a run uses,
+ * uploaded once as bytes with their labels, and per split ("source") an
+ * index list, the augmentation kernel's per-step parameters and its bind
+ * groups (made once, reused every epoch). A step gathers, augments and
+ * writes its batch into the model's input with one dispatch.
+ *
+ * @module
+ */
+
+import { createAugmentPipeline, packAugmentParams } from "./augment.ts";
+import type { Dataset } from "./datasets.ts";
+import type { Engine } from "./gpu.ts";
+import type { Model } from "./model.ts";
+
+/** One split the loop iterates over: its indices, augmentation parameters and bind groups. */
+export interface Source {
+  name: string;
+  labels: GPUBuffer;
+  indices: GPUBuffer;
+  /** Samples in the split. */
+  count: number;
+  /** Per step: 256-byte entries of the augmentation kernel's parameters. */
+  params: GPUBuffer;
+  /** Per step: the augmentation kernel's bind group. */
+  groups: GPUBindGroup[];
+  /** The model's loss bind group for this split's labels. */
+  loss: GPUBindGroup;
+}
+
+/** Byte stride of the per-step augmentation parameters (uniform offset alignment). */
+const PARAM_STRIDE = 256;
+
+/** The training and test data of a run on the GPU. */
+export class GpuData {
+  readonly train: Source;
+  readonly val: Source | null;
+  readonly test: Source;
+  readonly #engine: Engine;
+  readonly #pipeline: GPUComputePipeline;
+  readonly #batch: number;
+  readonly #buffers: GPUBuffer[];
+
+  private constructor(
+    engine: Engine,
+    pipeline: GPUComputePipeline,
+    batch: number,
+    buffers: GPUBuffer[],
+    sources: { train: Source; val: Source | null; test: Source },
+  ) {
+    this.#engine = engine;
+    this.#pipeline = pipeline;
+    this.#batch = batch;
+    this.#buffers = buffers;
+    this.train = sources.train;
+    this.val = sources.val;
+    this.test = sources.test;
+  }
+
+  /**
+   * Uploads the samples a run uses: `trainUsed` of the training split
+   * (ascending), which `train` and `val` index into, and `testUsed` of the
+   * test split.
+   */
+  static async create(
+    engine: Engine,
+    model: Model,
+    sets: { train: Dataset; test: Dataset },
+    split: { trainUsed: Uint32Array; train: Uint32Array; val: Uint32Array; testUsed: Uint32Array },
+  ): Promise<GpuData> {
+    const pipeline = await createAugmentPipeline(engine.device, sets.train.shape);
+    const buffers: GPUBuffer[] = [];
+    const batch = model.maxBatch;
+    const upload = (d: Dataset, used: Uint32Array) => {
+      const size = d.shape[0] * d.shape[1] * d.shape[2];
+      const images = engine.buffer(
+        used.length * size,
+        `${d.name} ${d.split} images`,
+        "this adapter cannot hold the samples in one buffer (use train_subset / test_subset, or a GPU)",
+      );
+      const labels = engine.buffer(used.length * 4, `${d.name} ${d.split} labels`);
+      buffers.push(images, labels);
+      const all = used.length === d.count && used.every((v, i) => v === i);
+      const bytes = all ? d.images : new Uint8Array(used.length * size);
+      if (!all) {
+        used.forEach((v, i) => bytes.set(d.images.subarray(v * size, (v + 1) * size), i * size));
+      }
+      engine.write(images, bytes);
+      engine.write(labels, Uint32Array.from(used, (v) => d.labels[v]));
+      return { images, labels };
+    };
+    const source = (
+      data: { images: GPUBuffer; labels: GPUBuffer },
+      idx: Uint32Array,
+      name: string,
+    ): Source => {
+      const indices = engine.buffer(idx.length * 4, `${name} indices`);
+      engine.write(indices, idx);
+      const steps = Math.ceil(idx.length / batch);
+      const params = engine.device.createBuffer({
+        size: Math.max(1, steps) * PARAM_STRIDE,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        label: `${name} augment params`,
+      });
+      buffers.push(indices, params);
+      const layout = pipeline.getBindGroupLayout(0);
+      const groups = Array.from({ length: steps }, (_, i) =>
+        engine.device.createBindGroup({
+          layout,
+          entries: [
+            { binding: 0, resource: { buffer: data.images } },
+            { binding: 1, resource: { buffer: indices } },
+            { binding: 2, resource: { buffer: model.inputX } },
+            { binding: 3, resource: { buffer: params, offset: i * PARAM_STRIDE, size: 32 } },
+          ],
+        }));
+      const loss = model.lossGroup(data.labels, indices);
+      return { name, labels: data.labels, indices, count: idx.length, params, groups, loss };
+    };
+    const trainData = upload(sets.train, split.trainUsed);
+    const testData = upload(sets.test, split.testUsed);
+    return new GpuData(engine, pipeline, batch, buffers, {
+      train: source(trainData, split.train, "train"),
+      val: split.val.length ? source(trainData, split.val, "validation") : null,
+      test: source(testData, Uint32Array.from(split.testUsed.keys()), "test"),
+    });
+  }
+
+  /** Samples in step `i` of a source (the last batch may be short). */
+  batchOf(src: Source, i: number): number {
+    return Math.min(this.#batch, src.count - i * this.#batch);
+  }
+
+  /** Writes the order a source's samples are visited in (the epoch's shuffle). */
+  writeOrder(src: Source, order: Uint32Array): void {
+    this.#engine.write(src.indices, order);
+  }
+
+  /** Writes every step's augmentation parameters of a source for one epoch. */
+  writeParams(src: Source, seed: number, epoch: number, flags: number): void {
+    const data = new Uint32Array((src.groups.length * PARAM_STRIDE) / 4);
+    for (let i = 0; i < src.groups.length; i++) {
+      const p = {
+        batch: this.batchOf(src, i),
+        offset: i * this.#batch,
+        seed: seed >>> 0,
+        epoch,
+        flags,
+      };
+      data.set(packAugmentParams(p), (i * PARAM_STRIDE) / 4);
+    }
+    this.#engine.write(src.params, data);
+  }
+
+  /** Records the gather (and augmentation) of step `i` of a source into the model's input. */
+  encodeGather(pass: GPUComputePassEncoder, src: Source, i: number): void {
+    pass.setPipeline(this.#pipeline);
+    pass.setBindGroup(0, src.groups[i]);
+    pass.dispatchWorkgroups(this.batchOf(src, i));
+  }
+
+  /** Frees the uploaded data. */
+  destroy(): void {
+    for (const b of this.#buffers) b.destroy();
+  }
+}
