@@ -49,32 +49,68 @@
  * @module
  */
 
-export { Engine, type EngineOptions } from "./src/gpu.ts";
+export {
+  type BindingKind,
+  Engine,
+  type EngineOptions,
+  type Program,
+  type ProgramSpec,
+  type StepParams,
+} from "./src/gpu.ts";
 export {
   DEFAULT_OPTIMIZER,
   type Metrics,
   Model,
   type ModelOptions,
+  type ModelState,
   NO_SPIKE,
   type OptimizerOptions,
   SLOTS,
   type Tensor,
 } from "./src/model.ts";
-export { type LayerPlan, type LayerSpec, NAMED_ARCHS, parseArch, planModel } from "./src/spec.ts";
+export { type Precision, type Tile, TILES } from "./src/layers.ts";
+export {
+  type ConvSpec,
+  type LayerPlan,
+  type LayerSpec,
+  type LinearSpec,
+  NAMED_ARCHS,
+  parseArch,
+  planModel,
+  type PoolSpec,
+  type ReadoutSpec,
+} from "./src/spec.ts";
 export { kaimingNormal, Rng } from "./src/rng.ts";
 export {
+  type DecodedSafetensors,
+  type DecodedTensor,
   decodeSafetensors,
   encodeSafetensors,
   readSafetensors,
+  type TensorInput,
   writeSafetensors,
 } from "./src/safetensors.ts";
-export { type Dataset, datasetInfo, loadDataset } from "./src/datasets.ts";
 export {
+  type Dataset,
+  type DatasetInfo,
+  datasetInfo,
+  type DatasetName,
+  type DownloadSource,
+  loadDataset,
+  type LoadDatasetOptions,
+  type Split,
+} from "./src/datasets.ts";
+export {
+  AUGMENTATIONS,
+  DATASETS,
   type Experiment,
   ExperimentError,
+  type ExperimentIssue,
   loadExperiment,
+  type ParsedExperiment,
   parseExperiment,
+  type Slurm,
 } from "./src/experiment/config.ts";
-export { expandGrid, resolvedYaml } from "./src/experiment/grid.ts";
-export { runPoint, type RunPointOptions, type RunResults } from "./src/train.ts";
+export { expandGrid, type GridPoint, resolvedYaml } from "./src/experiment/grid.ts";
+export { type EpochRecord, runPoint, type RunPointOptions, type RunResults } from "./src/train.ts";
 export { loadWeights, saveWeights } from "./src/weights.ts";

@@ -21,11 +21,15 @@ export interface LoopState {
   epoch: number;
   /** Steps of that epoch already taken. */
   stepInEpoch: number;
+  /** Training steps taken in all epochs. */
   totalSteps: number;
+  /** Optimiser steps taken (Adam's t). */
   adamStep: number;
   /** Epoch (0-based) of the best validation accuracy so far, -1 before the first. */
   bestEpoch: number;
+  /** Best validation accuracy so far; null before the first or without a validation split. */
   bestVal: number | null;
+  /** Records of the completed epochs, in order. */
   history: EpochRecord[];
   /** Seconds of training so far (earlier sessions included). */
   seconds: number;

@@ -15,8 +15,11 @@ import type { Model } from "./model.ts";
 
 /** One split the loop iterates over: its indices, augmentation parameters and bind groups. */
 export interface Source {
+  /** "train", "validation" or "test" (used in buffer labels). */
   name: string;
+  /** u32 class labels of the uploaded samples (train and validation share one buffer). */
   labels: GPUBuffer;
+  /** `count` u32 positions into the uploaded samples, in the order the epoch visits them. */
   indices: GPUBuffer;
   /** Samples in the split. */
   count: number;
@@ -33,8 +36,11 @@ const PARAM_STRIDE = 256;
 
 /** The training and test data of a run on the GPU. */
 export class GpuData {
+  /** The training samples. */
   readonly train: Source;
+  /** The validation samples (held out of the training split); null without a validation split. */
   readonly val: Source | null;
+  /** The test samples used. */
   readonly test: Source;
   readonly #engine: Engine;
   readonly #pipeline: GPUComputePipeline;

@@ -69,15 +69,19 @@ export type { TarEntry } from "./datasets/tar.ts";
 
 /** One split of a dataset, in memory. */
 export interface Dataset {
+  /** Dataset name. */
   name: DatasetName;
+  /** Which split this is. */
   split: Split;
   /** `count * C * H * W` pixels in NCHW order, values 0..255. */
   images: Uint8Array;
   /** `count` class indices in [0, classes). */
   labels: Uint8Array;
+  /** Number of samples. */
   count: number;
   /** [C, H, W]. */
   shape: [number, number, number];
+  /** Number of classes. */
   classes: number;
   /** The files read, with the SHA-256 of their bytes as stored. */
   files: { path: string; sha256: string }[];

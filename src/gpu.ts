@@ -7,15 +7,25 @@
 
 /** Values that change from one step to the next (`Step` in `_common.wgsl`). */
 export interface StepParams {
+  /** Samples in this step. */
   batch: number;
+  /** First position of this step in the epoch's sample index list (default 0). */
   sampleOffset?: number;
+  /** 1-based optimiser (Adam) step (default 1). */
   adamStep?: number;
+  /** Augmentation seed (default 0). */
   seed?: number;
+  /** Epoch number, selecting the augmentation random stream (default 0). */
   epoch?: number;
+  /** Augmentation flag bits, see `AUGMENT_FLAGS` (default 0). */
   flags?: number;
+  /** Which metric accumulator to add to (train, validation, test, ...; default 0). */
   metricSlot?: number;
+  /** Learning rate of this step (default 0). */
   lr?: number;
+  /** Adam bias correction `1 - beta1^step`, computed in float64 (default 1). */
   bc1?: number;
+  /** Adam bias correction `1 - beta2^step`, computed in float64 (default 1). */
   bc2?: number;
 }
 
@@ -30,8 +40,11 @@ export type BindingKind = "read" | "rw";
 export interface ProgramSpec {
   /** Kernel files under `kernels/`, concatenated after `_common.wgsl`. */
   files: string[];
+  /** Entry point function name (default "main"). */
   entry?: string;
+  /** Kind of each storage binding of group 1, in binding order. */
   bindings: BindingKind[];
+  /** Pipeline-overridable constants (`override` in WGSL); booleans are passed as 0/1. */
   constants?: Record<string, number | boolean>;
   /** WGSL `const` declarations (u32) placed before the files: for what changes the code's structure. */
   defines?: Record<string, number>;
@@ -41,8 +54,11 @@ export interface ProgramSpec {
 
 /** A built pipeline with the layout of its buffer group (group 1). */
 export interface Program {
+  /** Cache key: JSON of prelude, files, entry, bindings, constants and defines. */
   key: string;
+  /** The compute pipeline (group 0: step parameters, group 1: buffers). */
   pipeline: GPUComputePipeline;
+  /** Bind group layout of the program's buffers (group 1). */
   layout: GPUBindGroupLayout;
 }
 
@@ -92,13 +108,19 @@ export function grid1d(n: number, max = 65535): [number, number] {
  * ```
  */
 export class Engine {
+  /** The WebGPU device. */
   readonly device: GPUDevice;
+  /** Adapter description, or vendor/architecture/device, or "unknown adapter". */
   readonly adapterName: string;
+  /** Features the adapter offers (e.g. "shader-f16"). */
   readonly features: string[];
   /** A software (CPU) driver such as lavapipe: kernels pick CPU-friendly tiles. */
   readonly cpu: boolean;
+  /** Layout of group 0: the step parameters as a uniform with a dynamic offset. */
   readonly stepLayout: GPUBindGroupLayout;
+  /** Uniform ring of step parameters, {@link STEP_RING} entries {@link STEP_STRIDE} bytes apart. */
   readonly stepBuffer: GPUBuffer;
+  /** Bind group 0 over {@link Engine.stepBuffer} (48 bytes per entry, bound at a dynamic offset). */
   readonly stepGroup: GPUBindGroup;
   #errors: string[] = [];
   #lost: string | null = null;

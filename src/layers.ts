@@ -11,11 +11,17 @@ import { type LayerPlan, sizeOf } from "./spec.ts";
 
 /** A tile configuration of the GEMM core (`_gemm.wgsl`): output tile BM x BN, K slice BK, TM x TN per invocation. */
 export interface Tile {
+  /** Key in {@link TILES}, e.g. "64x64" (BM x BN). */
   name: string;
+  /** Rows (M) of the output tile. */
   bm: number;
+  /** Columns (N) of the output tile. */
   bn: number;
+  /** Depth of the K slice staged per iteration. */
   bk: number;
+  /** Output rows per invocation. */
   tm: number;
+  /** Output columns per invocation. */
   tn: number;
 }
 

@@ -27,10 +27,15 @@ import { type LayerPlan, type LayerSpec, planModel, sizeOf } from "./spec.ts";
 
 /** Optimiser settings (MODEL.md defaults in {@link DEFAULT_OPTIMIZER}). */
 export interface OptimizerOptions {
+  /** Update rule: Adam, or plain SGD (`w -= lr * g`). */
   kind: "adam" | "sgd";
+  /** Initial learning rate. */
   lr: number;
+  /** Adam's decay rates [beta1, beta2] of the first and second moments. */
   betas: [number, number];
+  /** Adam's epsilon, added to sqrt of the bias-corrected second moment. */
   eps: number;
+  /** Decoupled weight decay factor: after the update, `w -= lr * weightDecay * w`. */
   weightDecay: number;
   /** Clip weights to [min, max] after each update, or null. */
   weightClip: [number, number] | null;
@@ -55,6 +60,7 @@ export interface ModelOptions {
   arch: string | LayerSpec[];
   /** `[C, H, W]` or `[F]`. */
   inputShape: number[];
+  /** Number of classes (outputs of the readout layer). */
   classes: number;
   /** Largest batch a step may have (buffers are sized for it). Default 256. */
   maxBatch?: number;
@@ -77,6 +83,7 @@ export interface ModelOptions {
   precision?: Precision;
   /** Seed of the Kaiming-normal initialisation. Default 0. */
   seed?: number;
+  /** Optimiser settings, overriding {@link DEFAULT_OPTIMIZER} field by field. */
   optimizer?: Partial<OptimizerOptions>;
 }
 
@@ -87,34 +94,52 @@ const HIST_BINS = 16;
 
 /** Metrics read back from the GPU for one slot. */
 export interface Metrics {
+  /** Samples accumulated in this slot since the last reset. */
   samples: number;
+  /** Mean softmax cross-entropy loss per sample (NaN when no samples). */
   loss: number;
+  /** Fraction of samples predicted correctly, in [0, 1] (NaN when no samples). */
   accuracy: number;
   /** Per spiking layer (conv and linear, in order). */
   layers: {
+    /** Index of the layer in the model's plan. */
     index: number;
+    /** The layer's spec token, e.g. "16C3". */
     token: string;
+    /** Fraction of the layer's neurons that fired, per sample, in [0, 1]. */
     firing: number;
+    /** Mean spike time of the neurons that fired (NaN when none fired). */
     meanTime: number;
+    /** Spikes of this layer per sample. */
     spikesPerSample: number;
+    /** Counts of spike times in 16 equal bins over [0, T]. */
     hist: number[];
   }[];
+  /** Spikes per sample summed over all spiking layers. */
   spikesPerSample: number;
 }
 
 /** What a checkpoint holds of a model: flat weights, Adam moments, initial signs, step and lr. */
 export interface ModelState {
+  /** Flat weights, `paramCount` floats (layers at 256-byte aligned offsets, zero padding). */
   params: Float32Array;
+  /** Adam first moments, laid out like `params`. */
   m: Float32Array;
+  /** Adam second moments, laid out like `params`. */
   v: Float32Array;
+  /** Initial weight signs (-1, 0 or 1), laid out like `params`. */
   signs: Float32Array;
+  /** Optimiser steps taken (Adam's t). */
   adamStep: number;
+  /** Learning rate of the next step. */
   lr: number;
 }
 
 /** A named tensor as safetensors stores it. */
 export interface Tensor {
+  /** Dimensions (PyTorch order). */
   shape: number[];
+  /** Values in row-major order, `product(shape)` floats. */
   data: Float32Array;
 }
 
@@ -154,36 +179,57 @@ export const NO_SPIKE = 1e30;
  * ```
  */
 export class Model {
+  /** The GPU engine the model runs on. */
   readonly engine: Engine;
+  /** The planned layers, in order, with their shapes. */
   readonly plan: LayerPlan[];
+  /** Largest batch a step may have (buffers are sized for it). */
   readonly maxBatch: number;
+  /** Window length T. */
   readonly tWin: number;
+  /** Clip of the two partial factors in backward. */
   readonly gradClip: number;
+  /** Input shape of one sample, `[C, H, W]` or `[F]`. */
   readonly inputShape: number[];
+  /** Number of classes. */
   readonly classes: number;
+  /** Optimiser settings (defaults merged with the options). */
   readonly optimizer: OptimizerOptions;
+  /** How the output layer reads out: potentials U, or spike times. */
   readonly readout: "potential" | "spike";
+  /** Arithmetic of the matrix products. */
   readonly precision: Precision;
   /** Learning rate of the next step (the training loop anneals it). */
   lr: number;
   /** Optimiser steps taken (Adam's t). */
   adamStep = 0;
 
+  /** Flat weights, `paramCount` f32 (each layer at a 256-byte aligned offset, zero padding). */
   readonly params: GPUBuffer;
+  /** Weight gradients of the last step (summed over the batch), laid out like `params`. */
   readonly grads: GPUBuffer;
+  /** Adam first moments, laid out like `params`. */
   readonly adamM: GPUBuffer;
+  /** Adam second moments, laid out like `params`. */
   readonly adamV: GPUBuffer;
+  /** Initial weight signs (-1, 0 or 1) for `fixedSigns`, laid out like `params`. */
   readonly signs: GPUBuffer;
   /** Intensities in [0, 1], `[maxBatch, ...inputShape]`. */
   readonly inputX: GPUBuffer;
-  /** Encoded input spike times. */
+  /** Encoded input spike times, `[maxBatch, ...inputShape]`. */
   readonly inputT: GPUBuffer;
-  /** Per layer output (spike times, or U for the readout). */
+  /** Per layer output (spike times, or U for the readout), layer i `[maxBatch, ...outShape]`. */
   readonly acts: GPUBuffer[];
-  /** Per layer gradient w.r.t. its output. */
+  /** Per layer gradient w.r.t. its output, layer i `[maxBatch, ...outShape]`. */
   readonly deltas: GPUBuffer[];
+  /**
+   * Metric accumulators (f32): per slot `[loss sum, correct, samples, unused]` at `slot * 4`, then
+   * from `statsBase` per slot and layer 18 floats: spike count, spike time sum, 16-bin histogram.
+   */
   readonly accum: GPUBuffer;
+  /** Floats in the flat parameter buffers (weights plus alignment padding). */
   readonly paramCount: number;
+  /** Offset (floats) of the per-layer spike statistics in `accum`. */
   readonly statsBase: number;
 
   #layers: LayerRun[] = [];

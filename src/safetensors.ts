@@ -20,20 +20,27 @@ import { writeFileAtomic } from "./_fs.ts";
 
 /** A tensor to write: row-major float32 data with its shape. */
 export interface TensorInput {
+  /** Dimensions. */
   shape: number[];
+  /** Values in row-major order, `product(shape)` floats. */
   data: Float32Array;
 }
 
 /** A tensor read back: its stored dtype, shape and data converted to float32. */
 export interface DecodedTensor {
+  /** The dtype as stored: "F32", "F16", "BF16" or "F64". */
   dtype: string;
+  /** Dimensions. */
   shape: number[];
+  /** Values converted to float32, row-major, `product(shape)` floats. */
   data: Float32Array;
 }
 
 /** The content of a safetensors file. */
 export interface DecodedSafetensors {
+  /** Tensors by name. */
   tensors: Record<string, DecodedTensor>;
+  /** The `__metadata__` map ({} when absent). */
   metadata: Record<string, string>;
 }
 

@@ -11,27 +11,40 @@
 
 /** A spiking convolution `aCk`. */
 export interface ConvSpec {
+  /** Discriminant. */
   kind: "conv";
+  /** The token as written, e.g. "64C3". */
   token: string;
+  /** Output channels. */
   channels: number;
+  /** Kernel size k (odd; stride 1, padding k//2). */
   kernel: number;
 }
 /** A spiking fully connected layer `nF`. */
 export interface LinearSpec {
+  /** Discriminant. */
   kind: "linear";
+  /** The token as written, e.g. "100F". */
   token: string;
+  /** Output features. */
   features: number;
 }
 /** Max pooling `Pk`. */
 export interface PoolSpec {
+  /** Discriminant. */
   kind: "pool";
+  /** The token as written, e.g. "P2". */
   token: string;
+  /** Pooling kernel size and stride k. */
   kernel: number;
 }
 /** The non-spiking readout, added automatically. */
 export interface ReadoutSpec {
+  /** Discriminant. */
   kind: "readout";
+  /** Generated token `<classes>R`, e.g. "10R". */
   token: string;
+  /** Output neurons, one per class. */
   classes: number;
 }
 /** One layer of an architecture. */
@@ -98,9 +111,13 @@ export function parseArch(arch: string): LayerSpec[] {
 
 /** A layer with its shapes: `[C, H, W]` for maps, `[F]` for vectors. */
 export interface LayerPlan {
+  /** Position of the layer in the model (0-based). */
   index: number;
+  /** The layer's spec. */
   spec: LayerSpec;
+  /** Shape of one sample's input to the layer. */
   inShape: number[];
+  /** Shape of one sample's output of the layer. */
   outShape: number[];
   /** PyTorch-shaped weight: `[out, in, k, k]` or `[out, in]`; null for pooling. */
   weightShape: number[] | null;

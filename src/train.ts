@@ -23,50 +23,80 @@ import { writeFileAtomic } from "./_fs.ts";
 
 /** One epoch's record in `metrics.jsonl`. */
 export interface EpochRecord {
+  /** Epoch number, 1-based. */
   epoch: number;
+  /** Learning rate used in this epoch. */
   lr: number;
+  /** Training steps taken in this epoch. */
   steps: number;
+  /** Mean training loss per sample. */
   train_loss: number;
+  /** Training accuracy in [0, 1]. */
   train_acc: number;
+  /** Mean validation loss per sample; null without a validation split. */
   val_loss: number | null;
+  /** Validation accuracy in [0, 1]; null without a validation split. */
   val_acc: number | null;
+  /** Mean test loss per sample. */
   test_loss: number;
+  /** Test accuracy in [0, 1]. */
   test_acc: number;
+  /** Wall-clock seconds of this epoch. */
   seconds: number;
+  /** Spikes per test sample, summed over the spiking layers. */
   spikes_per_sample: number;
+  /** Test-set spike statistics per spiking layer (conv and linear, in order). */
   layers: {
+    /** Index of the layer in the model's plan. */
     index: number;
+    /** The layer's spec token, e.g. "16C3". */
     token: string;
+    /** Fraction of the layer's neurons that fired, per sample, in [0, 1]. */
     firing: number;
+    /** Mean spike time of the neurons that fired; null when none fired. */
     mean_time: number | null;
+    /** Counts of spike times in 16 equal bins over [0, T]. */
     hist: number[];
   }[];
 }
 
 /** Final results of a run (the `results` section of `run.yaml`). */
 export interface RunResults {
+  /** Epochs completed. */
   epochs_run: number;
+  /** Training steps taken in all. */
   steps: number;
+  /** Epoch (1-based) with the best validation accuracy, or the last one without validation. */
   best_epoch: number;
+  /** Validation accuracy at `best_epoch` in [0, 1]; null without a validation split. */
   best_val_acc: number | null;
+  /** Test accuracy at `best_epoch` in [0, 1]. */
   test_acc: number;
+  /** Spikes per test sample at `best_epoch`, summed over the spiking layers. */
   spikes_per_sample: number;
+  /** Wall-clock seconds of this invocation, from loading the data. */
   wall_seconds: number;
+  /** Why training ended: all epochs done, early stopping, or the step limit. */
   stopped: "epochs" | "early_stopping" | "max_steps";
 }
 
 /** Options of {@link runPoint}. */
 export interface RunPointOptions {
+  /** The resolved settings of this point. */
   settings: Experiment;
+  /** Run id, recorded in run.yaml. */
   id: string;
+  /** The grid values of this point, recorded in run.yaml as `grid_point`. */
   point: Record<string, unknown>;
   /** The run folder. */
   dir: string;
   /** Caps the epochs (for a quick look); recorded in run.yaml. */
   maxEpochs?: number;
+  /** GPU engine to use; default: a new one. */
   engine?: Engine;
   /** Aborting writes a checkpoint at the next chunk boundary and throws {@link Interrupted}. */
   signal?: AbortSignal;
+  /** Receives log lines; defaults to `console.error`. */
   log?: (line: string) => void;
   /** Progress line (rewritten in place on a terminal). */
   progress?: (line: string, final: boolean) => void;
@@ -391,6 +421,7 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       state.epoch += 1;
       state.stepInEpoch = 0;
       state.seconds = (performance.now() - runStart) / 1000;
+      o.progress?.("", true);
       log(
         `epoch ${rec.epoch}: loss ${rec.train_loss.toFixed(4)} train ${
           (rec.train_acc * 100).toFixed(2)
@@ -401,7 +432,6 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
           }` +
           ` lr ${rec.lr.toExponential(3)} ${seconds.toFixed(1)}s`,
       );
-      o.progress?.("", true);
       await writeFileAtomic(
         join(o.dir, "metrics.jsonl"),
         state.history.map((r) => JSON.stringify(r) + "\n").join(""),

@@ -132,7 +132,12 @@ Deno.test(
 
 Deno.test("GPU validation errors and device loss surface as exceptions", GPU_TEST, async () => {
   const engine = await Engine.create();
-  const model = await Model.create(engine, { arch: "2C3", inputShape: [1, 3, 3], classes: 2, maxBatch: 1 });
+  const model = await Model.create(engine, {
+    arch: "2C3",
+    inputShape: [1, 3, 3],
+    classes: 2,
+    maxBatch: 1,
+  });
   // A destroyed buffer makes the next submission invalid: the read-back must throw, not return numbers.
   model.grads.destroy();
   model.trainStep(new Float32Array(9).fill(0.5), [1]);

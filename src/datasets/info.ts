@@ -19,12 +19,15 @@ export interface DatasetInfo {
   title: string;
   /** [channels, height, width]. */
   shape: [number, number, number];
+  /** Number of classes. */
   classes: number;
   /** Per-channel mean of pixel / 255. */
   mean: number[];
   /** Per-channel standard deviation of pixel / 255. */
   std: number[];
+  /** Samples in the train split. */
   trainCount: number;
+  /** Samples in the test split. */
   testCount: number;
 }
 

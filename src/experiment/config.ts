@@ -107,12 +107,19 @@ export interface Experiment {
 
 /** Settings of cluster jobs for an experiment (all optional). */
 export interface Slurm {
+  /** `--partition`. */
   partition?: string;
+  /** `--time`, e.g. "12:00:00" or "1-00:00:00". */
   time?: string;
+  /** `--gres`, e.g. "gpu:1". */
   gres?: string;
+  /** `--cpus-per-task`. */
   cpus_per_task?: number;
+  /** `--mem`, e.g. "32G". */
   mem?: string;
+  /** At most this many array tasks at once. */
   max_parallel?: number;
+  /** Extra lines: sbatch options (`--qos=long`), `#SBATCH` lines or shell lines. */
   extra?: string[];
 }
 
