@@ -10,6 +10,9 @@
 //   MODE 1 (readout, H = W = KS = 1): acc.x = U = sum w * (2T - t) * fired.
 // A fully connected layer is this kernel with H = W = KS = 1 and CI = inputs;
 // the input [B, C, H, W] flattens in C, H, W order exactly as PyTorch's view.
+// With SPLIT, K is split over workgroup_id.z (for outputs too small to fill
+// the GPU) and `forward_splits.wgsl` adds the partial sums in split order and
+// applies the same epilogue (`_epilogue.wgsl`).
 
 override CI: u32 = 1u;
 override H: u32 = 1u;
@@ -19,11 +22,13 @@ override KS: u32 = 1u;
 override TWIN: f32 = 1.0;
 override CLIP: f32 = 1.0;
 override MODE: u32 = 0u;
+override SPLIT: bool = false;
 
 @group(1) @binding(0) var<storage, read> x: array<f32>;        // [B, CI, H, W] input times
 @group(1) @binding(1) var<storage, read> w: array<f32>;        // [CO, CI, KS, KS]
 @group(1) @binding(2) var<storage, read_write> y: array<f32>;  // [B, CO, H, W] tau, or U
 @group(1) @binding(3) var<storage, read_write> gfac: array<vec2<f32>>; // [B, CO, H, W]
+@group(1) @binding(4) var<storage, read_write> part: array<vec2<f32>>; // SPLIT: [splits, CO, B*H*W]
 
 fn gemm_dims() -> vec3<u32> {
   return vec3<u32>(CO, step.batch * H * W, CI * KS * KS);
@@ -57,28 +62,12 @@ fn load_b(c: vec4<u32>, k: u32) -> vec2<f32> {
   return vec2<f32>(1.0, t);
 }
 
+// SPLIT: partial sums of this K split go to part[split][m][n] and
+// `forward_splits.wgsl` finishes them; otherwise the epilogue runs here.
 fn store(m: u32, n: u32, acc: vec2<f32>, split: u32) {
-  let b = n / (H * W);
-  let p = n % (H * W);
-  let o = (b * CO + m) * H * W + p;
-  if (MODE == 1u) {
-    y[o] = acc.x;
-    return;
+  if (SPLIT) {
+    part[(split * CO + m) * step.batch * H * W + n] = acc;
+  } else {
+    finish(m, n, acc);
   }
-  let S = acc.x;
-  let I = acc.y;
-  var tau = NO_SPIKE;
-  if (S * TWIN - I >= TWIN) {
-    tau = 0.0;
-  } else if (1.0 + S > 0.0) {
-    let t_star = (2.0 * TWIN + I) / (1.0 + S);
-    if (t_star <= 2.0 * TWIN) { tau = max(t_star - TWIN, 0.0); }
-  }
-  y[o] = tau;
-  var g = vec2<f32>(0.0);
-  if (tau > 0.0 && tau < TWIN) {
-    let inv = 1.0 / (1.0 + S);
-    g = vec2<f32>(clamp(inv, -CLIP, CLIP), clamp(-(2.0 * TWIN + I) * inv * inv, -CLIP, CLIP));
-  }
-  gfac[o] = g;
 }

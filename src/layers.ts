@@ -165,10 +165,38 @@ export interface Gemm {
 
 /** Programs of a weighted layer. */
 export interface WeightedPrograms {
+  /** Forward GEMM (S and I, or U); with splits > 1 it writes partial sums. */
   forward: Gemm;
+  /** With a split forward: adds the partial sums and applies the epilogue; else null. */
+  finishForward: Program | null;
+  /** Gradient w.r.t. the input times. */
   backwardInput: Gemm;
+  /** Weight gradient, split-K into partial sums. */
   backwardWeight: Gemm;
+  /** Adds the weight gradient's partial sums into the gradient. */
   reduce: Program;
+}
+
+/**
+ * K splits of the forward product: when its output gives fewer than half of
+ * {@link FILL_WORKGROUPS} workgroups (fully connected layers and the readout
+ * at small batches), enough splits to fill the device, each at least 8 K
+ * slices long; 1 on a CPU driver. `FIRSTSPIKE_FORWARD_SPLITS=<n>` forces n.
+ */
+export function forwardSplits(g: GemmShape, maxBatch: number, t: Tile, cpu: boolean): number {
+  const forced = Deno.env.get("FIRSTSPIKE_FORWARD_SPLITS");
+  if (forced !== undefined) {
+    const n = Number(forced);
+    if (!Number.isInteger(n) || n < 1 || n > 256) {
+      throw new Error(`FIRSTSPIKE_FORWARD_SPLITS: expected an integer in 1..256, got '${forced}'`);
+    }
+    return n;
+  }
+  if (cpu) return 1;
+  const groups = Math.ceil(g.co / t.bm) * Math.ceil((maxBatch * g.h * g.w) / t.bn);
+  if (2 * groups >= FILL_WORKGROUPS) return 1;
+  const byLength = Math.floor((g.ci * g.ks * g.ks) / (t.bk * 8));
+  return Math.max(1, Math.min(Math.ceil(FILL_WORKGROUPS / groups), byLength, 64));
 }
 
 /** Builds (or fetches from the cache) the programs of a conv, linear or readout layer. */
@@ -190,15 +218,16 @@ export async function weightedPrograms(
     backwardWeight: weightTile(g, fill),
   };
   const splits = weightSplits(g, maxBatch, tiles.backwardWeight);
+  const fSplits = forwardSplits(g, maxBatch, tiles.forward, engine.cpu);
   const gemm = async (
-    op: string,
+    files: string[],
     tile: Tile,
     bindings: BindingKind[],
     constants: Record<string, number | boolean>,
     n = 1,
   ) => ({
     program: await engine.program({
-      files: GEMM_FILES(op),
+      files,
       prelude: gemmPrelude(precision),
       defines: tileDefines(tile, precision),
       bindings,
@@ -207,18 +236,51 @@ export async function weightedPrograms(
     tile,
     splits: n,
   });
-  const [forward, backwardInput, backwardWeight, reduce] = await Promise.all([
-    gemm("conv_forward.wgsl", tiles.forward, ["read", "read", "rw", "rw"], {
+  const [forward, finishForward, backwardInput, backwardWeight, reduce] = await Promise.all([
+    gemm(["conv_forward.wgsl", "_epilogue.wgsl", "_gemm.wgsl"], tiles.forward, [
+      "read",
+      "read",
+      "rw",
+      "rw",
+      "rw",
+    ], {
       ...shape,
       CLIP: clip,
       B_DUAL: !readout,
       Y_USED: !readout,
-    }),
-    gemm("conv_backward_input.wgsl", tiles.backwardInput, ["read", "read", "read", "read", "rw"], {
+      SPLIT: fSplits > 1,
+    }, fSplits),
+    fSplits > 1
+      ? engine.program({
+        files: ["forward_splits.wgsl", "_epilogue.wgsl"],
+        bindings: ["read", "rw", "rw"],
+        constants: {
+          H: g.h,
+          W: g.w,
+          CO: g.co,
+          TWIN: tWin,
+          CLIP: clip,
+          MODE: g.mode,
+          SPLITS: fSplits,
+        },
+      })
+      : Promise.resolve(null),
+    gemm(GEMM_FILES("conv_backward_input.wgsl"), tiles.backwardInput, [
+      "read",
+      "read",
+      "read",
+      "read",
+      "rw",
+    ], {
       ...shape,
       Y_USED: false,
     }),
-    gemm("conv_backward_weight.wgsl", tiles.backwardWeight, ["read", "read", "read", "rw"], {
+    gemm(GEMM_FILES("conv_backward_weight.wgsl"), tiles.backwardWeight, [
+      "read",
+      "read",
+      "read",
+      "rw",
+    ], {
       ...shape,
       A_DUAL: !readout,
       B_DUAL: !readout,
@@ -232,7 +294,7 @@ export async function weightedPrograms(
       constants: { LEN: g.co * g.ci * g.ks * g.ks, SPLITS: splits },
     }),
   ]);
-  return { forward, backwardInput, backwardWeight, reduce };
+  return { forward, finishForward, backwardInput, backwardWeight, reduce };
 }
 
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */

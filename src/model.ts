@@ -151,6 +151,8 @@ interface LayerRun {
   stats?: { partial: Program; final: Program; group: GPUBindGroup };
   groups: {
     forward: GPUBindGroup;
+    /** A split forward's finishing pass. */
+    finish?: GPUBindGroup;
     backward?: GPUBindGroup;
     weight?: GPUBindGroup;
     reduce?: GPUBindGroup;
@@ -358,7 +360,11 @@ export class Model {
       if (L.plan.weightShape) {
         L.gemm = gemmShape(L.plan, this.readout === "spike");
         L.weighted = await weightedPrograms(e, L.gemm, this.tWin, this.gradClip, B, this.precision);
-        partMax = Math.max(partMax, L.weighted.backwardWeight.splits * L.size);
+        const W = L.weighted;
+        const fwdPart = W.forward.splits > 1
+          ? W.forward.splits * L.gemm.co * B * L.gemm.h * L.gemm.w * 2
+          : 0;
+        partMax = Math.max(partMax, W.backwardWeight.splits * L.size, fwdPart);
       } else {
         L.pool = await poolPrograms(e, L.plan);
       }
@@ -391,7 +397,8 @@ export class Model {
         const gfac = e.buffer(L.gemm!.mode === 0 ? outCount * 8 : 16, `layer ${i} gfac`);
         this.#buffers.push(gfac);
         const W = L.weighted;
-        L.groups.forward = e.bind(W.forward.program, [x, w, y, gfac]);
+        L.groups.forward = e.bind(W.forward.program, [x, w, y, gfac, part]);
+        if (W.finishForward) L.groups.finish = e.bind(W.finishForward, [part, y, gfac]);
         if (this.#needsInputGrad(i)) {
           L.groups.backward = e.bind(W.backwardInput.program, [
             x,
@@ -654,6 +661,11 @@ export class Model {
         const g = L.gemm!;
         pass.setBindGroup(1, L.groups.forward);
         dispatchGemm(pass, L.weighted.forward, g.co, batch * g.h * g.w);
+        if (L.weighted.finishForward) {
+          pass.setPipeline(L.weighted.finishForward.pipeline);
+          pass.setBindGroup(1, L.groups.finish!);
+          elementwise(pass, g.co * batch * g.h * g.w);
+        }
       } else {
         pass.setPipeline(L.pool!.forward.pipeline);
         pass.setBindGroup(1, L.groups.forward);
