@@ -63,6 +63,7 @@ export function chooseTile(
   dual: boolean,
   fill: number = FILL_WORKGROUPS,
   force?: string,
+  maxWorkgroupBytes = Infinity,
 ): Tile {
   const forced = force ?? Deno.env.get("FIRSTSPIKE_TILE");
   if (forced) {
@@ -74,7 +75,9 @@ export function chooseTile(
     }
     return t;
   }
-  const candidates = Object.values(TILES).filter((t) => !(dual && t.name === "128x128"));
+  const candidates = Object.values(TILES).filter((t) =>
+    !(dual && t.name === "128x128") && tileBytes(t) <= maxWorkgroupBytes
+  );
   const groups = (t: Tile) => Math.ceil(m / t.bm) * Math.ceil(n / t.bn);
   const filling = candidates.filter((t) => groups(t) >= fill);
   if (filling.length) return filling.reduce((a, b) => (b.bm * b.bn > a.bm * a.bn ? b : a));
@@ -82,6 +85,15 @@ export function chooseTile(
   return candidates.reduce((a, b) =>
     groups(b) > groups(a) || (groups(b) === groups(a) && b.bm * b.bn < a.bm * a.bn) ? b : a
   );
+}
+
+/**
+ * Workgroup memory a tile may use: both operands staged twice (dual) in
+ * float32. Tiles over the device's limit are never chosen (the WebGPU
+ * default limit, 16 KiB, admits 32x32 and 64x64).
+ */
+export function tileBytes(t: Tile): number {
+  return 2 * 4 * t.bk * (t.bm + t.bn);
 }
 
 /** Arithmetic of the GEMM core: float32, or float16 tiles and slice sums with float32 totals. */
@@ -152,8 +164,8 @@ export function weightSplits(
 }
 
 /** The weight gradient's tile: its output is CO x (CI k k), independent of the batch (split-K fills the GPU). */
-function weightTile(g: GemmShape, fill: number): Tile {
-  return chooseTile(g.co, g.ci * g.ks * g.ks, g.mode === 0, fill);
+function weightTile(g: GemmShape, fill: number, maxBytes = Infinity): Tile {
+  return chooseTile(g.co, g.ci * g.ks * g.ks, g.mode === 0, fill, undefined, maxBytes);
 }
 
 /** A GEMM program with its tile and K splits. */
@@ -212,10 +224,11 @@ export async function weightedPrograms(
   const readout = g.mode === 1;
   const pixels = maxBatch * g.h * g.w;
   const fill = engine.cpu ? Infinity : FILL_WORKGROUPS;
+  const bytes = engine.device.limits.maxComputeWorkgroupStorageSize;
   const tiles = {
-    forward: chooseTile(g.co, pixels, !readout, fill),
-    backwardInput: chooseTile(g.ci, pixels, false, fill),
-    backwardWeight: weightTile(g, fill),
+    forward: chooseTile(g.co, pixels, !readout, fill, undefined, bytes),
+    backwardInput: chooseTile(g.ci, pixels, false, fill, undefined, bytes),
+    backwardWeight: weightTile(g, fill, bytes),
   };
   const splits = weightSplits(g, maxBatch, tiles.backwardWeight);
   const fSplits = forwardSplits(g, maxBatch, tiles.forward, engine.cpu);

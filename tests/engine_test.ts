@@ -193,15 +193,26 @@ Deno.test(
   },
 );
 
-Deno.test("split-K forward (partial sums, then the epilogue) gives the same numbers", GPU_TEST, async () => {
-  Deno.env.set("FIRSTSPIKE_FORWARD_SPLITS", "3");
-  try {
-    await checkCase({ arch: "6C3-P2-40F", inShape: [5, 6, 6], classes: 4, batch: 5, seed: 20 });
-    await checkCase({ arch: "20F", inShape: [70], classes: 3, batch: 7, seed: 21, readout: "spike" });
-  } finally {
-    Deno.env.delete("FIRSTSPIKE_FORWARD_SPLITS");
-  }
-});
+Deno.test(
+  "split-K forward (partial sums, then the epilogue) gives the same numbers",
+  GPU_TEST,
+  async () => {
+    Deno.env.set("FIRSTSPIKE_FORWARD_SPLITS", "3");
+    try {
+      await checkCase({ arch: "6C3-P2-40F", inShape: [5, 6, 6], classes: 4, batch: 5, seed: 20 });
+      await checkCase({
+        arch: "20F",
+        inShape: [70],
+        classes: 3,
+        batch: 7,
+        seed: 21,
+        readout: "spike",
+      });
+    } finally {
+      Deno.env.delete("FIRSTSPIKE_FORWARD_SPLITS");
+    }
+  },
+);
 
 Deno.test("window length T = 2 and an active gradient clip", GPU_TEST, async () => {
   await checkCase({ arch: "6C3-P3-8F", inShape: [1, 7, 7], classes: 3, batch: 4, seed: 6, T: 2 });
