@@ -361,6 +361,16 @@ export class Model {
         L.gemm = gemmShape(L.plan, this.readout === "spike");
         L.weighted = await weightedPrograms(e, L.gemm, this.tWin, this.gradClip, B, this.precision);
         const W = L.weighted;
+        const columns = Math.ceil(
+          (B * L.gemm.h * L.gemm.w) / Math.min(W.forward.tile.bn, W.backwardInput.tile.bn),
+        );
+        const limit = e.device.limits.maxComputeWorkgroupsPerDimension;
+        if (columns > limit) {
+          throw new Error(
+            `Cannot build layer ${L.plan.index} '${L.plan.spec.token}': expected at most ${limit} workgroups ` +
+              `per dispatch dimension, got ${columns} for batch ${B}; use a smaller batch`,
+          );
+        }
         const fwdPart = W.forward.splits > 1
           ? W.forward.splits * L.gemm.co * B * L.gemm.h * L.gemm.w * 2
           : 0;
