@@ -461,7 +461,7 @@ export class Model {
       files: ["optimizer.wgsl"],
       bindings: ["rw", "read", "rw", "rw", "read"],
       constants: {
-        LEN: this.paramCount,
+        LEN4: this.paramCount / 4,
         MODE: o.kind === "adam" ? 0 : 1,
         B1: o.betas[0],
         B2: o.betas[1],
@@ -724,7 +724,7 @@ export class Model {
     if (update) {
       pass.setPipeline(this.#optim.program.pipeline);
       pass.setBindGroup(1, this.#optim.group);
-      elementwise(pass, this.paramCount);
+      elementwise(pass, this.paramCount / 4);
     }
   }
 
