@@ -20,6 +20,7 @@ import { provenance } from "./provenance.ts";
 import { GpuData, type Source } from "./data_gpu.ts";
 import { loadCheckpoint, newLoopState, saveCheckpoint } from "./checkpoint.ts";
 import { writeFileAtomic } from "./_fs.ts";
+import { acquireLock } from "./run_lock.ts";
 
 /** One epoch's record in `metrics.jsonl`. */
 export interface EpochRecord {
@@ -102,6 +103,8 @@ export interface RunPointOptions {
   progress?: (line: string, final: boolean) => void;
   /** Extra status fields (e.g. the Slurm job). */
   status?: Record<string, unknown>;
+  /** Who runs the point, recorded in the folder's lock (the Slurm array task), or null. */
+  lockOwner?: string | null;
   /** Steps encoded per submission. Default 32. */
   chunk?: number;
 }
@@ -297,7 +300,16 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       );
     }
   }
-  await Deno.mkdir(o.dir, { recursive: true });
+  const release = await acquireLock(o.dir, o.lockOwner ?? null);
+  try {
+    return await trainPoint(o, log);
+  } finally {
+    await release();
+  }
+}
+
+async function trainPoint(o: RunPointOptions, log: (line: string) => void): Promise<RunResults> {
+  const s = o.settings;
   const started = performance.now();
   const [trainSet, testSet] = await Promise.all([
     loadDataset(s.dataset, "train", { dir: s.data_dir ?? undefined, log }),

@@ -24,6 +24,7 @@ import { join, relative, resolve } from "node:path";
 import { loadExperiment } from "../src/experiment/config.ts";
 import { expandGrid, type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
 import { Interrupted, isDone, runDir, runPoint } from "../src/train.ts";
+import { RunLocked, slurmKey } from "../src/run_lock.ts";
 import { writeFileAtomic } from "../src/_fs.ts";
 import { pendingIds, requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/slurm.ts";
 
@@ -181,6 +182,7 @@ async function main(): Promise<number> {
           signal: controller.signal,
           progress,
           status,
+          lockOwner: slurmKey(ctx),
         });
         console.error(
           `${p.id}: done: test ${(r.test_acc * 100).toFixed(2)}% at epoch ${r.best_epoch}` +
@@ -200,6 +202,7 @@ async function main(): Promise<number> {
         failed++;
         const msg = e instanceof Error ? e.message : String(e);
         console.error(`${p.id}: failed: ${msg}`);
+        if (e instanceof RunLocked) continue; // another runner owns the folder: leave it alone
         await writeFileAtomic(
           join(dir, "run.yaml"),
           resolvedYaml(p.settings, {
