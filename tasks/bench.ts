@@ -33,6 +33,7 @@
  * @module
  */
 
+import { positiveInt } from "./_args.ts";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { Engine, type StepParams } from "../src/gpu.ts";
@@ -448,15 +449,6 @@ export function formatTable(results: readonly ShapeResult[]): string {
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
   return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)]
     .join("\n");
-}
-
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`--${name}: expected a positive integer, got '${v}'`);
-  }
-  return n;
 }
 
 async function main(): Promise<number> {

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { positiveInt } from "./_args.ts";
 import { parseArgs } from "node:util";
 import { join, relative, resolve } from "node:path";
 import { loadExperiment } from "../src/experiment/config.ts";
@@ -31,15 +32,6 @@ import { pendingIds, requeueSelf, slurmContext, slurmScript, submitSlurm } from 
 const USAGE =
   "usage: deno task exp FILE.yaml [--dry-run] [--only ID] [--max-epochs N] [--output DIR] " +
   "[--force] [--slurm | --slurm-print] [--partition P] [--time T] [--gres G] [--cpus N] [--mem M] [--parallel N]";
-
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`--${name}: expected a positive integer, got '${v}'`);
-  }
-  return n;
-}
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -7,6 +7,9 @@
 
 import { join } from "node:path";
 import { Rng } from "../src/rng.ts";
+import type { Engine } from "../src/gpu.ts";
+import type { Precision } from "../src/layers.ts";
+import { type Metrics, Model } from "../src/model.ts";
 
 /** `count` images of `h x w` (one channel) as bytes and their labels. */
 export function blobs(
@@ -91,4 +94,52 @@ export async function writeFakeCifar10(
     await Deno.writeFile(join(inner, `data_batch_${b + 1}.bin`), records(count, seed + b));
   }
   await Deno.writeFile(join(inner, "test_batch.bin"), records(test, seed + 9));
+}
+
+/**
+ * Trains "8C3-8C3-P2" on 8 x 8 blobs of 4 classes (300 Adam steps of 32) and
+ * returns the test-set metrics (256 samples): the whole loop must learn.
+ */
+export async function learnBlobs(engine: Engine, precision: Precision): Promise<Metrics> {
+  const H = 8, classes = 4, B = 32;
+  const model = await Model.create(engine, {
+    arch: "8C3-8C3-P2",
+    inputShape: [1, H, H],
+    classes,
+    maxBatch: B,
+    seed: 3,
+    precision,
+    optimizer: { kind: "adam", lr: 3e-3, weightDecay: 0 },
+  });
+  try {
+    const train = blobs(B * 40, H, H, classes, 5);
+    const test = blobs(256, H, H, classes, 6);
+    const batch = (d: typeof train, i: number) => ({
+      x: Float32Array.from(d.images.subarray(i * H * H, (i + B) * H * H), (v) => v / 255),
+      y: Array.from(d.labels.subarray(i, i + B)),
+    });
+    for (let step = 0; step < 300; step++) {
+      const { x, y } = batch(train, (step % 40) * B);
+      model.trainStep(x, y);
+    }
+    const trained = await model.readMetrics(0);
+    if (!Number.isFinite(trained.loss)) throw new Error(`training loss ${trained.loss}`);
+    for (let i = 0; i < 256; i += B) {
+      const { x, y } = batch(test, i);
+      model.evaluate(x, y, 2);
+    }
+    return await model.readMetrics(2);
+  } finally {
+    model.destroy();
+  }
+}
+
+/** Runs `fn` with a fresh temporary folder, removed afterwards whatever happens. */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }

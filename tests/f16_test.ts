@@ -14,20 +14,17 @@
 
 import assert from "node:assert/strict";
 import { Model } from "../src/model.ts";
-import { blobs } from "./_data.ts";
+import { blobs, learnBlobs } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
 
-const F16_TEST = GPU_TEST;
+const engine = await testEngine();
+/** Skipped (and said so) where the adapter has no float16 shaders. */
+const F16_TEST = { ...GPU_TEST, ignore: !engine.features.includes("shader-f16") };
 
 Deno.test(
   "f16 forward agrees with f32: the same spikes for >= 99% of neurons",
   F16_TEST,
   async () => {
-    const engine = await testEngine();
-    if (!engine.features.includes("shader-f16")) {
-      console.log(`skipped: ${engine.adapterName} has no shader-f16`);
-      return;
-    }
     const opts = {
       arch: "16C3-P2-32C3-P2-20F",
       inputShape: [1, 16, 16],
@@ -73,37 +70,9 @@ Deno.test(
 );
 
 Deno.test("f16 training still learns generated data", F16_TEST, async () => {
-  const engine = await testEngine();
-  if (!engine.features.includes("shader-f16")) {
-    console.log(`skipped: ${engine.adapterName} has no shader-f16`);
-    return;
-  }
-  const H = 8, classes = 4, B = 32;
-  const model = await Model.create(engine, {
-    arch: "8C3-8C3-P2",
-    inputShape: [1, H, H],
-    classes,
-    maxBatch: B,
-    seed: 3,
-    precision: "f16",
-    optimizer: { kind: "adam", lr: 3e-3, weightDecay: 0 },
-  });
-  try {
-    const train = blobs(B * 40, H, H, classes, 5);
-    const test = blobs(256, H, H, classes, 6);
-    const slice = (d: typeof train, i: number, n: number) =>
-      [
-        Float32Array.from(d.images.subarray(i * H * H, (i + n) * H * H), (v) => v / 255),
-        Array.from(d.labels.subarray(i, i + n)),
-      ] as const;
-    for (let step = 0; step < 300; step++) model.trainStep(...slice(train, (step % 40) * B, B));
-    for (let i = 0; i < 256; i += B) model.evaluate(...slice(test, i, B), 2);
-    const m = await model.readMetrics(2);
-    assert(
-      m.accuracy >= 0.9,
-      `expected >= 90% test accuracy in f16, got ${(m.accuracy * 100).toFixed(1)}%`,
-    );
-  } finally {
-    model.destroy();
-  }
+  const m = await learnBlobs(engine, "f16");
+  assert(
+    m.accuracy >= 0.9,
+    `expected >= 90% test accuracy in f16, got ${(m.accuracy * 100).toFixed(1)}%`,
+  );
 });

@@ -7,7 +7,6 @@
 import assert, { deepStrictEqual as assertEquals, rejects } from "node:assert/strict";
 import { join } from "node:path";
 import YAML, { parse as parseYaml } from "yaml";
-import { Model } from "../src/model.ts";
 import { type ParsedExperiment, parseExperiment } from "../src/experiment/config.ts";
 import { expandGrid } from "../src/experiment/grid.ts";
 import { Interrupted, runPoint } from "../src/train.ts";
@@ -16,47 +15,17 @@ import { loadDataset } from "../src/datasets.ts";
 import { kaimingNormal, Rng } from "../src/rng.ts";
 import { planModel } from "../src/spec.ts";
 import { encode, trainStepRef } from "../src/reference/mod.ts";
-import { blobs, writeFakeCifar10, writeFakeFmnist } from "./_data.ts";
+import { learnBlobs, withTempDir, writeFakeCifar10, writeFakeFmnist } from "./_data.ts";
 import { assertClose, GPU_TEST, testEngine } from "./_compare.ts";
 
 Deno.test("a conv-conv-pool network learns generated data to high accuracy", GPU_TEST, async () => {
-  const engine = await testEngine();
-  const H = 8, classes = 4, B = 32;
-  const model = await Model.create(engine, {
-    arch: "8C3-8C3-P2",
-    inputShape: [1, H, H],
-    classes,
-    maxBatch: B,
-    seed: 3,
-    optimizer: { kind: "adam", lr: 3e-3, weightDecay: 0 },
-  });
-  try {
-    const train = blobs(B * 40, H, H, classes, 5);
-    const test = blobs(256, H, H, classes, 6);
-    const batch = (d: typeof train, i: number, n: number) => ({
-      x: Float32Array.from(d.images.subarray(i * H * H, (i + n) * H * H), (v) => v / 255),
-      y: Array.from(d.labels.subarray(i, i + n)),
-    });
-    for (let step = 0; step < 300; step++) {
-      const { x, y } = batch(train, (step % 40) * B, B);
-      model.trainStep(x, y);
-    }
-    const first = await model.readMetrics(0);
-    assert(Number.isFinite(first.loss), `training loss ${first.loss}`);
-    for (let i = 0; i < 256; i += B) {
-      const { x, y } = batch(test, i, B);
-      model.evaluate(x, y, 2);
-    }
-    const m = await model.readMetrics(2);
-    assertEquals(m.samples, 256);
-    assert(
-      m.accuracy >= 0.9,
-      `expected test accuracy >= 90% after 300 steps, got ${(m.accuracy * 100).toFixed(1)}%`,
-    );
-    assert(m.layers.every((l) => l.firing > 0 && l.firing <= 1), "every spiking layer fires");
-  } finally {
-    model.destroy();
-  }
+  const m = await learnBlobs(await testEngine(), "f32");
+  assertEquals(m.samples, 256);
+  assert(
+    m.accuracy >= 0.9,
+    `expected test accuracy >= 90% after 300 steps, got ${(m.accuracy * 100).toFixed(1)}%`,
+  );
+  assert(m.layers.every((l) => l.firing > 0 && l.firing <= 1), "every spiking layer fires");
 });
 
 /** `deno task exp ARGS` as a subprocess (stdout and stderr piped). */
@@ -95,8 +64,7 @@ Deno.test(
   GPU_TEST,
   async () => {
     const engine = await testEngine();
-    const tmp = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (tmp) => {
       await writeFakeFmnist(join(tmp, "data"));
       const exp = experiment(join(tmp, "data"));
       const [p] = expandGrid(exp);
@@ -141,9 +109,7 @@ Deno.test(
         );
       }
       assertEquals(await weightsOf(a), await weightsOf(b));
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   },
 );
 
@@ -152,8 +118,7 @@ Deno.test(
   GPU_TEST,
   async () => {
     const engine = await testEngine();
-    const tmp = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (tmp) => {
       await writeFakeFmnist(join(tmp, "data"));
       const exp = experiment(join(tmp, "data"), { augment: ["flip"] });
       const [p] = expandGrid(exp);
@@ -204,9 +169,7 @@ Deno.test(
         strip(await Deno.readTextFile(join(cut, "metrics.jsonl"))),
         strip(await Deno.readTextFile(join(whole, "metrics.jsonl"))),
       );
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   },
 );
 
@@ -214,8 +177,7 @@ Deno.test(
   "deno task exp: dry run, a failing point is recorded and the grid goes on",
   GPU_TEST,
   async () => {
-    const tmp = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (tmp) => {
       await writeFakeFmnist(join(tmp, "data"));
       const file = join(tmp, "g.yaml");
       await Deno.writeTextFile(
@@ -249,9 +211,7 @@ grid:
       // Running again skips the finished point and retries only the failed one.
       const again = await exp();
       assert(new TextDecoder().decode(again.stderr).includes(`${ok.id}: done, skipped`));
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   },
 );
 
@@ -260,8 +220,7 @@ Deno.test(
   GPU_TEST,
   async () => {
     const engine = await testEngine();
-    const tmp = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (tmp) => {
       const data = join(tmp, "data");
       await writeFakeFmnist(data);
       const plan = planModel("P2-16F", [1, 28, 28], 10);
@@ -325,15 +284,12 @@ Deno.test(
           );
         }
       });
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   },
 );
 
 Deno.test("deno task exp on a run.yaml reruns exactly that point", GPU_TEST, async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     await writeFakeFmnist(join(tmp, "data"));
     const file = join(tmp, "r.yaml");
     await Deno.writeTextFile(
@@ -349,17 +305,14 @@ Deno.test("deno task exp on a run.yaml reruns exactly that point", GPU_TEST, asy
     const again = await exp(join(first, "run.yaml"), "--output", join(tmp, "rerun"));
     assertEquals(again.code, 0, new TextDecoder().decode(again.stderr));
     assertEquals(await weightsOf(join(tmp, "rerun", "r", "default")), await weightsOf(first));
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test(
   "SIGTERM: deno task exp writes a checkpoint, exits 143, and a rerun resumes exactly",
   GPU_TEST,
   async () => {
-    const tmp = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (tmp) => {
       await writeFakeFmnist(join(tmp, "data"));
       const yaml = (out: string) =>
         `dataset: fmnist\ndata_dir: ${
@@ -391,16 +344,13 @@ Deno.test(
         await weightsOf(join(tmp, "cut", "s", "default")),
         await weightsOf(join(tmp, "whole", "w", "default")),
       );
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   },
 );
 
 Deno.test("CIFAR-10 format, three channels, every augmentation on the GPU", GPU_TEST, async () => {
   const engine = await testEngine();
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     await writeFakeCifar10(join(tmp, "c10"));
     const exp = experiment(join(tmp, "c10"), {
       dataset: "cifar10",
@@ -428,7 +378,5 @@ Deno.test("CIFAR-10 format, three channels, every augmentation on the GPU", GPU_
       l,
     ) => JSON.parse(l));
     assert(lines.every((l) => Number.isFinite(l.train_loss) && l.layers.length === 2));
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
