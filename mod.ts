@@ -56,7 +56,7 @@ export {
   type Program,
   type ProgramSpec,
   type StepParams,
-} from "./src/gpu.ts";
+} from "./src/engine/gpu.ts";
 export {
   DEFAULT_OPTIMIZER,
   type Metrics,
@@ -67,8 +67,8 @@ export {
   type OptimizerOptions,
   SLOTS,
   type Tensor,
-} from "./src/model.ts";
-export { type Precision, type Tile, TILES } from "./src/layers.ts";
+} from "./src/engine/model.ts";
+export { type Precision, type Tile, TILES } from "./src/engine/layers.ts";
 export {
   type ConvSpec,
   type LayerPlan,
@@ -79,8 +79,8 @@ export {
   planModel,
   type PoolSpec,
   type ReadoutSpec,
-} from "./src/spec.ts";
-export { kaimingNormal, Rng } from "./src/rng.ts";
+} from "./src/engine/spec.ts";
+export { kaimingNormal, Rng } from "./src/util/rng.ts";
 export {
   type DecodedSafetensors,
   type DecodedTensor,
@@ -89,7 +89,7 @@ export {
   readSafetensors,
   type TensorInput,
   writeSafetensors,
-} from "./src/safetensors.ts";
+} from "./src/engine/safetensors.ts";
 export {
   type Dataset,
   type DatasetInfo,
@@ -99,7 +99,7 @@ export {
   loadDataset,
   type LoadDatasetOptions,
   type Split,
-} from "./src/datasets.ts";
+} from "./src/data/datasets.ts";
 export {
   AUGMENTATIONS,
   DATASETS,
@@ -112,5 +112,10 @@ export {
   type Slurm,
 } from "./src/experiment/config.ts";
 export { expandGrid, type GridPoint, resolvedYaml } from "./src/experiment/grid.ts";
-export { type EpochRecord, runPoint, type RunPointOptions, type RunResults } from "./src/train.ts";
-export { loadWeights, saveWeights } from "./src/weights.ts";
+export {
+  type EpochRecord,
+  runPoint,
+  type RunPointOptions,
+  type RunResults,
+} from "./src/run/train.ts";
+export { loadWeights, saveWeights } from "./src/engine/weights.ts";

@@ -36,11 +36,11 @@
 import { positiveInt } from "./_args.ts";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { Engine, type StepParams } from "../src/gpu.ts";
-import { Model } from "../src/model.ts";
-import type { Precision } from "../src/layers.ts";
-import { Rng } from "../src/rng.ts";
-import { sizeOf } from "../src/spec.ts";
+import { Engine, type StepParams } from "../src/engine/gpu.ts";
+import { Model } from "../src/engine/model.ts";
+import type { Precision } from "../src/engine/layers.ts";
+import { Rng } from "../src/util/rng.ts";
+import { sizeOf } from "../src/engine/spec.ts";
 import {
   forwardBytes,
   inferenceFlops,
@@ -49,9 +49,9 @@ import {
   weightBytes,
 } from "../src/bench/flops.ts";
 import { parseExperiment } from "../src/experiment/config.ts";
-import { runPoint } from "../src/train.ts";
-import { gitCommit, VERSION } from "../src/provenance.ts";
-import { writeFileAtomic } from "../src/_fs.ts";
+import { runPoint } from "../src/run/train.ts";
+import { gitCommit, VERSION } from "../src/run/provenance.ts";
+import { writeFileAtomic } from "../src/util/fs.ts";
 
 const USAGE =
   "usage: deno task bench [--quick] [--json FILE] [--only NAME[,NAME...]] [--reps N] [--steps N] [--precision f32|f16]";

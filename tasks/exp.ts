@@ -24,10 +24,16 @@ import { parseArgs } from "node:util";
 import { join, relative, resolve } from "node:path";
 import { loadExperiment } from "../src/experiment/config.ts";
 import { expandGrid, type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
-import { Interrupted, isDone, runDir, runPoint } from "../src/train.ts";
-import { RunLocked, slurmKey } from "../src/run_lock.ts";
-import { writeFileAtomic } from "../src/_fs.ts";
-import { pendingIds, requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/slurm.ts";
+import { Interrupted, isDone, runDir, runPoint } from "../src/run/train.ts";
+import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
+import { writeFileAtomic } from "../src/util/fs.ts";
+import {
+  pendingIds,
+  requeueSelf,
+  slurmContext,
+  slurmScript,
+  submitSlurm,
+} from "../src/cluster/slurm.ts";
 
 const USAGE =
   "usage: deno task exp FILE.yaml [--dry-run] [--only ID] [--max-epochs N] [--output DIR] " +

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { Engine } from "../src/gpu.ts";
-import type { Rng } from "../src/rng.ts";
+import { Engine } from "../src/engine/gpu.ts";
+import type { Rng } from "../src/util/rng.ts";
 
 let shared: Promise<Engine> | null = null;
 

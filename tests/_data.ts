@@ -6,10 +6,10 @@
  */
 
 import { join } from "node:path";
-import { Rng } from "../src/rng.ts";
-import type { Engine } from "../src/gpu.ts";
-import type { Precision } from "../src/layers.ts";
-import { type Metrics, Model } from "../src/model.ts";
+import { Rng } from "../src/util/rng.ts";
+import type { Engine } from "../src/engine/gpu.ts";
+import type { Precision } from "../src/engine/layers.ts";
+import { type Metrics, Model } from "../src/engine/model.ts";
 
 /** `count` images of `h x w` (one channel) as bytes and their labels. */
 export function blobs(

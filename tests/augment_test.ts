@@ -19,7 +19,7 @@ import {
   ROTATE_COS_FIXED,
   ROTATE_SIN_FIXED,
   runAugmentGpu,
-} from "../src/augment.ts";
+} from "../src/data/augment.ts";
 
 let devicePromise: Promise<GPUDevice> | undefined;
 function getDevice(): Promise<GPUDevice> {

@@ -14,7 +14,7 @@ import {
   stepFlops,
   weightBytes,
 } from "../src/bench/flops.ts";
-import { planModel } from "../src/spec.ts";
+import { planModel } from "../src/engine/spec.ts";
 import { parseExperiment } from "../src/experiment/config.ts";
 import { epochYaml, FMNIST_DIR, median, QUICK_SHAPES } from "../tasks/bench.ts";
 

@@ -10,7 +10,7 @@ import {
   readIdxImages,
   readIdxLabels,
   readTar,
-} from "../src/datasets.ts";
+} from "../src/data/datasets.ts";
 
 // ---------------------------------------------------------------- helpers
 

@@ -7,10 +7,10 @@
  */
 
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { Model } from "../src/model.ts";
-import { Rng } from "../src/rng.ts";
-import { sizeOf } from "../src/spec.ts";
-import { TILES } from "../src/layers.ts";
+import { Model } from "../src/engine/model.ts";
+import { Rng } from "../src/util/rng.ts";
+import { sizeOf } from "../src/engine/spec.ts";
+import { TILES } from "../src/engine/layers.ts";
 import {
   createAdamState,
   networkBackward,

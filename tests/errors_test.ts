@@ -5,11 +5,11 @@
 
 import assert, { deepStrictEqual as assertEquals, rejects, throws } from "node:assert/strict";
 import { join } from "node:path";
-import { Engine } from "../src/gpu.ts";
-import { Model } from "../src/model.ts";
-import { parseArch, planModel } from "../src/spec.ts";
-import { loadWeights, saveWeights } from "../src/weights.ts";
-import { writeSafetensors } from "../src/safetensors.ts";
+import { Engine } from "../src/engine/gpu.ts";
+import { Model } from "../src/engine/model.ts";
+import { parseArch, planModel } from "../src/engine/spec.ts";
+import { loadWeights, saveWeights } from "../src/engine/weights.ts";
+import { writeSafetensors } from "../src/engine/safetensors.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
 
 Deno.test("architecture strings: names, separators and clear errors", () => {

@@ -13,7 +13,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Model } from "../src/model.ts";
+import { Model } from "../src/engine/model.ts";
 import { blobs, learnBlobs } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
 

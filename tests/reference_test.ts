@@ -25,7 +25,7 @@ import {
   spikeTime,
   trainStepRef,
 } from "../src/reference/mod.ts";
-import { type LayerPlan, planModel, sizeOf } from "../src/spec.ts";
+import { type LayerPlan, planModel, sizeOf } from "../src/engine/spec.ts";
 
 // ---------------------------------------------------------------- helpers
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { kaimingNormal, Rng } from "../src/rng.ts";
+import { kaimingNormal, Rng } from "../src/util/rng.ts";
 
 Deno.test("xoshiro128** core matches the reference C implementation", () => {
   // Expected values printed by the authors' reference xoshiro128starstar.c

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { acquireLock, readLock, RunLocked } from "../src/run_lock.ts";
+import { acquireLock, readLock, RunLocked } from "../src/run/run_lock.ts";
 import { writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST } from "./_compare.ts";
 

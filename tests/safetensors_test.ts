@@ -4,7 +4,7 @@ import {
   encodeSafetensors,
   readSafetensors,
   writeSafetensors,
-} from "../src/safetensors.ts";
+} from "../src/engine/safetensors.ts";
 
 /** Assembles a file the way the format defines it: u64 LE length, header (space padded), data. */
 function build(header: string, data: Uint8Array, pad = true): Uint8Array {

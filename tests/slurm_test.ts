@@ -8,7 +8,7 @@ import {
   slurmLogPath,
   slurmScript,
   submitSlurm,
-} from "../src/slurm.ts";
+} from "../src/cluster/slurm.ts";
 import { buildReport } from "../src/report/report.ts";
 import { type SlurmCluster, startCluster } from "./_slurm_cluster.ts";
 

@@ -14,8 +14,8 @@ import {
   tileBytes,
   TILES,
   weightSplits,
-} from "../src/layers.ts";
-import { planModel } from "../src/spec.ts";
+} from "../src/engine/layers.ts";
+import { planModel } from "../src/engine/spec.ts";
 
 Deno.test("chooseTile: the largest tile that fills the device, else the most workgroups", () => {
   // vgg7's second convolution at batch 256: M = 128, N = 262144.

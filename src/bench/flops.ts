@@ -27,7 +27,7 @@
  * @example
  * ```ts
  * import { stepFlops } from "./flops.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * const f = stepFlops(planModel("vgg7", [3, 32, 32], 10), 256);
  * if (Math.abs(f.total / 1.36e12 - 1) > 0.01) throw new Error(`${f.total}`);
  * ```
@@ -35,7 +35,7 @@
  * @module
  */
 
-import { type LayerPlan, sizeOf } from "../spec.ts";
+import { type LayerPlan, sizeOf } from "../engine/spec.ts";
 
 /** GEMM view of a weighted layer for `batch` samples. */
 export interface GemmDims {
@@ -76,7 +76,7 @@ export interface StepFlops {
  * @example
  * ```ts
  * import { gemmDims } from "./flops.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * const d = gemmDims(planModel("8C3", [2, 5, 5], 3)[0], 4)!;
  * if (d.m !== 8 || d.k !== 18 || d.n !== 100) throw new Error();
  * ```
@@ -130,7 +130,7 @@ export function stepFlops(plan: readonly LayerPlan[], batch: number): StepFlops 
  * @example
  * ```ts
  * import { inferenceFlops } from "./flops.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * // 4F on 6 inputs: 2 products of 2*4*1*6; readout 3 classes: 1 product of 2*3*1*4.
  * if (inferenceFlops(planModel("4F", [6], 3), 1) !== 2 * 48 + 24) throw new Error();
  * ```
@@ -155,7 +155,7 @@ export function inferenceFlops(plan: readonly LayerPlan[], batch: number): numbe
  * @example
  * ```ts
  * import { stepBytes } from "./flops.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * // input 1x4x4 (16 px), 2C3 -> 2x4x4 (32 spiking), P2 -> 2x2x2 (8 pooled), readout 3.
  * const perSample = 16 * 8 + 32 * 16 + 8 * 12 + 3 * 8;
  * if (stepBytes(planModel("2C3-P2", [1, 4, 4], 3), 5) !== 5 * perSample) throw new Error();
@@ -183,7 +183,7 @@ export function stepBytes(plan: readonly LayerPlan[], batch: number): number {
  * @example
  * ```ts
  * import { forwardBytes } from "./flops.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * if (forwardBytes(planModel("2C3-P2", [1, 4, 4], 3), 1) !== 32 * 12 + 8 * 4 + 3 * 4) throw new Error();
  * ```
  */
@@ -200,12 +200,12 @@ export function forwardBytes(plan: readonly LayerPlan[], batch: number): number 
  * Bytes of the weight-sized buffers: weights, gradients, Adam's two moments
  * and the signs (5 buffers of 4-byte floats). `align` is the model's padding
  * of each layer's weights to a multiple of that many floats (64 in
- * `src/model.ts`).
+ * `src/engine/network.ts`).
  *
  * @example
  * ```ts
  * import { weightBytes } from "./flops.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * // 2C3 on 1 channel: 18 weights; readout 3 x 32 (2C3 on 1x4x4): 96; each padded to 64s.
  * if (weightBytes(planModel("2C3", [1, 4, 4], 3)) !== 5 * 4 * (64 + 128)) throw new Error();
  * ```

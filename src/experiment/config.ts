@@ -22,7 +22,7 @@
 
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { parseArch } from "../spec.ts";
+import { parseArch } from "../engine/spec.ts";
 import {
   describeValue,
   ExperimentError,

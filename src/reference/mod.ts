@@ -2,6 +2,8 @@
  * The float64 reference implementation of MODEL.md: the neuron, the layers,
  * the optimisers and the whole network. GPU kernels are tested against it.
  *
+ * Layer 2. May import: `engine/` (the architecture plan only), `util/`.
+ *
  * @example
  * ```ts
  * import { encode, spikeTime } from "./mod.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type LayerPlan, sizeOf } from "../spec.ts";
+import { type LayerPlan, sizeOf } from "../engine/spec.ts";
 import {
   convBackward,
   convForward,
@@ -120,7 +120,7 @@ function checkPlan(plan: LayerPlan[], weights: (Float64Array | null)[], fn: stri
  * @example
  * ```ts
  * import { networkForward } from "./network.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * const plan = planModel("2F", [2], 2);
  * const w = [new Float64Array([0.5, 0.5, -1, 0.2]), new Float64Array([1, 0, 0, 1])];
  * const f = networkForward(plan, w, new Float64Array([0, 0.5]), 1, 1);
@@ -186,7 +186,7 @@ export function networkForward(
  * @example
  * ```ts
  * import { networkBackward, networkForward } from "./network.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * const plan = planModel("2F", [2], 2);
  * const w = [new Float64Array([0.5, 0.5, -1, 0.2]), new Float64Array([1, 0, 0, 1])];
  * const x = new Float64Array([0, 0.5]);
@@ -322,7 +322,7 @@ export interface TrainStepOptions {
  * @example
  * ```ts
  * import { trainStepRef } from "./network.ts";
- * import { planModel } from "../spec.ts";
+ * import { planModel } from "../engine/spec.ts";
  * const plan = planModel("2F", [2], 2);
  * const w = [new Float64Array([0.5, 0.5, -1, 0.2]), new Float64Array([1, 0, 0, 1])];
  * const r = trainStepRef(plan, w, new Float64Array([0, 0.5]), [0], 1, 1,

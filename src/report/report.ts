@@ -7,7 +7,7 @@
  */
 
 import { basename, join, resolve } from "node:path";
-import { writeFileAtomic } from "../_fs.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import { readRuns, type RunRecord } from "./load.ts";
 import {
   type ConfigGroup,

@@ -10,8 +10,8 @@
 
 import { createAugmentPipeline, packAugmentParams } from "./augment.ts";
 import type { Dataset } from "./datasets.ts";
-import type { Engine } from "./gpu.ts";
-import type { Model } from "./model.ts";
+import type { Engine } from "../engine/gpu.ts";
+import type { Model } from "../engine/model.ts";
 
 /** One split the loop iterates over: its indices, augmentation parameters and bind groups. */
 export interface Source {

@@ -23,9 +23,9 @@
 
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { digestHex, statKind, writeFileAtomic } from "./datasets/_fs.ts";
-import { readCifarBatch } from "./datasets/cifar.ts";
-import { readIdxImages, readIdxLabels } from "./datasets/idx.ts";
+import { digestHex, statKind, writeFileAtomic } from "./_fs.ts";
+import { readCifarBatch } from "./cifar.ts";
+import { readIdxImages, readIdxLabels } from "./idx.ts";
 import {
   checkDatasetName,
   DATASET_ALIASES,
@@ -37,35 +37,29 @@ import {
   type DownloadSource,
   type Split,
   SYSTEM_DIRS,
-} from "./datasets/info.ts";
-import { readTar } from "./datasets/tar.ts";
+} from "./info.ts";
+import { readTar } from "./tar.ts";
 
-export { readCifarBatch } from "./datasets/cifar.ts";
-export type { CifarBatch } from "./datasets/cifar.ts";
+export { readCifarBatch } from "./cifar.ts";
+export type { CifarBatch } from "./cifar.ts";
 export {
   IDX_IMAGES_MAGIC,
   IDX_LABELS_MAGIC,
   maybeGunzip,
   readIdxImages,
   readIdxLabels,
-} from "./datasets/idx.ts";
-export type { IdxImages } from "./datasets/idx.ts";
+} from "./idx.ts";
+export type { IdxImages } from "./idx.ts";
 export {
   DATASET_NAMES,
   datasetInfo,
   datasetLayout,
   DOWNLOAD_SOURCES,
   SYSTEM_DIRS,
-} from "./datasets/info.ts";
-export type {
-  DatasetInfo,
-  DatasetLayout,
-  DatasetName,
-  DownloadSource,
-  Split,
-} from "./datasets/info.ts";
-export { readTar } from "./datasets/tar.ts";
-export type { TarEntry } from "./datasets/tar.ts";
+} from "./info.ts";
+export type { DatasetInfo, DatasetLayout, DatasetName, DownloadSource, Split } from "./info.ts";
+export { readTar } from "./tar.ts";
+export type { TarEntry } from "./tar.ts";
 
 /** One split of a dataset, in memory. */
 export interface Dataset {

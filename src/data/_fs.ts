@@ -21,4 +21,4 @@ export function digestHex(algorithm: "md5" | "sha256", bytes: Uint8Array): strin
   return createHash(algorithm).update(bytes).digest("hex");
 }
 
-export { writeFileAtomic } from "../_fs.ts";
+export { writeFileAtomic } from "../util/fs.ts";

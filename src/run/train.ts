@@ -9,77 +9,21 @@
 
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type Dataset, datasetInfo, loadDataset } from "./datasets.ts";
-import type { Experiment } from "./experiment/config.ts";
-import { resolvedYaml } from "./experiment/grid.ts";
-import { Engine } from "./gpu.ts";
-import { type Metrics, Model } from "./model.ts";
-import { Rng } from "./rng.ts";
-import { readSafetensors, writeSafetensors } from "./safetensors.ts";
+import { type Dataset, datasetInfo, loadDataset } from "../data/datasets.ts";
+import type { Experiment } from "../experiment/config.ts";
+import { resolvedYaml } from "../experiment/grid.ts";
+import { Engine } from "../engine/gpu.ts";
+import { type Metrics, Model } from "../engine/model.ts";
+import { Rng } from "../util/rng.ts";
+import { readSafetensors, writeSafetensors } from "../engine/safetensors.ts";
 import { provenance } from "./provenance.ts";
-import { GpuData, type Source } from "./data_gpu.ts";
+import { GpuData, type Source } from "../data/data_gpu.ts";
 import { loadCheckpoint, newLoopState, saveCheckpoint } from "./checkpoint.ts";
-import { writeFileAtomic } from "./_fs.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import { acquireLock } from "./run_lock.ts";
+import type { EpochRecord, RunResults } from "./records.ts";
 
-/** One epoch's record in `metrics.jsonl`. */
-export interface EpochRecord {
-  /** Epoch number, 1-based. */
-  epoch: number;
-  /** Learning rate used in this epoch. */
-  lr: number;
-  /** Training steps taken in this epoch. */
-  steps: number;
-  /** Mean training loss per sample. */
-  train_loss: number;
-  /** Training accuracy in [0, 1]. */
-  train_acc: number;
-  /** Mean validation loss per sample; null without a validation split. */
-  val_loss: number | null;
-  /** Validation accuracy in [0, 1]; null without a validation split. */
-  val_acc: number | null;
-  /** Mean test loss per sample. */
-  test_loss: number;
-  /** Test accuracy in [0, 1]. */
-  test_acc: number;
-  /** Wall-clock seconds of this epoch. */
-  seconds: number;
-  /** Spikes per test sample, summed over the spiking layers. */
-  spikes_per_sample: number;
-  /** Test-set spike statistics per spiking layer (conv and linear, in order). */
-  layers: {
-    /** Index of the layer in the model's plan. */
-    index: number;
-    /** The layer's spec token, e.g. "16C3". */
-    token: string;
-    /** Fraction of the layer's neurons that fired, per sample, in [0, 1]. */
-    firing: number;
-    /** Mean spike time of the neurons that fired; null when none fired. */
-    mean_time: number | null;
-    /** Counts of spike times in 16 equal bins over [0, T]. */
-    hist: number[];
-  }[];
-}
-
-/** Final results of a run (the `results` section of `run.yaml`). */
-export interface RunResults {
-  /** Epochs completed. */
-  epochs_run: number;
-  /** Training steps taken in all. */
-  steps: number;
-  /** Epoch (1-based) with the best validation accuracy, or the last one without validation. */
-  best_epoch: number;
-  /** Validation accuracy at `best_epoch` in [0, 1]; null without a validation split. */
-  best_val_acc: number | null;
-  /** Test accuracy at `best_epoch` in [0, 1]. */
-  test_acc: number;
-  /** Spikes per test sample at `best_epoch`, summed over the spiking layers. */
-  spikes_per_sample: number;
-  /** Wall-clock seconds of this invocation, from loading the data. */
-  wall_seconds: number;
-  /** Why training ended: all epochs done, early stopping, or the step limit. */
-  stopped: "epochs" | "early_stopping" | "max_steps";
-}
+export type { EpochRecord, RunResults } from "./records.ts";
 
 /** Options of {@link runPoint}. */
 export interface RunPointOptions {

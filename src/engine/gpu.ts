@@ -5,6 +5,8 @@
  * @module
  */
 
+import { kernelSource } from "./kernels.ts";
+
 /** Values that change from one step to the next (`Step` in `_common.wgsl`). */
 export interface StepParams {
   /** Samples in this step. */
@@ -66,22 +68,6 @@ export interface Program {
 export interface EngineOptions {
   /** Adapter power preference (default "high-performance"). */
   powerPreference?: GPUPowerPreference;
-}
-
-const sourceCache = new Map<string, Promise<string>>();
-
-/** Reads a WGSL file of `kernels/` (works from file: and http: module URLs). */
-export function kernelSource(file: string): Promise<string> {
-  let p = sourceCache.get(file);
-  if (!p) {
-    const url = new URL(`../kernels/${file}`, import.meta.url);
-    p = url.protocol === "file:" ? Deno.readTextFile(url) : fetch(url).then((r) => {
-      if (!r.ok) throw new Error(`Cannot load kernel ${url}: HTTP ${r.status}`);
-      return r.text();
-    });
-    sourceCache.set(file, p);
-  }
-  return p;
 }
 
 /** Splits `n` workgroups into a 2D dispatch within the per-dimension limit. */
@@ -298,7 +284,7 @@ export class Engine {
     spec: ProgramSpec,
     constants: Record<string, number | boolean>,
   ): Promise<Program> {
-    const sources = await Promise.all(["_common.wgsl", ...spec.files].map(kernelSource));
+    const sources = ["_common.wgsl", ...spec.files].map(kernelSource);
     const defines = Object.entries(spec.defines ?? {}).map(([k, v]) => `const ${k}: u32 = ${v}u;`);
     sources.splice(1, 0, defines.join("\n"));
     if (spec.prelude) sources.unshift(spec.prelude);

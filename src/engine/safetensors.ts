@@ -16,7 +16,7 @@
  * @module
  */
 
-import { writeFileAtomic } from "./_fs.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 
 /** A tensor to write: row-major float32 data with its shape. */
 export interface TensorInput {

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { kernelSource } from "../engine/kernels.ts";
+
 /** Flag bits of the kernel's `params.flags`. */
 export const AUGMENT_FLAGS = { crop: 1, flip: 2, autoaugment: 4, cutout: 8 } as const;
 
@@ -181,19 +183,9 @@ export function augmentFlags(list: AugmentName[]): number {
   return flags;
 }
 
-let wgslCache: Promise<string> | undefined;
-
-/** The kernel source, read from `kernels/augment.wgsl` next to this module (cached). */
+/** The kernel source, `kernels/augment.wgsl`, from the engine's one WGSL loader. */
 export function augmentWgsl(): Promise<string> {
-  if (!wgslCache) {
-    const url = new URL("../kernels/augment.wgsl", import.meta.url);
-    wgslCache = url.protocol === "file:" ? Deno.readTextFile(url) : fetch(url).then((r) => {
-      if (!r.ok) throw new Error(`Cannot read kernel '${url}': HTTP ${r.status}`);
-      return r.text();
-    });
-    wgslCache.catch(() => (wgslCache = undefined));
-  }
-  return wgslCache;
+  return Promise.resolve(kernelSource("augment.wgsl"));
 }
 
 /**

@@ -15,7 +15,7 @@ import { dirname } from "node:path";
  *
  * @example
  * ```ts
- * import { writeFileAtomic } from "./_fs.ts";
+ * import { writeFileAtomic } from "./fs.ts";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/a/b.txt`, "hello");
  * if (await Deno.readTextFile(`${dir}/a/b.txt`) !== "hello") throw new Error();

@@ -10,10 +10,10 @@
  * @module
  */
 
-import type { Engine } from "./gpu.ts";
-import type { Model } from "./model.ts";
-import { readSafetensors, writeSafetensors } from "./safetensors.ts";
-import type { EpochRecord } from "./train.ts";
+import type { Engine } from "../engine/gpu.ts";
+import type { Model } from "../engine/model.ts";
+import { readSafetensors, writeSafetensors } from "../engine/safetensors.ts";
+import type { EpochRecord } from "./records.ts";
 
 /** The loop's state between steps. */
 export interface LoopState {

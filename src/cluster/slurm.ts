@@ -20,6 +20,9 @@
 
 import { basename, extname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import type { SlurmContext } from "../run/run_lock.ts";
+
+export type { SlurmContext };
 
 /** Options of {@link slurmScript}. */
 export interface SlurmScriptOptions {
@@ -59,16 +62,6 @@ export interface SlurmScriptOptions {
   args?: string[];
   /** Link the log into each run folder (default true). */
   linkLogs?: boolean;
-}
-
-/** A Slurm task's identity, from its `SLURM_*` environment variables. */
-export interface SlurmContext {
-  /** `SLURM_JOB_ID`: this task's own job id. */
-  jobId: string;
-  /** `SLURM_ARRAY_JOB_ID`: the array's job id; null outside an array. */
-  arrayJobId: string | null;
-  /** `SLURM_ARRAY_TASK_ID`: the index in the array; null outside an array. */
-  arrayTaskId: number | null;
 }
 
 /**

@@ -5,15 +5,15 @@
  * @module
  */
 
-import config from "../deno.json" with { type: "json" };
-import type { Engine } from "./gpu.ts";
+import config from "../../deno.json" with { type: "json" };
+import type { Engine } from "../engine/gpu.ts";
 
 /** firstspike's version (from deno.json). */
 export const VERSION: string = config.version;
 
 /** The git commit of the firstspike checkout, with `-dirty` if it has local changes; null outside git. */
 export async function gitCommit(): Promise<string | null> {
-  const url = new URL("..", import.meta.url);
+  const url = new URL("../..", import.meta.url);
   if (url.protocol !== "file:") return null;
   const cwd = decodeURIComponent(url.pathname);
   const run = async (args: string[]) => {

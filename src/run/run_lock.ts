@@ -10,7 +10,6 @@
  */
 
 import { join } from "node:path";
-import type { SlurmContext } from "./slurm.ts";
 
 /** Who holds a run folder. */
 export interface LockOwner {
@@ -30,6 +29,16 @@ export class RunLocked extends Error {
     super(message);
     this.name = "RunLocked";
   }
+}
+
+/** A Slurm task's identity, from its `SLURM_*` environment variables (read by `slurmContext` in `cluster/`). */
+export interface SlurmContext {
+  /** `SLURM_JOB_ID`: this task's own job id. */
+  jobId: string;
+  /** `SLURM_ARRAY_JOB_ID`: the array's job id; null outside an array. */
+  arrayJobId: string | null;
+  /** `SLURM_ARRAY_TASK_ID`: the index in the array; null outside an array. */
+  arrayTaskId: number | null;
 }
 
 /** The Slurm identity a lock records: `<array job>_<task>`, or the job id. */

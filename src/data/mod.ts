@@ -1,0 +1,19 @@
+/**
+ * Layer 2, data: dataset readers (IDX, CIFAR binaries, tar) and lookup with
+ * verified downloads (`datasets.ts`, `info.ts`), data augmentation on the GPU
+ * with its CPU reference (`augment.ts`), and datasets resident on the GPU
+ * that gather, augment and encode batches inside a training step
+ * (`data_gpu.ts`).
+ *
+ * May import: `engine/`, `util/`.
+ *
+ * @module
+ */
+
+export * from "./augment.ts";
+export * from "./cifar.ts";
+export * from "./data_gpu.ts";
+export * from "./datasets.ts";
+export * from "./idx.ts";
+export * from "./info.ts";
+export * from "./tar.ts";

@@ -1,0 +1,59 @@
+/**
+ * The one WGSL loader: every file of `kernels/`, imported as text, so the
+ * kernels travel with the module graph (a published package, `deno compile`,
+ * an http import) and nothing reads the file system at run time.
+ *
+ * @example
+ * ```ts
+ * import { kernelSource } from "./kernels.ts";
+ * if (!kernelSource("encode.wgsl").includes("fn main")) throw new Error();
+ * ```
+ *
+ * @module
+ */
+
+import privateCommon from "../../kernels/_common.wgsl" with { type: "text" };
+import privateEpilogue from "../../kernels/_epilogue.wgsl" with { type: "text" };
+import privateGemm from "../../kernels/_gemm.wgsl" with { type: "text" };
+import augment from "../../kernels/augment.wgsl" with { type: "text" };
+import convBackwardInput from "../../kernels/conv_backward_input.wgsl" with { type: "text" };
+import convBackwardWeight from "../../kernels/conv_backward_weight.wgsl" with { type: "text" };
+import convForward from "../../kernels/conv_forward.wgsl" with { type: "text" };
+import encode from "../../kernels/encode.wgsl" with { type: "text" };
+import forwardSplits from "../../kernels/forward_splits.wgsl" with { type: "text" };
+import loss from "../../kernels/loss.wgsl" with { type: "text" };
+import optimizer from "../../kernels/optimizer.wgsl" with { type: "text" };
+import poolBackward from "../../kernels/pool_backward.wgsl" with { type: "text" };
+import poolForward from "../../kernels/pool_forward.wgsl" with { type: "text" };
+import reduceSplits from "../../kernels/reduce_splits.wgsl" with { type: "text" };
+import stats from "../../kernels/stats.wgsl" with { type: "text" };
+
+/** Every kernel file by name (`_`-prefixed files are pieces that others include). */
+export const KERNELS: Readonly<Record<string, string>> = Object.freeze({
+  "_common.wgsl": privateCommon,
+  "_epilogue.wgsl": privateEpilogue,
+  "_gemm.wgsl": privateGemm,
+  "augment.wgsl": augment,
+  "conv_backward_input.wgsl": convBackwardInput,
+  "conv_backward_weight.wgsl": convBackwardWeight,
+  "conv_forward.wgsl": convForward,
+  "encode.wgsl": encode,
+  "forward_splits.wgsl": forwardSplits,
+  "loss.wgsl": loss,
+  "optimizer.wgsl": optimizer,
+  "pool_backward.wgsl": poolBackward,
+  "pool_forward.wgsl": poolForward,
+  "reduce_splits.wgsl": reduceSplits,
+  "stats.wgsl": stats,
+});
+
+/** The text of a file of `kernels/`; an unknown name is an error that lists the known ones. */
+export function kernelSource(file: string): string {
+  const code = KERNELS[file];
+  if (code === undefined) {
+    throw new Error(
+      `Cannot load kernel '${file}': expected one of ${Object.keys(KERNELS).join(", ")}`,
+    );
+  }
+  return code;
+}

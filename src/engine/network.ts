@@ -1,0 +1,319 @@
+/**
+ * Builds a network on the GPU: every buffer it needs (sized for `maxBatch`),
+ * its compiled programs and the bind groups that tie them together, all made
+ * once. What it returns is plain data that the step encoder
+ * (`step_encoder.ts`) records dispatches from and the model reads back from;
+ * nothing here runs a kernel.
+ *
+ * @module
+ */
+
+import type { Engine, Program } from "./gpu.ts";
+import {
+  type GemmShape,
+  gemmShape,
+  type PoolPrograms,
+  poolPrograms,
+  type WeightedPrograms,
+  weightedPrograms,
+} from "./layers.ts";
+import { accumFloats, SLOTS, STATS_BASE, STATS_FLOATS } from "./metrics.ts";
+import type { ResolvedModelOptions } from "./model_options.ts";
+import { layoutParams, type ParamLayout } from "./param_layout.ts";
+import { type LayerPlan, sizeOf } from "./spec.ts";
+
+/** One planned layer with its programs and bind groups. */
+export interface LayerRun {
+  /** The planned layer. */
+  plan: LayerPlan;
+  /** Its product's shape (weighted layers). */
+  gemm?: GemmShape;
+  /** Its GEMM programs (weighted layers). */
+  weighted?: WeightedPrograms;
+  /** Its pooling programs (pooling layers). */
+  pool?: PoolPrograms;
+  /** Spike statistics programs and bind group (spiking layers). */
+  stats?: { partial: Program; final: Program; group: GPUBindGroup };
+  /** Bind groups of its passes. */
+  groups: {
+    forward: GPUBindGroup;
+    /** A split forward's finishing pass. */
+    finish?: GPUBindGroup;
+    backward?: GPUBindGroup;
+    weight?: GPUBindGroup;
+    reduce?: GPUBindGroup;
+  };
+  /** Offset (floats) of the weights in the flat parameter buffer, or -1. */
+  offset: number;
+  /** Floats of the weights (0 without weights). */
+  size: number;
+}
+
+/** A built network: its buffers, programs and bind groups. */
+export interface Network {
+  /** The planned layers, in order. */
+  plan: LayerPlan[];
+  /** The settings it was built for. */
+  opts: ResolvedModelOptions;
+  /** Where each layer's weights sit in the flat buffers. */
+  layout: ParamLayout;
+  /** Per layer of the plan. */
+  layers: LayerRun[];
+  /** Indices of the spiking (conv and linear) layers. */
+  spiking: number[];
+  /** Flat weights. */
+  params: GPUBuffer;
+  /** Weight gradients of the last step, laid out like `params`. */
+  grads: GPUBuffer;
+  /** Adam first moments. */
+  adamM: GPUBuffer;
+  /** Adam second moments. */
+  adamV: GPUBuffer;
+  /** Initial weight signs. */
+  signs: GPUBuffer;
+  /** Intensities, `[maxBatch, ...inputShape]`. */
+  inputX: GPUBuffer;
+  /** Encoded input spike times, `[maxBatch, ...inputShape]`. */
+  inputT: GPUBuffer;
+  /** Per layer output. */
+  acts: GPUBuffer[];
+  /** Per layer gradient w.r.t. its output. */
+  deltas: GPUBuffer[];
+  /** Metric accumulators (`metrics.ts` has the layout). */
+  accum: GPUBuffer;
+  /** Labels of a batch given directly (not from GPU data). */
+  directLabels: GPUBuffer;
+  /** Sample indices 0..maxBatch-1 for directly given batches. */
+  directIndices: GPUBuffer;
+  /** The input encoder. */
+  encode: { program: Program; group: GPUBindGroup };
+  /** The loss program (bound per label source, see {@link lossGroup}). */
+  loss: Program;
+  /** The optimiser. */
+  optim: { program: Program; group: GPUBindGroup };
+  /** Loss bind groups per (labels, indices) pair. */
+  lossGroups: Map<GPUBuffer, Map<GPUBuffer, GPUBindGroup>>;
+  /** Every buffer the network owns. */
+  buffers: GPUBuffer[];
+}
+
+/** Whether layer i must pass a gradient to its input: some earlier layer has weights. */
+function needsInputGrad(plan: readonly LayerPlan[], i: number): boolean {
+  return plan.slice(0, i).some((p) => p.weightShape !== null);
+}
+
+/** Allocates the network's buffers, compiles its programs and binds them. */
+export async function buildNetwork(
+  e: Engine,
+  plan: LayerPlan[],
+  opts: ResolvedModelOptions,
+): Promise<Network> {
+  const buffers: GPUBuffer[] = [];
+  const buf = (bytes: number, label: string) => {
+    const b = e.buffer(bytes, label);
+    buffers.push(b);
+    return b;
+  };
+  const layout = layoutParams(plan);
+  const layers: LayerRun[] = plan.map((p, i) => ({
+    plan: p,
+    offset: layout.slots[i]?.offset ?? -1,
+    size: layout.slots[i]?.size ?? 0,
+    groups: {} as LayerRun["groups"],
+  }));
+  const total = layout.count;
+  const B = opts.maxBatch;
+  const inShape = opts.inputShape;
+  const inSize = sizeOf(inShape);
+  const net: Omit<Network, "encode" | "loss" | "optim"> = {
+    plan,
+    opts,
+    layout,
+    layers,
+    spiking: plan.filter((p) => p.spec.kind === "conv" || p.spec.kind === "linear")
+      .map((p) => p.index),
+    params: buf(total * 4, "params"),
+    grads: buf(total * 4, "grads"),
+    adamM: buf(total * 4, "adam m"),
+    adamV: buf(total * 4, "adam v"),
+    signs: buf(total * 4, "signs"),
+    inputX: buf(B * inSize * 4, "input x"),
+    inputT: buf(B * inSize * 4, "input t"),
+    acts: plan.map((p) => buf(B * sizeOf(p.outShape) * 4, `layer ${p.index} out`)),
+    deltas: plan.map((p) => buf(B * sizeOf(p.outShape) * 4, `layer ${p.index} delta`)),
+    accum: buf(accumFloats(plan.length) * 4, "accumulators"),
+    directLabels: buf(B * 4, "labels"),
+    directIndices: buf(B * 4, "indices"),
+    lossGroups: new Map(),
+    buffers,
+  };
+  e.write(net.directIndices, Uint32Array.from({ length: B }, (_, i) => i));
+
+  const norm = opts.normalize;
+  const channels = inShape.length === 3 ? inShape[0] : 1;
+  const plane = inSize / channels;
+  if (norm && (norm.mean.length !== channels || norm.std.length !== channels)) {
+    throw new Error(
+      `Cannot build model: normalize expects ${channels} means and stds, got ${norm.mean.length} and ${norm.std.length}`,
+    );
+  }
+  const normBuf = buf(channels * 8, "norm");
+  e.write(
+    normBuf,
+    Float32Array.from(
+      { length: channels * 2 },
+      (_, i) => norm ? (i % 2 ? norm.std : norm.mean)[i >> 1] : 0,
+    ),
+  );
+  const encodeProgram = await e.program({
+    files: ["encode.wgsl"],
+    bindings: ["read", "read", "rw"],
+    constants: { C: channels, PLANE: plane, TWIN: opts.tWin, NORMALIZE: !!norm },
+  });
+  const encode = {
+    program: encodeProgram,
+    group: e.bind(encodeProgram, [net.inputX, normBuf, net.inputT]),
+  };
+
+  let partMax = 16;
+  for (const L of layers) {
+    if (L.plan.weightShape) {
+      L.gemm = gemmShape(L.plan, opts.readout === "spike");
+      L.weighted = await weightedPrograms(e, L.gemm, opts.tWin, opts.gradClip, B, opts.precision);
+      const W = L.weighted;
+      const columns = Math.ceil(
+        (B * L.gemm.h * L.gemm.w) / Math.min(W.forward.tile.bn, W.backwardInput.tile.bn),
+      );
+      const limit = e.device.limits.maxComputeWorkgroupsPerDimension;
+      if (columns > limit) {
+        throw new Error(
+          `Cannot build layer ${L.plan.index} '${L.plan.spec.token}': expected at most ${limit} workgroups ` +
+            `per dispatch dimension, got ${columns} for batch ${B}; use a smaller batch`,
+        );
+      }
+      const fwdPart = W.forward.splits > 1
+        ? W.forward.splits * L.gemm.co * B * L.gemm.h * L.gemm.w * 2
+        : 0;
+      partMax = Math.max(partMax, W.backwardWeight.splits * L.size, fwdPart);
+    } else {
+      L.pool = await poolPrograms(e, L.plan);
+    }
+  }
+  const part = buf(partMax * 4, "split-K partials");
+  let statsPartMax = 16;
+  for (const i of net.spiking) {
+    statsPartMax = Math.max(
+      statsPartMax,
+      Math.ceil((B * sizeOf(plan[i].outShape)) / 4096) * STATS_FLOATS,
+    );
+  }
+  const statsPart = buf(statsPartMax * 4, "stats partials");
+  const statsAcc = {
+    buffer: net.accum,
+    offset: STATS_BASE * 4,
+    size: SLOTS * plan.length * STATS_FLOATS * 4,
+  };
+
+  for (const L of layers) {
+    const i = L.plan.index;
+    const x = i === 0 ? net.inputT : net.acts[i - 1];
+    const y = net.acts[i];
+    if (L.weighted) {
+      const w = { buffer: net.params, offset: L.offset * 4, size: L.size * 4 };
+      const g = { buffer: net.grads, offset: L.offset * 4, size: L.size * 4 };
+      const outCount = B * sizeOf(L.plan.outShape);
+      const gfac = buf(L.gemm!.mode === 0 ? outCount * 8 : 16, `layer ${i} gfac`);
+      const W = L.weighted;
+      L.groups.forward = e.bind(W.forward.program, [x, w, y, gfac, part]);
+      if (W.finishForward) L.groups.finish = e.bind(W.finishForward, [part, y, gfac]);
+      if (needsInputGrad(plan, i)) {
+        L.groups.backward = e.bind(W.backwardInput.program, [
+          x,
+          w,
+          net.deltas[i],
+          gfac,
+          net.deltas[i - 1],
+        ]);
+      }
+      L.groups.weight = e.bind(W.backwardWeight.program, [x, net.deltas[i], gfac, part]);
+      L.groups.reduce = e.bind(W.reduce, [
+        { buffer: part, offset: 0, size: W.backwardWeight.splits * L.size * 4 },
+        g,
+      ]);
+    } else {
+      const idx = buf(B * sizeOf(L.plan.outShape) * 4, `layer ${i} argmin`);
+      L.groups.forward = e.bind(L.pool!.forward, [x, y, idx]);
+      if (i > 0) {
+        L.groups.backward = e.bind(L.pool!.backward, [net.deltas[i], idx, net.deltas[i - 1]]);
+      }
+    }
+    if (net.spiking.includes(i)) {
+      const constants = {
+        NEURONS: sizeOf(L.plan.outShape),
+        TWIN: opts.tWin,
+        LAYER: i,
+        NLAYERS: plan.length,
+      };
+      const bindings: ("read" | "rw")[] = ["read", "rw", "rw"];
+      const [partial, final] = await Promise.all([
+        e.program({ files: ["stats.wgsl"], entry: "partial", bindings, constants }),
+        e.program({ files: ["stats.wgsl"], entry: "finish", bindings, constants }),
+      ]);
+      L.stats = { partial, final, group: e.bind(partial, [y, statsPart, statsAcc]) };
+    }
+  }
+  const loss = await e.program({
+    files: ["loss.wgsl"],
+    bindings: ["read", "rw", "read", "read", "rw"],
+    constants: { K: opts.classes, SPIKE_OUT: opts.readout === "spike", TWIN: opts.tWin },
+  });
+  const o = opts.optimizer;
+  if (o.weightClip && !(o.weightClip[0] < o.weightClip[1])) {
+    throw new Error(
+      `Cannot build optimiser: expected weightClip [min, max] with min < max, got [${o.weightClip}]`,
+    );
+  }
+  const optimProgram = await e.program({
+    files: ["optimizer.wgsl"],
+    bindings: ["rw", "read", "rw", "rw", "read"],
+    constants: {
+      LEN4: total / 4,
+      MODE: o.kind === "adam" ? 0 : 1,
+      B1: o.betas[0],
+      B2: o.betas[1],
+      EPS: o.eps,
+      WD: o.weightDecay,
+      WCLIP: !!o.weightClip,
+      W_MIN: o.weightClip?.[0] ?? 0,
+      W_MAX: o.weightClip?.[1] ?? 0,
+      SIGNS: o.fixedSigns,
+    },
+  });
+  const optim = {
+    program: optimProgram,
+    group: e.bind(optimProgram, [net.params, net.grads, net.adamM, net.adamV, net.signs]),
+  };
+  return { ...net, encode, loss, optim };
+}
+
+/** The loss kernel's bind group for a label source (made once per pair of buffers). */
+export function lossGroup(
+  e: Engine,
+  net: Network,
+  labels: GPUBuffer,
+  indices: GPUBuffer,
+): GPUBindGroup {
+  let m = net.lossGroups.get(labels);
+  if (!m) net.lossGroups.set(labels, m = new Map());
+  let g = m.get(indices);
+  if (!g) {
+    const last = net.plan.length - 1;
+    g = e.bind(net.loss, [net.acts[last], net.deltas[last], labels, indices, {
+      buffer: net.accum,
+      offset: 0,
+      size: SLOTS * 4 * 4,
+    }]);
+    m.set(indices, g);
+  }
+  return g;
+}

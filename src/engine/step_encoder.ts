@@ -1,0 +1,98 @@
+/**
+ * Records a network's work into a compute pass: the input encoding and the
+ * forward pass (with optional spike statistics), the loss, and the
+ * event-driven backward pass with the optimiser update. Only dispatches are
+ * recorded: no buffer, pipeline or bind group is made here, and nothing is
+ * read back, so many whole steps fit in one submission.
+ *
+ * @module
+ */
+
+import { grid1d } from "./gpu.ts";
+import { dispatchGemm, elementwise } from "./layers.ts";
+import type { Network } from "./network.ts";
+import { sizeOf } from "./spec.ts";
+
+/** Records the input encoding (unless `encode` is false) and the forward pass of `batch` samples. */
+export function encodeForward(
+  net: Network,
+  pass: GPUComputePassEncoder,
+  batch: number,
+  stats: boolean,
+  encode = true,
+): void {
+  if (encode) {
+    pass.setPipeline(net.encode.program.pipeline);
+    pass.setBindGroup(1, net.encode.group);
+    elementwise(pass, batch * sizeOf(net.opts.inputShape));
+  }
+  for (const L of net.layers) {
+    if (L.weighted) {
+      const g = L.gemm!;
+      pass.setBindGroup(1, L.groups.forward);
+      dispatchGemm(pass, L.weighted.forward, g.co, batch * g.h * g.w);
+      if (L.weighted.finishForward) {
+        pass.setPipeline(L.weighted.finishForward.pipeline);
+        pass.setBindGroup(1, L.groups.finish!);
+        elementwise(pass, g.co * batch * g.h * g.w);
+      }
+    } else {
+      pass.setPipeline(L.pool!.forward.pipeline);
+      pass.setBindGroup(1, L.groups.forward);
+      elementwise(pass, batch * sizeOf(L.plan.outShape));
+    }
+    if (stats && L.stats) {
+      const groups = Math.ceil((batch * sizeOf(L.plan.outShape)) / 4096);
+      pass.setPipeline(L.stats.partial.pipeline);
+      pass.setBindGroup(1, L.stats.group);
+      pass.dispatchWorkgroups(...grid1d(groups));
+      pass.setPipeline(L.stats.final.pipeline);
+      pass.dispatchWorkgroups(1);
+    }
+  }
+}
+
+/** Records the loss (and its gradient) into the accumulators of the step's slot. */
+export function encodeLoss(
+  net: Network,
+  pass: GPUComputePassEncoder,
+  lossGroup: GPUBindGroup,
+): void {
+  pass.setPipeline(net.loss.pipeline);
+  pass.setBindGroup(1, lossGroup);
+  pass.dispatchWorkgroups(1);
+}
+
+/** Records the event-driven backward pass and (unless `update` is false) the optimiser update. */
+export function encodeBackward(
+  net: Network,
+  pass: GPUComputePassEncoder,
+  batch: number,
+  update = true,
+): void {
+  for (let i = net.layers.length - 1; i >= 0; i--) {
+    const L = net.layers[i];
+    if (L.weighted) {
+      const g = L.gemm!;
+      const W = L.weighted;
+      pass.setBindGroup(1, L.groups.weight!);
+      dispatchGemm(pass, W.backwardWeight, g.co, g.ci * g.ks * g.ks);
+      pass.setPipeline(W.reduce.pipeline);
+      pass.setBindGroup(1, L.groups.reduce!);
+      elementwise(pass, L.size);
+      if (L.groups.backward) {
+        pass.setBindGroup(1, L.groups.backward);
+        dispatchGemm(pass, W.backwardInput, g.ci, batch * g.h * g.w);
+      }
+    } else if (L.groups.backward) {
+      pass.setPipeline(L.pool!.backward.pipeline);
+      pass.setBindGroup(1, L.groups.backward);
+      elementwise(pass, batch * sizeOf(L.plan.inShape));
+    }
+  }
+  if (update) {
+    pass.setPipeline(net.optim.program.pipeline);
+    pass.setBindGroup(1, net.optim.group);
+    elementwise(pass, net.layout.count / 4);
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * Layer 3, runs: the training loop of one experiment point (`train.ts`), its
+ * checkpoints and exact resume (`checkpoint.ts`), the one-writer lock of a
+ * run folder (`run_lock.ts`), what a run records (`records.ts`) and where it
+ * ran (`provenance.ts`).
+ *
+ * May import: `data/`, `experiment/`, `engine/`, `util/`.
+ *
+ * @module
+ */
+
+export * from "./checkpoint.ts";
+export * from "./provenance.ts";
+export * from "./records.ts";
+export * from "./run_lock.ts";
+export * from "./train.ts";

@@ -1,0 +1,66 @@
+/**
+ * What a run writes about itself: the per-epoch records of `metrics.jsonl`
+ * and the final `results` of `run.yaml`. Plain data, shared by the training
+ * loop and its checkpoints.
+ *
+ * @module
+ */
+
+/** One epoch's record in `metrics.jsonl`. */
+export interface EpochRecord {
+  /** Epoch number, 1-based. */
+  epoch: number;
+  /** Learning rate used in this epoch. */
+  lr: number;
+  /** Training steps taken in this epoch. */
+  steps: number;
+  /** Mean training loss per sample. */
+  train_loss: number;
+  /** Training accuracy in [0, 1]. */
+  train_acc: number;
+  /** Mean validation loss per sample; null without a validation split. */
+  val_loss: number | null;
+  /** Validation accuracy in [0, 1]; null without a validation split. */
+  val_acc: number | null;
+  /** Mean test loss per sample. */
+  test_loss: number;
+  /** Test accuracy in [0, 1]. */
+  test_acc: number;
+  /** Wall-clock seconds of this epoch. */
+  seconds: number;
+  /** Spikes per test sample, summed over the spiking layers. */
+  spikes_per_sample: number;
+  /** Test-set spike statistics per spiking layer (conv and linear, in order). */
+  layers: {
+    /** Index of the layer in the model's plan. */
+    index: number;
+    /** The layer's spec token, e.g. "16C3". */
+    token: string;
+    /** Fraction of the layer's neurons that fired, per sample, in [0, 1]. */
+    firing: number;
+    /** Mean spike time of the neurons that fired; null when none fired. */
+    mean_time: number | null;
+    /** Counts of spike times in 16 equal bins over [0, T]. */
+    hist: number[];
+  }[];
+}
+
+/** Final results of a run (the `results` section of `run.yaml`). */
+export interface RunResults {
+  /** Epochs completed. */
+  epochs_run: number;
+  /** Training steps taken in all. */
+  steps: number;
+  /** Epoch (1-based) with the best validation accuracy, or the last one without validation. */
+  best_epoch: number;
+  /** Validation accuracy at `best_epoch` in [0, 1]; null without a validation split. */
+  best_val_acc: number | null;
+  /** Test accuracy at `best_epoch` in [0, 1]. */
+  test_acc: number;
+  /** Spikes per test sample at `best_epoch`, summed over the spiking layers. */
+  spikes_per_sample: number;
+  /** Wall-clock seconds of this invocation, from loading the data. */
+  wall_seconds: number;
+  /** Why training ended: all epochs done, early stopping, or the step limit. */
+  stopped: "epochs" | "early_stopping" | "max_steps";
+}

@@ -1,0 +1,11 @@
+/**
+ * Layer 0, helpers: the seeded random generator (`rng.ts`) and atomic file
+ * writes (`fs.ts`). Pure utilities with no knowledge of networks or runs.
+ *
+ * May import: Deno and Node built-ins only, no other layer of `src/`.
+ *
+ * @module
+ */
+
+export * from "./rng.ts";
+export * from "./fs.ts";
