@@ -13,6 +13,7 @@ import { sizeOf } from "../src/engine/spec.ts";
 import { TILES } from "../src/engine/layers.ts";
 import {
   createAdamState,
+  encode,
   networkBackward,
   networkForward,
   softmaxCrossEntropy,
@@ -449,3 +450,113 @@ Deno.test("SGD with weight decay matches the reference update", GPU_TEST, async 
     model.destroy();
   }
 });
+
+/** Random times as normalisation makes them: many outside [0, T] (late and negative), some silent. */
+function normalisedTimes(rng: Rng, n: number): Float64Array {
+  return Float64Array.from({ length: n }, () => {
+    const u = rng.next();
+    if (u < 0.15) return Infinity;
+    if (u < 0.35) return Math.fround(1.81); // a raw 0 pixel of Fashion-MNIST
+    return Math.fround(-1.2 + 3.4 * rng.next()); // [-1.2, 2.2]: before, inside and after [0, T]
+  });
+}
+
+Deno.test(
+  "input times outside [0, T] (normalised inputs) count in S and I, through conv, pool, linear and readout",
+  GPU_TEST,
+  async () => {
+    const rng = new Rng(41);
+    // conv after the input, pool after the input, readout after a pool of the input, linear
+    await checkCase({
+      arch: "5C3-P2",
+      inShape: [2, 6, 6],
+      classes: 3,
+      batch: 3,
+      seed: 41,
+      input: normalisedTimes(rng, 3 * 72),
+    });
+    await checkCase({
+      arch: "P2-6C3",
+      inShape: [1, 6, 6],
+      classes: 3,
+      batch: 2,
+      seed: 42,
+      input: normalisedTimes(rng, 2 * 36),
+    });
+    await checkCase({
+      arch: "P3",
+      inShape: [2, 6, 6],
+      classes: 4,
+      batch: 3,
+      seed: 43,
+      input: normalisedTimes(rng, 3 * 72),
+    });
+    await checkCase({
+      arch: "9F",
+      inShape: [30],
+      classes: 3,
+      batch: 4,
+      seed: 44,
+      input: normalisedTimes(rng, 4 * 30),
+    });
+  },
+);
+
+Deno.test(
+  "normalised encoding on the GPU equals the reference: 0 pixels spike late, pixels at the mean are silent",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    // P1 pools 1x1 windows: its output is the encoded input itself.
+    const norm = { mean: [0.5, 0.2860], std: [0.25, 0.3530] };
+    for (const normalize of [norm, null]) {
+      const model = await Model.create(engine, {
+        arch: "P1",
+        inputShape: [2, 3, 4],
+        classes: 2,
+        maxBatch: 2,
+        tWin: 2,
+        normalize,
+      });
+      try {
+        const rng = new Rng(7);
+        const x = Float32Array.from({ length: 48 }, () => Math.fround(rng.int(256) / 255));
+        x.set([0, 0.5, 1, 0.25], 0); // channel 0: a 0 pixel, one at the mean, bright ones
+        x.set([0, Math.fround(0.2860)], 12); // channel 1: a 0 pixel, one at the mean (as f32)
+        for (const b of [model.acts[0]]) engine.write(b, new Float32Array(b.size / 4).fill(NaN));
+        const out = await model.forward(x);
+        const ref = encode(
+          Float64Array.from(x),
+          2,
+          normalize ? { ...normalize, channels: 2, plane: 12 } : undefined,
+        );
+        if (normalize) {
+          // The reference's own arithmetic is float32: normalise with f32 constants.
+          const f32 = encode(
+            Float64Array.from(x),
+            2,
+            {
+              mean: norm.mean.map(Math.fround),
+              std: norm.std.map(Math.fround),
+              channels: 2,
+              plane: 12,
+            },
+          );
+          assert.equal(f32[0], 2 * (1 + 0.5 / 0.25)); // a 0 pixel spikes at T (1 + mean / std)
+          assert.equal(out.times[0][0], 6);
+          assert.equal(out.times[0][1], Infinity); // at the mean: silent
+          assert.equal(out.times[0][13], Infinity);
+          assert.ok(out.times[0][12] > 2, "0 pixel of channel 1 spikes after the window");
+          assert.ok(out.times[0][2] < 0, "a bright pixel spikes before 0");
+          assertClose("normalised times", out.times[0], f32, 1e-6);
+        } else {
+          assert.equal(out.times[0][0], Infinity); // plain: a 0 pixel is silent
+          assert.equal(out.times[0][1], 1);
+          assertClose("plain times", out.times[0], ref, 1e-6);
+        }
+      } finally {
+        model.destroy();
+      }
+    }
+  },
+);

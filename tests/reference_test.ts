@@ -586,10 +586,16 @@ Deno.test("encode by hand, plain and normalised", () => {
     1.5,
     1,
   ]);
-  // two samples of C=2 channels with 2 pixels each
+  // two samples of C=2 channels with 2 pixels each. Normalised as the reference does: a raw 0
+  // pixel spikes late (T (1 + mean/std) = 4), a pixel equal to the mean does not spike.
   const norm = { mean: [0.5, 0.25], std: [0.5, 0.25], channels: 2, plane: 2 };
   const x = new Float64Array([0, 0.5, 0.5, 1, 1, 0.25, 0, 0.25]);
-  assert.deepEqual(Array.from(encode(x, 2, norm)), [Infinity, 2, 0, -4, 0, 3, Infinity, 2]);
+  assert.deepEqual(Array.from(encode(x, 2, norm)), [4, Infinity, 0, -4, 0, 3, 4, Infinity]);
+  // Fashion-MNIST's constants: a 0 pixel at T (1 + 0.2860 / 0.3530) = 1.81 (MODEL.md).
+  const fm = { mean: [0.2860], std: [0.3530], channels: 1, plane: 1 };
+  assert.equal(encode(new Float64Array([0]), 1, fm)[0].toFixed(2), "1.81");
+  assert.equal(encode(new Float64Array([0.2860]), 1, fm)[0], Infinity);
+  assert.equal(encode(new Float64Array([0]), 1)[0], Infinity); // plain: 0 stays silent
   assert.throws(() => encode(new Float64Array(3), 1, norm), /multiple of/);
 });
 

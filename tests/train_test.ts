@@ -9,7 +9,7 @@ import { join } from "node:path";
 import YAML, { parse as parseYaml } from "yaml";
 import { type ParsedExperiment, parseExperiment } from "../src/experiment/config.ts";
 import { expandGrid } from "../src/experiment/grid.ts";
-import { Interrupted, runPoint } from "../src/run/train.ts";
+import { epochOrder, Interrupted, runPoint } from "../src/run/train.ts";
 import { readSafetensors, writeSafetensors } from "../src/engine/safetensors.ts";
 import { loadDataset } from "../src/data/datasets.ts";
 import { kaimingNormal, Rng } from "../src/util/rng.ts";
@@ -216,75 +216,84 @@ grid:
 );
 
 Deno.test(
-  "fidelity: one SGD step from given weights on given data equals the reference update",
+  "fidelity: one SGD step from given weights on given data equals the reference update, plain and normalised",
   GPU_TEST,
   async () => {
     const engine = await testEngine();
-    await withTempDir(async (tmp) => {
-      const data = join(tmp, "data");
-      await writeFakeFmnist(data);
-      const plan = planModel("P2-16F", [1, 28, 28], 10);
-      const rng = new Rng(21);
-      const w64 = plan.map((
-        p,
-      ) => (p.weightShape ? Float64Array.from(kaimingNormal(p.weightShape, p.fanIn, rng)) : null));
-      const init = join(tmp, "init.safetensors");
-      const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-      plan.forEach((p, i) => {
-        if (p.weightShape) {
-          tensors[`layers.${i}.weight`] = {
-            shape: p.weightShape,
-            data: Float32Array.from(w64[i]!),
-          };
-        }
+    for (const normalize of [false, true]) {
+      await withTempDir(async (tmp) => {
+        const data = join(tmp, "data");
+        await writeFakeFmnist(data);
+        const plan = planModel("P2-16F", [1, 28, 28], 10);
+        const rng = new Rng(21);
+        const w64 = plan.map((
+          p,
+        ) => (p.weightShape
+          ? Float64Array.from(kaimingNormal(p.weightShape, p.fanIn, rng))
+          : null)
+        );
+        const init = join(tmp, "init.safetensors");
+        const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+        plan.forEach((p, i) => {
+          if (p.weightShape) {
+            tensors[`layers.${i}.weight`] = {
+              shape: p.weightShape,
+              data: Float32Array.from(w64[i]!),
+            };
+          }
+        });
+        await writeSafetensors(init, tensors);
+        const exp = experiment(data, {
+          arch: "P2-16F",
+          optimizer: "sgd",
+          lr: 0.05,
+          weight_decay: 0.1,
+          max_steps: 1,
+          normalize,
+          shuffle: false,
+          validation_fraction: 0,
+          augment: [],
+          init,
+        });
+        const [p] = expandGrid(exp);
+        const r = await runPoint({
+          settings: p.settings,
+          id: p.id,
+          point: p.point,
+          dir: join(tmp, "run"),
+          engine,
+          log: () => {},
+        });
+        assertEquals(r.steps, 1);
+        assertEquals(r.stopped, "max_steps");
+        // The reference: the first 32 training images in file order.
+        const train = await loadDataset("fmnist", "train", { dir: data, log: () => {} });
+        // Normalised as the reference does: 0 pixels spike late, at T (1 + mean / std).
+        const x = encode(
+          Float64Array.from(train.images.subarray(0, 32 * 784), (v) => Math.fround(v / 255)),
+          1,
+          normalize ? { mean: [0.2860], std: [0.3530], channels: 1, plane: 784 } : undefined,
+        );
+        if (normalize) assert(x.some((t) => t > 1.8), "0 pixels spike after the window");
+        trainStepRef(plan, w64, x, Array.from(train.labels.subarray(0, 32)), 32, 1, {
+          optimizer: "sgd",
+          lr: 0.05,
+          weightDecay: 0.1,
+          gradClip: 1,
+        });
+        const out = await readSafetensors(join(tmp, "run", "weights.safetensors"));
+        plan.forEach((pl, i) => {
+          if (pl.weightShape) {
+            assertClose(
+              `layer ${i} after one step (normalize ${normalize})`,
+              out.tensors[`layers.${i}.weight`].data,
+              w64[i]!,
+              1e-5,
+            );
+          }
+        });
       });
-      await writeSafetensors(init, tensors);
-      const exp = experiment(data, {
-        arch: "P2-16F",
-        optimizer: "sgd",
-        lr: 0.05,
-        weight_decay: 0.1,
-        max_steps: 1,
-        shuffle: false,
-        validation_fraction: 0,
-        augment: [],
-        init,
-      });
-      const [p] = expandGrid(exp);
-      const r = await runPoint({
-        settings: p.settings,
-        id: p.id,
-        point: p.point,
-        dir: join(tmp, "run"),
-        engine,
-        log: () => {},
-      });
-      assertEquals(r.steps, 1);
-      assertEquals(r.stopped, "max_steps");
-      // The reference: the first 32 training images in file order.
-      const train = await loadDataset("fmnist", "train", { dir: data, log: () => {} });
-      const x = encode(
-        Float64Array.from(train.images.subarray(0, 32 * 784), (v) => Math.fround(v / 255)),
-        1,
-      );
-      trainStepRef(plan, w64, x, Array.from(train.labels.subarray(0, 32)), 32, 1, {
-        optimizer: "sgd",
-        lr: 0.05,
-        weightDecay: 0.1,
-        gradClip: 1,
-      });
-      const out = await readSafetensors(join(tmp, "run", "weights.safetensors"));
-      plan.forEach((pl, i) => {
-        if (pl.weightShape) {
-          assertClose(
-            `layer ${i} after one step`,
-            out.tensors[`layers.${i}.weight`].data,
-            w64[i]!,
-            1e-5,
-          );
-        }
-      });
-    });
+    }
   },
 );
 
@@ -379,4 +388,26 @@ Deno.test("CIFAR-10 format, three channels, every augmentation on the GPU", GPU_
     ) => JSON.parse(l));
     assert(lines.every((l) => Number.isFinite(l.train_loss) && l.layers.length === 2));
   });
+});
+
+Deno.test("shuffle: once keeps one seeded order every epoch (the reference's), true reshuffles", () => {
+  const train = Uint32Array.from({ length: 50 }, (_, i) => 100 + i);
+  const once = [1, 2, 3].map((e) => Array.from(epochOrder(train, 5, e, "once")));
+  assertEquals(once[1], once[0]);
+  assertEquals(once[2], once[0]);
+  assert.notDeepStrictEqual(once[0], Array.from(train), "a random order, not the files'");
+  assertEquals([...once[0]].sort((a, b) => a - b), Array.from(train), "a permutation");
+  assert.notDeepStrictEqual(
+    Array.from(epochOrder(train, 6, 1, "once")),
+    once[0],
+    "the seed chooses the order",
+  );
+  const every = [1, 2].map((e) => Array.from(epochOrder(train, 5, e, true)));
+  assert.notDeepStrictEqual(every[0], every[1]);
+  assertEquals(Array.from(epochOrder(train, 5, 3, false)), Array.from(train));
+  assertEquals(parseExperiment("dataset: fmnist\narch: 8F\nshuffle: once\n", "x.yaml").base.shuffle, "once");
+  assert.throws(
+    () => parseExperiment("dataset: fmnist\narch: 8F\nshuffle: twice\n", "x.yaml"),
+    /x\.yaml:3:10: shuffle: expected true, false or 'once', got "twice"/,
+  );
 });

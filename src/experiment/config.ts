@@ -87,8 +87,12 @@ export interface Experiment {
   early_stopping: number;
   /** Fraction of the training split held out for validation, chosen with the seed. */
   validation_fraction: number;
-  /** Shuffle the training samples every epoch. */
-  shuffle: boolean;
+  /**
+   * Training order: `true` reshuffles every epoch (seeded); `once` draws one
+   * seeded random order and keeps it for every epoch, as the reference does;
+   * `false` keeps the files' order.
+   */
+  shuffle: boolean | "once";
   /** Augmentations, applied in this order. */
   augment: (typeof AUGMENTATIONS)[number][];
   /** Use only the first N training samples after shuffling with the seed; null for all. */
@@ -282,7 +286,7 @@ const FIELDS = {
   max_steps: posIntOrNull,
   early_stopping: posInt,
   validation_fraction: z.number(expecting("a number in [0, 1)")).gte(0).lt(1),
-  shuffle: bool,
+  shuffle: z.union([z.boolean(), z.literal("once")], expecting("true, false or 'once'")),
   augment: z.array(
     z.enum(AUGMENTATIONS, expecting(`one of ${AUGMENTATIONS.join(", ")}`)),
     expecting(`a list of augmentations (${AUGMENTATIONS.join(", ")})`),

@@ -90,8 +90,10 @@ export interface EncodeNorm {
  *
  * With `norm` (layout `[B, C, H, W]`), the element at flat index `i` has
  * channel `c = floor(i / plane) % channels` and is first normalised:
- * `xn = (x - mean[c]) / std[c]`, `t = T * (1 - xn)`; raw `x == 0` still does
- * not spike. Such times may lie outside `[0, T]`.
+ * `xn = (x - mean[c]) / std[c]`, `t = T * (1 - xn)`, and only then `t == T`
+ * exactly (a pixel equal to the mean) does not spike, as the reference does.
+ * A raw 0 pixel then spikes late, at `T * (1 + mean[c] / std[c])`; times may
+ * lie outside `[0, T]`.
  *
  * @example
  * ```ts
@@ -117,14 +119,13 @@ export function encode(x: Float64Array, T: number, norm?: EncodeNorm): Float64Ar
   }
   const t = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) {
-    if (x[i] === 0) {
-      t[i] = Infinity;
-    } else if (norm) {
+    if (norm) {
       const c = Math.floor(i / norm.plane) % norm.channels;
       const xn = (x[i] - norm.mean[c]) / norm.std[c];
-      t[i] = T * (1 - xn);
+      const tn = T * (1 - xn);
+      t[i] = tn === T ? Infinity : tn;
     } else {
-      t[i] = T * (1 - x[i]);
+      t[i] = x[i] === 0 ? Infinity : T * (1 - x[i]);
     }
   }
   return t;

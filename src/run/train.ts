@@ -95,15 +95,20 @@ export function compactSplit(
   return { trainUsed, train: map(split.train), val: map(split.val) };
 }
 
-/** Training order of an epoch: a seeded shuffle of `train` (or `train` itself). */
+/**
+ * Training order of an epoch: a seeded shuffle of `train` drawn anew each
+ * epoch (`true`), one seeded shuffle kept for every epoch (`"once"`, the
+ * reference's order: epoch 0's), or `train` itself (`false`).
+ */
 export function epochOrder(
   train: Uint32Array,
   seed: number,
   epoch: number,
-  shuffle: boolean,
+  shuffle: boolean | "once",
 ): Uint32Array {
   if (!shuffle) return train;
-  const perm = new Rng(seed).fork(`epoch-${epoch}`).permutation(train.length);
+  const e = shuffle === "once" ? 0 : epoch;
+  const perm = new Rng(seed).fork(`epoch-${e}`).permutation(train.length);
   return perm.map((p) => train[p]);
 }
 
