@@ -439,7 +439,6 @@ Deno.test("lookup order: dir option, $FIRSTSPIKE_DATA, system, cache, download",
     });
     const logs: string[] = [];
     const opts: LoadDatasetOptions = {
-      dir: A,
       env: { FIRSTSPIKE_DATA: B },
       systemDirs: [C],
       cacheDir: D,
@@ -448,7 +447,20 @@ Deno.test("lookup order: dir option, $FIRSTSPIKE_DATA, system, cache, download",
       log: (m) => logs.push(m),
     };
     const label = async () => (await loadDataset("mnist", "test", opts)).labels[0];
-    assert.equal(await label(), 1);
+    // An explicit folder (data_dir) is the only place looked.
+    assert.equal((await loadDataset("mnist", "test", { ...opts, dir: A })).labels[0], 1);
+    await Deno.remove(A, { recursive: true });
+    await assert.rejects(
+      loadDataset("mnist", "test", { ...opts, dir: A }),
+      /Cannot load MNIST \(mnist\) test split from data_dir '.*\/explicit': does not exist\. data_dir is the only place it is read from/,
+    );
+    // An incomplete data_dir names the missing file, though complete copies exist elsewhere.
+    await writeMnist(A, "test", 2, { label: 1 });
+    await Deno.remove(`${A}/t10k-labels-idx1-ubyte`);
+    await assert.rejects(
+      loadDataset("mnist", "test", { ...opts, dir: A }),
+      /from data_dir '.*\/explicit': incomplete: .* lacks t10k-labels-idx1-ubyte\[\.gz\]/,
+    );
     await Deno.remove(A, { recursive: true });
     assert.equal(await label(), 2);
     await Deno.remove(B, { recursive: true });
@@ -636,7 +648,6 @@ Deno.test("offline and missing: one error listing every place and how to provide
     await Deno.remove(`${tmp}/half/train-labels-idx1-ubyte`);
     const net = fakeFetch({});
     const err = await loadDataset("fmnist", "train", {
-      dir: `${tmp}/nowhere`,
       env: { FIRSTSPIKE_DATA: `${tmp}/half` },
       systemDirs: [`${tmp}/sys`],
       cacheDir: `${tmp}/cache`,
@@ -649,7 +660,6 @@ Deno.test("offline and missing: one error listing every place and how to provide
       m,
       /^Cannot find Fashion-MNIST \(fmnist\) train split: expected train-images-idx3-ubyte\[\.gz\] and train-labels-idx1-ubyte\[\.gz\]/,
     );
-    assert.match(m, /data folder option '.*\/nowhere': does not exist/);
     assert.match(
       m,
       /\$FIRSTSPIKE_DATA '.*\/half': incomplete: '.*\/half' has .*train-images-idx3-ubyte but lacks train-labels-idx1-ubyte\[\.gz\]/,
@@ -668,7 +678,6 @@ Deno.test("offline and missing: one error listing every place and how to provide
     );
     // order of the list follows the lookup order
     const order = [
-      "data folder option",
       "$FIRSTSPIKE_DATA",
       "system folder",
       "cache '",

@@ -242,7 +242,7 @@ Deno.test("type errors name the key, its line:column, what was expected and what
     `experiments/x.yaml:7:5: lr: expected a positive number, got "0.1x"`,
   ]);
   assert.deepStrictEqual(problems("dataset: mnist\narch: vgg7\nshuffle: yes\n"), [
-    `experiments/x.yaml:3:10: shuffle: expected true or false, got "yes"`,
+    `experiments/x.yaml:3:10: shuffle: expected true, false or 'once', got "yes"`,
   ]);
   assert.deepStrictEqual(problems("dataset: svhn\narch: vgg7\n"), [
     `experiments/x.yaml:1:10: dataset: expected one of mnist, fmnist, cifar10, cifar100, got "svhn"`,
@@ -357,7 +357,7 @@ Deno.test("grid values are checked against their setting's schema", () => {
     "got '12Q'",
     "experiments/x.yaml:8:9: grid.seed: expected a non-empty list of values for seed, got []",
     "experiments/x.yaml:9:3: grid.name: cannot be varied in a grid (expected any setting but " +
-    "name and description)",
+    "name, description and output)",
     "experiments/x.yaml:10:3: grid.learning_rate: unknown key (did you mean 'lr'?)",
     "experiments/x.yaml:11:15: grid.batch_size: expected a non-empty list of values for batch_size, " +
     "got 64",

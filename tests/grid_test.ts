@@ -6,7 +6,7 @@ import {
   loadExperiment,
   parseExperiment,
 } from "../src/experiment/config.ts";
-import { expandGrid, pointId, resolvedYaml } from "../src/experiment/grid.ts";
+import { expandGrid, gridSize, pointId, resolvedYaml } from "../src/experiment/grid.ts";
 
 const SAFE = /^[A-Za-z0-9._=-]+$/;
 
@@ -100,8 +100,9 @@ Deno.test("ids are filesystem-safe, stable across expansions, and unique", () =>
 });
 
 Deno.test("colliding ids get a short stable hash of their own point", () => {
-  // 'a/b' and 'a b' both read as 'a-b'; 'Runs' and 'runs' collide on case-insensitive disks.
-  const exp = grid("  data_dir: [a/b, a b, c]\n  output: [Runs, runs]\n");
+  // 'a/b' and 'a b' both read as 'a-b'; 'R.safetensors' and 'r.safetensors' collide on
+  // case-insensitive disks.
+  const exp = grid("  data_dir: [a/b, a b, c]\n  init: [R.safetensors, r.safetensors]\n");
   const points = expandGrid(exp);
   const hash = (point: Record<string, unknown>) =>
     createHash("sha256").update(JSON.stringify(Object.entries(point))).digest("hex").slice(0, 8);
@@ -109,8 +110,8 @@ Deno.test("colliding ids get a short stable hash of their own point", () => {
   for (const p of points) {
     const readable = `data_dir=${
       String(p.point.data_dir).replace(/[/ ]/g, "-")
-    }_output=${p.point.output}`;
-    // Every id here collides with another (same data_dir text or same output ignoring case).
+    }_init=${p.point.init}`;
+    // Every id here collides with another (same data_dir text or same init ignoring case).
     assert.equal(p.id, `${readable}_${hash(p.point)}`);
     assert.match(p.id, SAFE);
   }
@@ -266,4 +267,28 @@ Deno.test("resolvedYaml refuses invalid settings and unknown sections", () => {
     /extra section 'result' expected one of id, grid_point, status, results/,
   );
   assert.throws(() => resolvedYaml(base, { grid: {} }), /extra section 'grid'/);
+});
+
+Deno.test("a grid over output (a key that places files) is refused", () => {
+  assert.throws(
+    () => grid("  output: [a, b]\n"),
+    /g\.yaml:4:3: grid\.output: cannot be varied in a grid: it places the run folders/,
+  );
+});
+
+Deno.test("a grid larger than the limit is refused up front with its size", () => {
+  const values = `[${Array.from({ length: 100 }, (_, i) => i).join(", ")}]`;
+  const big = grid(
+    ["seed", "batch_size", "epochs", "early_stopping", "train_subset", "test_subset"]
+      .map((k) => `  ${k}: ${k === "seed" ? values : values.replace("[0, ", "[")}\n`).join(""),
+  );
+  assert.equal(gridSize(big), 100 * 99 ** 5);
+  const t0 = performance.now();
+  assert.throws(
+    () => expandGrid(big),
+    /Cannot expand the grid: it has 950,990,049,900 points \(seed 100 x batch_size 99 x epochs 99 x early_stopping 99 x train_subset 99 x test_subset 99\), expected at most 10,000; split it into several experiments/,
+  );
+  assert.ok(performance.now() - t0 < 100, "without expanding it");
+  assert.equal(expandGrid(grid(`  seed: ${values}\n  lr: [1, 2]\n`)).length, 200);
+  assert.throws(() => expandGrid(grid(`  seed: ${values}\n  lr: [1, 2]\n`), 199), /has 200 points/);
 });

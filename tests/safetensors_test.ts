@@ -332,3 +332,84 @@ Deno.test("writeSafetensors/readSafetensors: atomic write, errors name the path"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a written file carries a checksum: one flipped bit anywhere is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/c.safetensors`;
+    const t = {
+      a: { shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) },
+      b: { shape: [1], data: new Float32Array([0.25]) },
+    };
+    await writeSafetensors(path, t, { state: '{"epoch":3}' });
+    const good = await Deno.readFile(path);
+    const back = await readSafetensors(path);
+    assert.deepEqual(back.metadata, { state: '{"epoch":3}' }, "the checksum key is not returned");
+    const header = Number(new DataView(good.buffer).getBigUint64(0, true));
+    // A bit in the data, a bit in a metadata value (the epoch), a bit of the last byte.
+    // The '3' of the epoch: flipping its lowest bit makes it a '2', still valid JSON.
+    const epochAt = new TextDecoder().decode(good.subarray(8, 8 + header)).indexOf('epoch\\":3') +
+      8 + 8;
+    assert.equal(String.fromCharCode(good[epochAt]), "3");
+    for (const [at, bit] of [[8 + header + 5, 0x10], [epochAt, 0x01], [good.length - 1, 0x80]]) {
+      const bad = good.slice();
+      bad[at] ^= bit;
+      await Deno.writeFile(path, bad);
+      await assert.rejects(
+        readSafetensors(path),
+        /Cannot read safetensors '.*c\.safetensors': checksum mismatch: written with SHA-256 [0-9a-f]{64}, its contents now hash to [0-9a-f]{64}/,
+        `bit ${bit} of byte ${at}`,
+      );
+    }
+    // A truncated copy is refused before its data is read, naming both sizes.
+    await Deno.writeFile(path, good.subarray(0, good.length - 4));
+    await assert.rejects(
+      readSafetensors(path),
+      /the header describes 28 bytes of tensor data, but the file holds 24 \(truncated or damaged\)/,
+    );
+    // The reserved key cannot be written by hand.
+    await assert.rejects(
+      writeSafetensors(path, t, { "firstspike.sha256": "x" }),
+      /metadata key 'firstspike\.sha256' is reserved/,
+    );
+    // Files without the key (written by other tools) are read as before.
+    await Deno.writeFile(path, encodeSafetensors(t));
+    assert.deepEqual(Array.from((await readSafetensors(path)).tensors.b.data), [0.25]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a 3 GB file claiming a huge header is refused after reading 8 bytes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/huge.safetensors`;
+    const f = await Deno.open(path, { write: true, create: true });
+    const len = new Uint8Array(8);
+    new DataView(len.buffer).setBigUint64(0, 2_900_000_000n, true);
+    await f.write(len);
+    await f.truncate(3_000_000_000); // sparse: takes no disk space
+    f.close();
+    const rss = Deno.memoryUsage().rss;
+    const t0 = performance.now();
+    await assert.rejects(
+      readSafetensors(path),
+      /huge\.safetensors': header length 2900000000 is over the limit of 100000000 bytes/,
+    );
+    assert.ok(performance.now() - t0 < 2000, "refused at once");
+    assert.ok(Deno.memoryUsage().rss - rss < 200e6, "without reading the file");
+    // A small valid header in front of 3 GB of data it does not describe: refused unread too.
+    const body = encodeSafetensors({ w: { shape: [1], data: new Float32Array([1]) } });
+    const g = await Deno.open(path, { write: true, truncate: true });
+    await g.write(body);
+    await g.truncate(3_000_000_000);
+    g.close();
+    await assert.rejects(
+      readSafetensors(path),
+      /describes 4 bytes of tensor data, but the file holds/,
+    );
+    assert.ok(Deno.memoryUsage().rss - rss < 200e6, "without reading the file");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -405,7 +405,10 @@ Deno.test("shuffle: once keeps one seeded order every epoch (the reference's), t
   const every = [1, 2].map((e) => Array.from(epochOrder(train, 5, e, true)));
   assert.notDeepStrictEqual(every[0], every[1]);
   assertEquals(Array.from(epochOrder(train, 5, 3, false)), Array.from(train));
-  assertEquals(parseExperiment("dataset: fmnist\narch: 8F\nshuffle: once\n", "x.yaml").base.shuffle, "once");
+  assertEquals(
+    parseExperiment("dataset: fmnist\narch: 8F\nshuffle: once\n", "x.yaml").base.shuffle,
+    "once",
+  );
   assert.throws(
     () => parseExperiment("dataset: fmnist\narch: 8F\nshuffle: twice\n", "x.yaml"),
     /x\.yaml:3:10: shuffle: expected true, false or 'once', got "twice"/,

@@ -2,16 +2,18 @@
  * Datasets as bytes: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100, found on
  * disk or downloaded (checksum verified) into a cache.
  *
- * {@link loadDataset} looks, in this order, in:
- * 1. `opts.dir` (an explicit folder from the experiment);
- * 2. `$FIRSTSPIKE_DATA`;
- * 3. system folders (Debian's `dataset-fashion-mnist` installs
+ * {@link loadDataset} reads an explicit folder (`opts.dir`, the experiment's
+ * `data_dir`) and nothing else when one is given: a missing or incomplete
+ * folder is an error naming what is missing. Without one it looks, in this
+ * order, in:
+ * 1. `$FIRSTSPIKE_DATA`;
+ * 2. system folders (Debian's `dataset-fashion-mnist` installs
  *    `/usr/share/datasets/fashion-mnist`);
- * 4. the cache folder (default `$XDG_CACHE_HOME/firstspike` or
+ * 3. the cache folder (default `$XDG_CACHE_HOME/firstspike` or
  *    `~/.cache/firstspike`);
- * 5. a download from the canonical source into the cache.
+ * 4. a download from the canonical source into the cache.
  *
- * In each of the folders 1-4 the files may sit in a subfolder named after the
+ * In each of these folders (and in `opts.dir`) the files may sit in a subfolder named after the
  * dataset (`mnist/`, `fmnist/` or `fashion-mnist/`, `cifar10/`, `cifar100/`,
  * or torchvision's `MNIST/raw/` and `FashionMNIST/raw/`) or in the folder
  * itself; subfolders are checked first, so one data folder can hold all four
@@ -83,7 +85,7 @@ export interface Dataset {
 
 /** Options of {@link loadDataset}. */
 export interface LoadDatasetOptions {
-  /** Explicit folder from the experiment; checked first. */
+  /** Explicit folder from the experiment: the only place looked when given. */
   dir?: string;
   /** Environment to read `FIRSTSPIKE_DATA`, `HOME`, `XDG_CACHE_HOME` from; defaults to `Deno.env`. */
   env?: Record<string, string | undefined>;
@@ -451,7 +453,6 @@ export async function loadDataset(
   const envDir = readEnv(opts.env, "FIRSTSPIKE_DATA");
   // In lookup order; entries without a folder are only reported.
   const places: { label: string; dir?: string; note?: string }[] = [];
-  if (opts.dir !== undefined) places.push({ label: "data folder option", dir: opts.dir });
   places.push(
     envDir ? { label: "$FIRSTSPIKE_DATA", dir: envDir } : {
       label: "$FIRSTSPIKE_DATA",
@@ -478,6 +479,17 @@ export async function loadDataset(
     return ds;
   };
 
+  // An explicit folder is the only place looked: never a silent fall back to another copy.
+  if (opts.dir !== undefined) {
+    const r = await findInBase(opts.dir, name, layout);
+    if (r.found) return await load(r.found, "data folder option");
+    throw new Error(
+      `Cannot load ${info.title} (${name}) ${split} split from data_dir '${opts.dir}': ${r.why}. ` +
+        `data_dir is the only place it is read from: put ${describeFiles(layout)} there, or ` +
+        `remove data_dir to use the usual lookup ($FIRSTSPIKE_DATA, the system folder, the cache, ` +
+        `a download)`,
+    );
+  }
   const looked: string[] = [];
   for (const { label, dir, note } of places) {
     if (dir === undefined) {

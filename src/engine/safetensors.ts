@@ -16,6 +16,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../util/fs.ts";
 
 /** A tensor to write: row-major float32 data with its shape. */
@@ -377,10 +378,24 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<bytes>"): Decode
 }
 
 /**
- * Encodes tensors and writes them to `path` atomically: the bytes go to a
- * temporary file in the same folder, which is then renamed over `path`. If
- * encoding or writing fails, `path` is left as it was and no temporary file
- * remains.
+ * Metadata key under which {@link writeSafetensors} records the SHA-256 of
+ * the file as encoded without this key (names, shapes, metadata and every
+ * tensor byte); {@link readSafetensors} checks it and removes it.
+ */
+export const CHECKSUM_KEY = "firstspike.sha256";
+
+function checksum(tensors: Record<string, TensorInput>, metadata?: Record<string, string>): string {
+  // No metadata and empty metadata read back alike, so they hash alike.
+  const meta = metadata && Object.keys(metadata).length ? metadata : undefined;
+  return createHash("sha256").update(encodeSafetensors(tensors, meta)).digest("hex");
+}
+
+/**
+ * Encodes tensors and writes them to `path` atomically and durably: the
+ * bytes go to a temporary file in the same folder, flushed to disk, which is
+ * then renamed over `path`. If encoding or writing fails, `path` is left as
+ * it was and no temporary file remains. The file carries a checksum of its
+ * contents ({@link CHECKSUM_KEY}) that {@link readSafetensors} verifies.
  *
  * @example
  * ```ts
@@ -398,7 +413,11 @@ export async function writeSafetensors(
 ): Promise<void> {
   let bytes: Uint8Array;
   try {
-    bytes = encodeSafetensors(tensors, metadata);
+    if (metadata && CHECKSUM_KEY in metadata) {
+      throw new Error(`metadata key '${CHECKSUM_KEY}' is reserved for the file's checksum`);
+    }
+    const sum = checksum(tensors, metadata);
+    bytes = encodeSafetensors(tensors, { ...metadata, [CHECKSUM_KEY]: sum });
   } catch (e) {
     throw new Error(
       `Cannot write safetensors '${path}': ${
@@ -411,13 +430,92 @@ export async function writeSafetensors(
   });
 }
 
-/** Reads and decodes a safetensors file; errors name the file (see {@link decodeSafetensors}). */
+/**
+ * Reads and decodes a safetensors file; errors name the file (see
+ * {@link decodeSafetensors}). The header's size and the data size it
+ * describes are checked against the file's size before the data is read, so
+ * a damaged or foreign file is refused without reading it whole. A file with
+ * a {@link CHECKSUM_KEY} must match it (the key is not returned).
+ */
 export async function readSafetensors(path: string): Promise<DecodedSafetensors> {
+  const fail = (msg: string): never => {
+    throw new Error(`Cannot read safetensors '${path}': ${msg}`);
+  };
   let bytes: Uint8Array;
+  let file: Deno.FsFile | undefined;
   try {
-    bytes = await Deno.readFile(path);
+    file = await Deno.open(path, { read: true });
+    const size = (await file.stat()).size;
+    const head = new Uint8Array(Math.min(8, size));
+    await readFull(file, head);
+    if (size >= 8) {
+      const n = Number(new DataView(head.buffer).getBigUint64(0, true));
+      if (n > size - 8) {
+        fail(`header length ${n} is beyond the file: only ${size - 8} bytes follow the length`);
+      }
+      if (n > MAX_HEADER) fail(`header length ${n} is over the limit of ${MAX_HEADER} bytes`);
+      const header = new Uint8Array(n);
+      await readFull(file, header);
+      const described = describedDataBytes(header);
+      if (described !== null && described !== size - 8 - n) {
+        fail(
+          `the header describes ${described} bytes of tensor data, but the file holds ${
+            size - 8 - n
+          } (truncated or damaged)`,
+        );
+      }
+      bytes = new Uint8Array(size);
+      bytes.set(head, 0);
+      bytes.set(header, 8);
+      await readFull(file, bytes.subarray(8 + n));
+    } else {
+      bytes = head;
+    }
   } catch (e) {
+    if ((e as Error).message.startsWith("Cannot read safetensors")) throw e;
     throw new Error(`Cannot read safetensors '${path}': ${(e as Error).message}`);
+  } finally {
+    file?.close();
   }
-  return decodeSafetensors(bytes, path);
+  const decoded = decodeSafetensors(bytes, path);
+  const want = decoded.metadata[CHECKSUM_KEY];
+  if (want !== undefined) {
+    delete decoded.metadata[CHECKSUM_KEY];
+    const f32 = Object.values(decoded.tensors).every((t) => t.dtype === "F32");
+    const got = f32 ? checksum(decoded.tensors, decoded.metadata) : "(not all tensors F32)";
+    if (got !== want) {
+      fail(
+        `checksum mismatch: written with SHA-256 ${want}, its contents now hash to ${got} ` +
+          `(the file is corrupt: changed bits or a partial copy)`,
+      );
+    }
+  }
+  return decoded;
+}
+
+/** Reads exactly `buf.length` bytes from the file's current position. */
+async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < buf.length) {
+    const n = await file.read(buf.subarray(at));
+    if (n === null) throw new Error(`unexpected end of file after ${at} of ${buf.length} bytes`);
+    at += n;
+  }
+}
+
+/** The data bytes a header describes (the largest end offset), or null if it cannot tell. */
+function describedDataBytes(header: Uint8Array): number | null {
+  try {
+    const h = JSON.parse(new TextDecoder().decode(header)) as Record<string, unknown>;
+    let end = 0;
+    for (const [k, v] of Object.entries(h)) {
+      if (k === "__metadata__") continue;
+      const o = (v as { data_offsets?: unknown })?.data_offsets;
+      if (!Array.isArray(o) || typeof o[1] !== "number") return null;
+      end = Math.max(end, o[1]);
+    }
+    return end;
+  } catch {
+    return null; // decodeSafetensors reports the exact problem
+  }
 }

@@ -181,9 +181,13 @@ export const SETTING_KEYS: readonly (keyof Experiment)[] = [
   ...(Object.keys(DEFAULTS) as DefaultedKey[]).filter((k) => k !== "data_dir"),
 ];
 
-/** Settings that a `grid` may vary. */
+/**
+ * Settings that a `grid` may vary: all but those that name or place the run
+ * folders (`name`, `description`, `output`), since one experiment writes its
+ * points under one folder.
+ */
 export const GRID_KEYS: readonly (keyof Experiment)[] = SETTING_KEYS.filter((k) =>
-  k !== "name" && k !== "description"
+  k !== "name" && k !== "description" && k !== "output"
 );
 
 /**
@@ -201,6 +205,8 @@ export const RUN_SECTIONS = [
   "timing",
   "provenance",
   "notes",
+  "fingerprint",
+  "run_dir",
 ] as const;
 
 // ---------------------------------------------------------------------------
@@ -475,8 +481,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function unknownKeyMessage(key: string, parent: KeyPath, isRun: boolean): string {
   const where = parent.join(".");
+  if (where === "grid" && key === "output") {
+    return "cannot be varied in a grid: it places the run folders, and one experiment writes " +
+      "under one output (give --output, or write one file per output)";
+  }
   if (where === "grid" && (SETTING_KEYS as readonly string[]).includes(key)) {
-    return "cannot be varied in a grid (expected any setting but name and description)";
+    return "cannot be varied in a grid (expected any setting but name, description and output)";
   }
   if (where === "" && isRun && key === "grid") {
     return "unknown key: a run file (kind: run) holds one point and has no grid";

@@ -78,6 +78,14 @@ export function pointId(point: Record<string, unknown>): string {
   return id.length <= MAX_ID ? id : `${id.slice(0, MAX_ID - 9)}_${pointHash(point)}`;
 }
 
+/** Most points one experiment's grid may have; {@link expandGrid} refuses more, up front. */
+export const MAX_GRID_POINTS = 10_000;
+
+/** Points of an experiment's grid (the product of its value counts), without expanding it. */
+export function gridSize(exp: Pick<ParsedExperiment, "grid">): number {
+  return Object.values(exp.grid).reduce((n, values) => n * values.length, 1);
+}
+
 /**
  * Expands an experiment into its grid points: the cartesian product of the
  * grid's values, keys in file order (the first key varies slowest), values in
@@ -100,8 +108,17 @@ export function pointId(point: Record<string, unknown>): string {
  */
 export function expandGrid(
   exp: Pick<ParsedExperiment, "base" | "grid">,
+  limit = MAX_GRID_POINTS,
 ): GridPoint[] {
   const keys = Object.keys(exp.grid);
+  const size = gridSize(exp);
+  if (size > limit) {
+    throw new Error(
+      `Cannot expand the grid: it has ${size.toLocaleString("en")} points (${
+        keys.map((k) => `${k} ${exp.grid[k].length}`).join(" x ")
+      }), expected at most ${limit.toLocaleString("en")}; split it into several experiments`,
+    );
+  }
   const points: Record<string, unknown>[] = [];
   const walk = (i: number, acc: Record<string, unknown>) => {
     if (i === keys.length) {

@@ -61,6 +61,9 @@ export interface RunResults {
   spikes_per_sample: number;
   /** Wall-clock seconds of this invocation, from loading the data. */
   wall_seconds: number;
-  /** Why training ended: all epochs done, early stopping, or the step limit. */
-  stopped: "epochs" | "early_stopping" | "max_steps";
+  /**
+   * Why training ended: all epochs done, early stopping, the step limit
+   * (`max_steps`), or `--max-epochs` (a cut: the run is recorded as stopped).
+   */
+  stopped: "epochs" | "early_stopping" | "max_steps" | "max_epochs";
 }

@@ -19,9 +19,11 @@ import { readSafetensors, writeSafetensors } from "../engine/safetensors.ts";
 import { provenance } from "./provenance.ts";
 import { GpuData, type Source } from "../data/data_gpu.ts";
 import { loadCheckpoint, newLoopState, saveCheckpoint } from "./checkpoint.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { isTempFile, writeFileAtomic } from "../util/fs.ts";
 import { acquireLock } from "./run_lock.ts";
 import type { EpochRecord, RunResults } from "./records.ts";
+import { fingerprint, SettingsChanged } from "./fingerprint.ts";
+import { CHECKPOINT, CHECKPOINT_PREV, planPoint, type PriorRun, readPriorRun } from "./prior.ts";
 
 export type { EpochRecord, RunResults } from "./records.ts";
 
@@ -51,6 +53,12 @@ export interface RunPointOptions {
   lockOwner?: string | null;
   /** Steps encoded per submission. Default 32. */
   chunk?: number;
+  /**
+   * Start the point over: once the folder's lock is held, its checkpoints,
+   * metrics and weights are removed (never before, so a folder another
+   * runner holds is left alone).
+   */
+  fresh?: boolean;
 }
 
 /** Thrown when a run stops on request after writing its checkpoint. */
@@ -61,7 +69,6 @@ export class Interrupted extends Error {
   }
 }
 
-const CHECKPOINT = "checkpoint.safetensors";
 
 /** Which samples each split uses (positions into the dataset splits). */
 export function splitIndices(
@@ -251,19 +258,52 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
   }
   const release = await acquireLock(o.dir, o.lockOwner ?? null);
   try {
-    return await trainPoint(o, log);
+    // Holding the lock, this runner is the folder's only writer.
+    await removeTempFiles(o.dir);
+    if (o.fresh) {
+      for (const f of [CHECKPOINT, CHECKPOINT_PREV, "metrics.jsonl", "weights.safetensors"]) {
+        await Deno.remove(join(o.dir, f)).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        });
+      }
+    }
+    const prior = o.fresh ? null : await readPriorRun(o.dir);
+    planPoint(o.dir, prior, s, o.maxEpochs); // throws when the settings differ
+    return await trainPoint(o, log, prior);
   } finally {
     await release();
   }
 }
 
-async function trainPoint(o: RunPointOptions, log: (line: string) => void): Promise<RunResults> {
+/** Removes temporary files that an interrupted atomic write left in a run folder. */
+async function removeTempFiles(dir: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && isTempFile(e.name)) {
+      await Deno.remove(join(dir, e.name)).catch(() => {});
+    }
+  }
+}
+
+async function trainPoint(
+  o: RunPointOptions,
+  log: (line: string) => void,
+  prior: PriorRun | null,
+): Promise<RunResults> {
   const s = o.settings;
   const started = performance.now();
   const [trainSet, testSet] = await Promise.all([
     loadDataset(s.dataset, "train", { dir: s.data_dir ?? undefined, log }),
     loadDataset(s.dataset, "test", { dir: s.data_dir ?? undefined, log }),
   ]);
+  const files = [...trainSet.files, ...testSet.files];
+  const shas = files.map((f) => f.sha256).sort();
+  if (prior?.datasets && prior.hasCheckpoint && prior.datasets.join() !== shas.join()) {
+    throw new SettingsChanged(o.dir, [{
+      key: "dataset files (SHA-256)",
+      old: prior.datasets,
+      new: shas,
+    }], "dataset files");
+  }
   const split = splitIndices(trainSet.count, testSet.count, s);
   if (split.train.length === 0) {
     throw new Error(
@@ -282,13 +322,15 @@ async function trainPoint(o: RunPointOptions, log: (line: string) => void): Prom
       testUsed: split.test,
     });
     const hasVal = data.val !== null;
-    const prov = await provenance(e, [...trainSet.files, ...testSet.files]);
+    const prov = await provenance(e, files);
     const writeRun = (status: Record<string, unknown>, results?: RunResults) =>
       writeFileAtomic(
         join(o.dir, "run.yaml"),
         resolvedYaml(s, {
           id: o.id,
           grid_point: o.point,
+          fingerprint: fingerprint(s),
+          run_dir: o.dir,
           status: { ...status, ...o.status },
           provenance: prov,
           ...(o.maxEpochs !== undefined
@@ -304,7 +346,7 @@ async function trainPoint(o: RunPointOptions, log: (line: string) => void): Prom
     const lrOf = (epoch: number) => s.lr * Math.pow(s.annealing, epoch);
 
     const ckPath = join(o.dir, CHECKPOINT);
-    let st = await loadCheckpoint(ckPath, e, model, best, lrOf);
+    let st = await loadCheckpoint(ckPath, e, model, best, lrOf, log);
     if (st) {
       log(`resuming ${o.id} at epoch ${st.epoch + 1}, step ${st.stepInEpoch}`);
     } else {
@@ -323,6 +365,11 @@ async function trainPoint(o: RunPointOptions, log: (line: string) => void): Prom
     while (state.epoch < epochs) {
       if (s.max_steps !== null && state.totalSteps >= s.max_steps) {
         stopped = "max_steps";
+        break;
+      }
+      // A resumed run that had already stopped early stays stopped.
+      if (hasVal && state.epoch > 0 && state.epoch - 1 - state.bestEpoch >= s.early_stopping) {
+        stopped = "early_stopping";
         break;
       }
       const epochStart = performance.now();
@@ -406,6 +453,7 @@ async function trainPoint(o: RunPointOptions, log: (line: string) => void): Prom
     if (stopped === "epochs" && s.max_steps !== null && state.totalSteps >= s.max_steps) {
       stopped = "max_steps";
     }
+    if (stopped === "epochs" && state.epoch < s.epochs) stopped = "max_epochs";
     if (state.history.length === 0) {
       throw new Error("Cannot finish: no epoch was run (epochs or max_steps is 0)");
     }
@@ -427,7 +475,9 @@ async function trainPoint(o: RunPointOptions, log: (line: string) => void): Prom
       wall_seconds: Math.round((performance.now() - started) / 10) / 100,
       stopped,
     };
-    await writeRun({ state: "done" }, results);
+    // Cut short by --max-epochs or max_steps: stopped, and a later run without the cut continues.
+    const cut = stopped === "max_epochs" || stopped === "max_steps";
+    await writeRun(cut ? { state: "stopped", reason: stopped } : { state: "done" }, results);
     return results;
   } finally {
     best?.destroy();
@@ -437,8 +487,21 @@ async function trainPoint(o: RunPointOptions, log: (line: string) => void): Prom
   }
 }
 
-/** Path of a run folder: `<output>/<name>/<id>`. */
+/**
+ * Path of a run folder: `<output>/<name>/<id>`. The experiment's name and the
+ * run id must each be one plain folder name (letters, digits, `.`, `_`, `=`,
+ * `+`, `-`; not `.` or `..`), so no id from a grid value, `--only` or a
+ * `run.yaml` can place files outside the output folder.
+ */
 export function runDir(settings: Experiment, id: string, output?: string): string {
+  for (const [what, v] of [["experiment name", settings.name], ["run id", id]] as const) {
+    if (typeof v !== "string" || !/^[A-Za-z0-9._=+-]{1,200}$/.test(v) || v === "." || v === "..") {
+      throw new Error(
+        `Cannot place a run folder: ${what} expected one plain folder name ` +
+          `(letters, digits, '.', '_', '=', '+', '-'; not '.' or '..'), got ${JSON.stringify(v)}`,
+      );
+    }
+  }
   return join(output ?? settings.output, settings.name, id);
 }
 

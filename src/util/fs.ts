@@ -8,10 +8,12 @@
 import { dirname } from "node:path";
 
 /**
- * Writes `data` to `path` atomically: creates the parent folders, writes a
- * temporary file next to `path`, then renames it over `path`. A reader or a
- * crash never sees half a file; on failure the temporary file is removed,
- * `path` is left as it was, and the error names `path`.
+ * Writes `data` to `path` atomically and durably: creates the parent folders,
+ * writes a temporary file next to `path`, flushes it to disk, renames it over
+ * `path`, then flushes the folder so the rename itself survives a crash. A
+ * reader or a crash never sees half a file; on failure the temporary file is
+ * removed, `path` is left as it was, and the error names `path`. Temporary
+ * files are named `.<name>.tmp-<pid>-<8 hex>` ({@link isTempFile}).
  *
  * @example
  * ```ts
@@ -28,11 +30,36 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   const tmp = `${dir}/.${base}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await Deno.mkdir(dir, { recursive: true });
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const f = await Deno.open(tmp, { write: true, createNew: true });
+    try {
+      for (let at = 0; at < bytes.length;) at += await f.write(bytes.subarray(at));
+      await f.syncData();
+    } finally {
+      f.close();
+    }
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw new Error(`Cannot write '${path}': ${(e as Error).message}`);
   }
+  await syncFolder(dir);
+}
+
+/** Flushes a folder's entries (a rename) to disk; a no-op where folders cannot be opened. */
+async function syncFolder(dir: string): Promise<void> {
+  let d: Deno.FsFile | undefined;
+  try {
+    d = await Deno.open(dir, { read: true });
+    await d.syncData();
+  } catch {
+    // Some systems cannot open or sync a folder; the file itself is already durable.
+  } finally {
+    d?.close();
+  }
+}
+
+/** Whether a file name is one of {@link writeFileAtomic}'s temporary files. */
+export function isTempFile(name: string): boolean {
+  return /^\..+\.tmp-\d+-[0-9a-f]{8}$/.test(name);
 }
