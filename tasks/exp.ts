@@ -14,7 +14,9 @@
  *
  * Points already finished are skipped; an interrupted point resumes from its
  * checkpoint; a failed point is recorded with its error and the grid goes on.
- * The exit status is 0 only if every point that ran succeeded.
+ * The exit status is 0 when every point is done or skipped, 1 when a point
+ * failed (or was refused: its folder holds a run with other settings), and
+ * 75 when none failed but some were busy in another runner.
  *
  * @module
  */
@@ -24,7 +26,9 @@ import { parseArgs } from "node:util";
 import { join, relative, resolve } from "node:path";
 import { loadExperiment } from "../src/experiment/config.ts";
 import { expandGrid, type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
-import { Interrupted, isDone, runDir, runPoint } from "../src/run/train.ts";
+import { Interrupted, runDir, runPoint } from "../src/run/train.ts";
+import { SettingsChanged } from "../src/run/fingerprint.ts";
+import { planPoint, readPriorRun } from "../src/run/prior.ts";
 import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
 import {
@@ -38,6 +42,9 @@ import {
 const USAGE =
   "usage: deno task exp FILE.yaml [--dry-run] [--only ID] [--max-epochs N] [--output DIR] " +
   "[--force] [--slurm | --slurm-print] [--partition P] [--time T] [--gres G] [--cpus N] [--mem M] [--parallel N]";
+
+/** Exit status when no point failed but some were busy in another runner (EX_TEMPFAIL). */
+export const BUSY_EXIT = 75;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -79,6 +86,8 @@ async function main(): Promise<number> {
     : expandGrid(parsed);
   const output = values.output ?? parsed.base.output;
   const name = parsed.base.name;
+  // run.yaml records the output folder actually used.
+  for (const p of points) p.settings.output = output;
   if (values.only !== undefined && !points.some((p) => p.id === values.only)) {
     throw new Error(
       `--only: expected one of the point ids (${
@@ -91,7 +100,14 @@ async function main(): Promise<number> {
   if (values["dry-run"]) {
     for (const p of selected) {
       const dir = runDir(p.settings, p.id, output);
-      const state = (await isDone(dir)) ? "done" : "pending";
+      let state: string;
+      try {
+        const prior = await readPriorRun(dir);
+        const plan = planPoint(dir, prior, p.settings, maxEpochs);
+        state = plan.action === "skip" ? plan.note : prior ? `pending (${plan.note})` : "pending";
+      } catch (e) {
+        state = e instanceof SettingsChanged ? "settings differ: refused" : `unreadable`;
+      }
       console.log(`${p.id}\t${state}\t${dir}\t${JSON.stringify(p.point)}`);
     }
     console.log(`${selected.length} point(s)`);
@@ -152,14 +168,27 @@ async function main(): Promise<number> {
   };
   const ctx = slurmContext(Deno.env);
   let failed = 0;
+  let busy = 0;
   try {
     for (const p of selected) {
       const dir = runDir(p.settings, p.id, output);
-      if (!values.force && await isDone(dir)) {
-        console.error(`${p.id}: done, skipped (${dir})`);
-        continue;
+      if (!values.force) {
+        let plan;
+        try {
+          plan = planPoint(dir, await readPriorRun(dir), p.settings, maxEpochs);
+        } catch (e) {
+          if (!(e instanceof SettingsChanged)) plan = null; // runPoint reports it, under the lock
+          else {
+            failed++;
+            console.error(`${p.id}: ${e.message}`);
+            continue; // the folder is left exactly as it is
+          }
+        }
+        if (plan?.action === "skip") {
+          console.error(`${p.id}: ${plan.note}, skipped (${dir})`);
+          continue;
+        }
       }
-      if (values.force) await Deno.remove(join(dir, "checkpoint.safetensors")).catch(() => {});
       console.error(`${p.id}: running in ${dir}`);
       const status = ctx
         ? {
@@ -177,6 +206,7 @@ async function main(): Promise<number> {
           point: p.point,
           dir,
           maxEpochs,
+          fresh: values.force,
           signal: controller.signal,
           progress,
           status,
@@ -197,10 +227,15 @@ async function main(): Promise<number> {
           }
           return 143;
         }
-        failed++;
         const msg = e instanceof Error ? e.message : String(e);
+        if (e instanceof RunLocked) {
+          busy++; // another runner owns the folder: leave it alone
+          console.error(`${p.id}: busy: ${msg}`);
+          continue;
+        }
+        failed++;
         console.error(`${p.id}: failed: ${msg}`);
-        if (e instanceof RunLocked) continue; // another runner owns the folder: leave it alone
+        if (e instanceof SettingsChanged) continue; // never write into another run's folder
         await writeFileAtomic(
           join(dir, "run.yaml"),
           resolvedYaml(p.settings, {
@@ -215,7 +250,8 @@ async function main(): Promise<number> {
     Deno.removeSignalListener("SIGTERM", onTerm);
   }
   if (failed) console.error(`${failed} of ${selected.length} point(s) failed`);
-  return failed ? 1 : 0;
+  if (busy) console.error(`${busy} of ${selected.length} point(s) busy in another runner`);
+  return failed ? 1 : busy ? BUSY_EXIT : 0;
 }
 
 if (import.meta.main) {

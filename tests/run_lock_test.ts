@@ -64,7 +64,7 @@ Deno.test("a requeued Slurm task takes over its own lock; another task is refuse
 });
 
 Deno.test(
-  "deno task exp leaves a run folder in use alone and exits non-zero",
+  "deno task exp leaves a run folder in use alone and exits 75 (busy, not failed)",
   GPU_TEST,
   async () => {
     const tmp = await Deno.makeTempDir();
@@ -93,8 +93,9 @@ Deno.test(
         stderr: "piped",
       }).output();
       const err = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 1, err);
-      assert.match(err, /in use by pid/);
+      assert.equal(out.code, 75, err);
+      assert.match(err, /default: busy: Cannot run in '.*': it is in use by pid/);
+      assert.match(err, /1 of 1 point\(s\) busy in another runner/);
       assert.equal(
         await Deno.readTextFile(join(dir, "run.yaml")),
         "kind: run\nstatus: {state: running}\n",
@@ -107,3 +108,41 @@ Deno.test(
     }
   },
 );
+
+Deno.test("runners racing for one stale lock: exactly one takes it, every time", async () => {
+  const contender = new URL("./fixtures/lock_contender.ts", import.meta.url).pathname;
+  const dead = new Deno.Command("true").spawn();
+  const deadPid = dead.pid;
+  await dead.status;
+  const root = await Deno.makeTempDir();
+  try {
+    for (let round = 0; round < 8; round++) {
+      const dir = join(root, `r${round}`);
+      await Deno.mkdir(dir);
+      // The stale lock of a process of this host that is gone.
+      await Deno.writeTextFile(
+        join(dir, "lock"),
+        JSON.stringify({ host: Deno.hostname(), pid: deadPid, slurm: null, since: "then" }) + "\n",
+      );
+      const startAt = Date.now() + 1500; // all of them start their attempt at the same moment
+      const outs = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          new Deno.Command(Deno.execPath(), {
+            args: ["run", "-A", contender, dir, String(startAt)],
+            stdout: "piped",
+            stderr: "piped",
+          }).output()),
+      );
+      const said = outs.map((o) => {
+        assert.ok(o.success, new TextDecoder().decode(o.stderr));
+        return new TextDecoder().decode(o.stdout).trim();
+      });
+      assert.deepEqual(said.filter((s) => s === "won").length, 1, `round ${round}: ${said}`);
+      assert.deepEqual(said.filter((s) => s === "busy").length, 3, `round ${round}: ${said}`);
+      // Released by the winner; no claim or temporary file is left behind.
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), []);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

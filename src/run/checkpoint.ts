@@ -111,7 +111,9 @@ async function readCheckpoint(path: string, model: Model) {
       throw new Error(`tensor '${k}' expected ${want} values for this network, got ${got}`);
     }
   }
-  if (file.metadata.state === undefined) throw new Error("it lacks the loop state (metadata 'state')");
+  if (file.metadata.state === undefined) {
+    throw new Error("it lacks the loop state (metadata 'state')");
+  }
   let state: LoopState;
   try {
     state = JSON.parse(file.metadata.state);

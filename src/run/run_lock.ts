@@ -9,6 +9,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 
 /** Who holds a run folder. */
@@ -68,9 +69,31 @@ export async function readLock(dir: string): Promise<LockOwner | null> {
   }
 }
 
+/** 16 hex digits of a lock file's bytes: the identity of one holder's lock. */
+function lockHash(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/** Reads a file's text, or null when it is not there. */
+async function readText(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
 /**
  * Takes the lock of a run folder, or throws naming the holder. Returns the
  * function that releases it.
+ *
+ * The lock file appears whole or not at all (written aside, then linked into
+ * place, which fails if a lock exists). A stale lock is taken over through a
+ * claim on that very lock (`lock.takeover-<hash of its bytes>`, created
+ * exclusively): of several runners that find the same stale lock, exactly
+ * one gets the claim, checks the lock is still the stale one, and renames
+ * its own lock over it; the others then find a live holder and refuse.
  *
  * @example
  * ```ts
@@ -92,32 +115,63 @@ export async function acquireLock(dir: string, slurm: string | null): Promise<()
     slurm,
     since: new Date().toISOString(),
   };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const f = await Deno.open(path, { write: true, createNew: true });
-      await f.write(new TextEncoder().encode(JSON.stringify(me) + "\n"));
-      f.close();
-      return async () => {
-        const held = await readLock(dir);
-        if (held && held.host === me.host && held.pid === me.pid) {
-          await Deno.remove(path).catch(() => {});
+  const mine = JSON.stringify({ ...me, token: crypto.randomUUID() }) + "\n";
+  const aside = join(dir, `.lock.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`); // isTempFile
+  await Deno.writeTextFile(aside, mine);
+  const release = async () => {
+    if ((await readText(path).catch(() => null)) === mine) {
+      await Deno.remove(path).catch(() => {});
+    }
+  };
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await Deno.link(aside, path); // atomic: fails when a lock exists
+        return release;
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      }
+      const text = await readText(path);
+      if (text === null) continue; // released meanwhile: try again
+      let held: LockOwner | null = null;
+      try {
+        held = JSON.parse(text) as LockOwner;
+      } catch {
+        held = null; // unreadable (an older writer's partial file): stale
+      }
+      const stale = held === null ||
+        (held.host === me.host && held.pid !== me.pid && !alive(held.pid)) ||
+        (slurm !== null && held.slurm === slurm);
+      if (!stale) {
+        throw new RunLocked(
+          `Cannot run in '${dir}': it is in use by pid ${held!.pid} on ${held!.host}` +
+            `${held!.slurm ? ` (Slurm ${held!.slurm})` : ""} since ${held!.since}; ` +
+            `remove ${path} if that process is gone`,
+        );
+      }
+      // Claim this stale lock; only one runner can.
+      const claim = join(dir, `lock.takeover-${lockHash(text)}`);
+      try {
+        await Deno.writeTextFile(claim, mine, { createNew: true });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        continue; // another runner is taking it over: look again
+      }
+      try {
+        if ((await readText(path)) === text) {
+          await Deno.rename(aside, path); // replaces the stale lock atomically
+          return release;
         }
-      };
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      } finally {
+        await Deno.remove(claim).catch(() => {});
+      }
     }
-    const held = await readLock(dir);
-    const stale = held === null ||
-      (held.host === me.host && held.pid !== me.pid && !alive(held.pid)) ||
-      (slurm !== null && held.slurm === slurm);
-    if (!stale) {
-      throw new RunLocked(
-        `Cannot run in '${dir}': it is in use by pid ${held!.pid} on ${held!.host}` +
-          `${held!.slurm ? ` (Slurm ${held!.slurm})` : ""} since ${held!.since}; ` +
-          `remove ${path} if that process is gone`,
-      );
-    }
-    await Deno.remove(path).catch(() => {});
+    const now = await readText(path);
+    throw new RunLocked(
+      `Cannot run in '${dir}': another runner took its lock at the same moment` +
+        (now ? ` (${now.trim()})` : ""),
+    );
+  } finally {
+    await Deno.remove(aside).catch(() => {});
   }
-  throw new Error(`Cannot lock '${dir}': another runner took it at the same moment`);
 }

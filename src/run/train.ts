@@ -69,7 +69,6 @@ export class Interrupted extends Error {
   }
 }
 
-
 /** Which samples each split uses (positions into the dataset splits). */
 export function splitIndices(
   trainCount: number,
