@@ -22,6 +22,7 @@
  */
 
 import { positiveInt } from "./_args.ts";
+import { installStop } from "./_signals.ts";
 import { parseArgs } from "node:util";
 import { join, relative, resolve } from "node:path";
 import { loadExperiment } from "../src/experiment/config.ts";
@@ -150,12 +151,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const controller = new AbortController();
-  const onTerm = () => {
-    console.error("SIGTERM: writing a checkpoint at the next chunk boundary");
-    controller.abort();
-  };
-  Deno.addSignalListener("SIGTERM", onTerm);
+  const stop = await installStop((line) => console.error(line));
   const tty = Deno.stderr.isTerminal();
   let lastPlain = 0;
   const progress = (line: string, final: boolean) => {
@@ -207,7 +203,8 @@ async function main(): Promise<number> {
           dir,
           maxEpochs,
           fresh: values.force,
-          signal: controller.signal,
+          signal: stop.signal,
+          onPhase: (phase) => stop.phase(phase, dir),
           progress,
           status,
           lockOwner: slurmKey(ctx),
@@ -222,10 +219,11 @@ async function main(): Promise<number> {
       } catch (e) {
         if (e instanceof Interrupted) {
           console.error(e.message);
-          if (ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
+          const code = stop.exitCode() || 143;
+          if (code === 143 && ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
             await requeueSelf(ctx).catch((err) => console.error(`requeue failed: ${err.message}`));
           }
-          return 143;
+          return code;
         }
         const msg = e instanceof Error ? e.message : String(e);
         if (e instanceof RunLocked) {
@@ -247,7 +245,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    Deno.removeSignalListener("SIGTERM", onTerm);
+    stop.dispose();
   }
   if (failed) console.error(`${failed} of ${selected.length} point(s) failed`);
   if (busy) console.error(`${busy} of ${selected.length} point(s) busy in another runner`);

@@ -59,12 +59,21 @@ export interface RunPointOptions {
    * runner holds is left alone).
    */
   fresh?: boolean;
+  /**
+   * Told when the runner is starting the point (loading data, compiling
+   * kernels: nothing trained since the last checkpoint) and when it trains.
+   */
+  onPhase?: (phase: "starting" | "training") => void;
 }
 
 /** Thrown when a run stops on request after writing its checkpoint. */
 export class Interrupted extends Error {
-  constructor(dir: string) {
-    super(`Interrupted: checkpoint written in ${dir}; run again to resume`);
+  constructor(dir: string, saved = true) {
+    super(
+      saved
+        ? `Interrupted: checkpoint written in ${dir}; run again to resume`
+        : `Interrupted while starting ${dir}: nothing trained since its last checkpoint; run again to resume`,
+    );
     this.name = "Interrupted";
   }
 }
@@ -290,6 +299,10 @@ async function trainPoint(
 ): Promise<RunResults> {
   const s = o.settings;
   const started = performance.now();
+  o.onPhase?.("starting");
+  const stopIfAsked = () => {
+    if (o.signal?.aborted) throw new Interrupted(o.dir, false);
+  };
   const [trainSet, testSet] = await Promise.all([
     loadDataset(s.dataset, "train", { dir: s.data_dir ?? undefined, log }),
     loadDataset(s.dataset, "test", { dir: s.data_dir ?? undefined, log }),
@@ -309,6 +322,7 @@ async function trainPoint(
       `Cannot train: no training samples left after the validation split (${trainSet.count} samples)`,
     );
   }
+  stopIfAsked();
   const e = o.engine ?? await Engine.create();
   const model = await modelFor(e, s, trainSet);
   let data: GpuData | null = null;
@@ -354,6 +368,8 @@ async function trainPoint(
       await writeRun({ state: "running" });
     }
     const state = st;
+    stopIfAsked();
+    o.onPhase?.("training");
 
     const epochs = Math.min(s.epochs, o.maxEpochs ?? Infinity);
     const chunk = o.chunk ?? 32;

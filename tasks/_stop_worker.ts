@@ -1,0 +1,81 @@
+/**
+ * The stop watchdog of `deno task exp` (see `_signals.ts`). It runs on its own
+ * thread, so it hears SIGTERM and SIGINT even while the main thread is held
+ * inside a long synchronous call (a GPU driver compiling kernels, a large
+ * decompression). While the runner is starting a point (nothing trained since
+ * its last checkpoint), a signal that the main thread has not answered within
+ * the grace period ends the process at once: the run folder's lock is
+ * released, a Slurm task is requeued, and the exit status is 128 + signal.
+ * While the runner trains, the main thread owns the signal (it checkpoints at
+ * the next chunk boundary); a second Ctrl-C always exits at once.
+ *
+ * Shared state (Int32Array over a SharedArrayBuffer): [0] phase (0 starting,
+ * 1 training).
+ *
+ * @module
+ */
+
+import { requeueSelf, slurmContext } from "../src/cluster/slurm.ts";
+
+interface Init {
+  flags: SharedArrayBuffer;
+  graceMs: number;
+}
+
+let flags: Int32Array | null = null;
+let grace = 1000;
+let lockPath: string | null = null;
+let ints = 0;
+
+function hardExit(code: number): never {
+  try {
+    const libc = Deno.dlopen("libc.so.6", { _exit: { parameters: ["i32"], result: "void" } });
+    libc.symbols._exit(code);
+  } catch {
+    // No FFI (permission or platform): a signal nobody handles ends the process.
+  }
+  Deno.kill(Deno.pid, "SIGKILL");
+  throw new Error("unreachable");
+}
+
+async function emergency(code: number, why: string): Promise<never> {
+  console.error(`${why}: the runner is busy starting up (nothing to save); exiting now`);
+  if (lockPath) {
+    try {
+      const held = JSON.parse(await Deno.readTextFile(lockPath));
+      if (held.pid === Deno.pid && held.host === Deno.hostname()) await Deno.remove(lockPath);
+    } catch {
+      // no lock, or not ours
+    }
+  }
+  const ctx = slurmContext(Deno.env);
+  if (code === 143 && ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
+    await requeueSelf(ctx).catch((e) => console.error(`requeue failed: ${e.message}`));
+  }
+  return hardExit(code);
+}
+
+function onSignal(sig: "SIGTERM" | "SIGINT"): void {
+  const code = sig === "SIGINT" ? 130 : 143;
+  if (sig === "SIGINT" && ++ints >= 2) {
+    console.error("Ctrl-C again: exiting at once");
+    hardExit(130);
+  }
+  setTimeout(() => {
+    // Training: the main thread checkpoints at its next chunk boundary. Starting: nothing
+    // trained since the last checkpoint, so a runner not gone by now is ended here.
+    if (flags && Atomics.load(flags, 0) !== 1) void emergency(code, sig);
+  }, grace);
+}
+
+self.onmessage = (e: MessageEvent) => {
+  const m = e.data as Partial<Init> & { lock?: string | null };
+  if (m.flags) {
+    flags = new Int32Array(m.flags);
+    grace = m.graceMs ?? grace;
+    Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
+    Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
+    self.postMessage("ready");
+  }
+  if ("lock" in m) lockPath = m.lock ?? null;
+};
