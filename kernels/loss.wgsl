@@ -1,8 +1,10 @@
 // loss.wgsl: softmax cross-entropy on the readout potentials, its gradient
 // dL/dU = (softmax(U) - onehot(y)) / B, and the running sums of loss and
 // correct predictions (argmax, first maximum on ties) in metrics[slot].
-// One workgroup of 256: invocation j handles samples j, j + 256, ...; the
-// partial sums are combined by a fixed tree, so results are deterministic.
+// One workgroup of 256: invocation j handles samples j, j + 256, ...; after
+// one barrier, invocation 0 adds the 256 partial sums in order, so results are
+// deterministic. (No tree of barriers: a CPU driver compiles each barrier as a
+// split of the kernel, and a loop of them took it tens of seconds.)
 // Labels are read through the epoch's index list: y_b = labels[indices[offset + b]].
 // With SPIKE_OUT the output layer spikes: the logits are -min(tau, T) (an
 // output that does not fire counts as firing at the window's end), the
@@ -54,17 +56,16 @@ fn main(@builtin(local_invocation_index) tid: u32) {
   red_loss[tid] = loss;
   red_hit[tid] = hits;
   workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
-    if (tid < s) {
-      red_loss[tid] += red_loss[tid + s];
-      red_hit[tid] += red_hit[tid + s];
-    }
-    workgroupBarrier();
-  }
   if (tid == 0u) {
+    var total_loss = 0.0;
+    var total_hits = 0.0;
+    for (var i = 0u; i < 256u; i++) {
+      total_loss += red_loss[i];
+      total_hits += red_hit[i];
+    }
     let o = step.metric_slot * 4u;
-    metrics[o] += red_loss[0];
-    metrics[o + 1u] += red_hit[0];
+    metrics[o] += total_loss;
+    metrics[o + 1u] += total_hits;
     metrics[o + 2u] += f32(B);
   }
 }

@@ -2,8 +2,11 @@
 // once per epoch. Two entry points, run back to back for each layer:
 //   `partial`: workgroup g reduces elements [g*CHUNK, (g+1)*CHUNK) of the
 //     layer's spike times to (count fired, sum of tau, 16-bin histogram of tau
-//     over [0, T]) in part[g]; the histogram uses workgroup integer atomics
-//     (exact), the sums a fixed tree.
+//     over [0, T]) in part[g]: each of its 64 invocations counts its share in
+//     registers, then after one barrier invocation f < 18 adds field f of the
+//     64 shares in order (exact counts, deterministic sums). No atomics and no
+//     tree of barriers: a CPU driver compiles each barrier as a split of the
+//     kernel, and the former tree took it tens of seconds.
 //   `finish`: one workgroup adds the partials in a fixed order into
 //     acc[(slot * NLAYERS + LAYER) * 18 ..] = count, tau sum, hist[16].
 
@@ -20,46 +23,38 @@ const REC: u32 = 18u;
 @group(1) @binding(1) var<storage, read_write> part: array<f32>; // [groups, REC]
 @group(1) @binding(2) var<storage, read_write> acc: array<f32>;  // [slots, NLAYERS, REC]
 
-var<workgroup> red_n: array<f32, 256>;
+const LANES: u32 = 64u;
+
+var<workgroup> shares: array<array<f32, REC>, LANES>; // partial: per invocation
+var<workgroup> red_n: array<f32, 256>;                // finish
 var<workgroup> red_s: array<f32, 256>;
-var<workgroup> hist: array<atomic<u32>, 16>;
 var<workgroup> red_h: array<array<f32, 16>, 16>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) tid: u32) {
   let g = wg.x + wg.y * nwg.x;
   let total = step.batch * NEURONS;
-  if (tid < BINS) { atomicStore(&hist[tid], 0u); }
-  workgroupBarrier();
-  var n = 0.0;
-  var s = 0.0;
+  var share: array<f32, REC>; // count, tau sum, histogram
+  for (var f = 0u; f < REC; f++) { share[f] = 0.0; }
   let begin = g * CHUNK;
   let end = min(begin + CHUNK, total);
-  for (var i = begin + tid; i < end; i += 256u) {
+  for (var i = begin + tid; i < end; i += LANES) {
     let v = t[i];
     if (fired(v)) {
-      n += 1.0;
-      s += v;
+      share[0] += 1.0;
+      share[1] += v;
       let bin = min(u32(max(v, 0.0) / TWIN * f32(BINS)), BINS - 1u);
-      atomicAdd(&hist[bin], 1u);
+      share[2u + bin] += 1.0;
     }
   }
-  red_n[tid] = n;
-  red_s[tid] = s;
+  shares[tid] = share;
   workgroupBarrier();
-  for (var k = 128u; k > 0u; k >>= 1u) {
-    if (tid < k) {
-      red_n[tid] += red_n[tid + k];
-      red_s[tid] += red_s[tid + k];
-    }
-    workgroupBarrier();
+  if (tid < REC) {
+    var sum = 0.0;
+    for (var l = 0u; l < LANES; l++) { sum += shares[l][tid]; }
+    part[g * REC + tid] = sum;
   }
-  if (tid == 0u) {
-    part[g * REC] = red_n[0];
-    part[g * REC + 1u] = red_s[0];
-  }
-  if (tid < BINS) { part[g * REC + 2u + tid] = f32(atomicLoad(&hist[tid])); }
 }
 
 @compute @workgroup_size(256)

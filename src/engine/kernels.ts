@@ -15,6 +15,7 @@
 import privateCommon from "../../kernels/_common.wgsl" with { type: "text" };
 import privateEpilogue from "../../kernels/_epilogue.wgsl" with { type: "text" };
 import privateGemm from "../../kernels/_gemm.wgsl" with { type: "text" };
+import privateGemmDirect from "../../kernels/_gemm_direct.wgsl" with { type: "text" };
 import augment from "../../kernels/augment.wgsl" with { type: "text" };
 import convBackwardInput from "../../kernels/conv_backward_input.wgsl" with { type: "text" };
 import convBackwardWeight from "../../kernels/conv_backward_weight.wgsl" with { type: "text" };
@@ -33,6 +34,7 @@ export const KERNELS: Readonly<Record<string, string>> = Object.freeze({
   "_common.wgsl": privateCommon,
   "_epilogue.wgsl": privateEpilogue,
   "_gemm.wgsl": privateGemm,
+  "_gemm_direct.wgsl": privateGemmDirect,
   "augment.wgsl": augment,
   "conv_backward_input.wgsl": convBackwardInput,
   "conv_backward_weight.wgsl": convBackwardWeight,

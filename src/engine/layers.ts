@@ -23,6 +23,12 @@ export interface Tile {
   tm: number;
   /** Output columns per invocation. */
   tn: number;
+  /**
+   * `tiled` (`_gemm.wgsl`: workgroup-memory staging, prefetch, barriers: for
+   * GPUs) or `direct` (`_gemm_direct.wgsl`: each invocation reads its own
+   * operands, no barriers: for CPU drivers, which compile it in seconds).
+   */
+  core: "tiled" | "direct";
 }
 
 /**
@@ -35,11 +41,12 @@ export interface Tile {
  * (PERFORMANCE.md).
  */
 export const TILES: Readonly<Record<string, Tile>> = {
-  "128x128": { name: "128x128", bm: 128, bn: 128, bk: 16, tm: 8, tn: 8 },
-  "128x64": { name: "128x64", bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
-  "64x128": { name: "64x128", bm: 64, bn: 128, bk: 16, tm: 4, tn: 8 },
-  "64x64": { name: "64x64", bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
-  "32x32": { name: "32x32", bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 },
+  "128x128": { name: "128x128", bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, core: "tiled" },
+  "128x64": { name: "128x64", bm: 128, bn: 64, bk: 16, tm: 8, tn: 4, core: "tiled" },
+  "64x128": { name: "64x128", bm: 64, bn: 128, bk: 16, tm: 4, tn: 8, core: "tiled" },
+  "64x64": { name: "64x64", bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, core: "tiled" },
+  "32x32": { name: "32x32", bm: 32, bn: 32, bk: 16, tm: 4, tn: 4, core: "tiled" },
+  direct: { name: "direct", bm: 32, bn: 32, bk: 16, tm: 4, tn: 4, core: "direct" },
 };
 
 /**
@@ -76,7 +83,7 @@ export function chooseTile(
     return t;
   }
   const candidates = Object.values(TILES).filter((t) =>
-    !(dual && t.name === "128x128") && tileBytes(t) <= maxWorkgroupBytes
+    t.core === "tiled" && !(dual && t.name === "128x128") && tileBytes(t) <= maxWorkgroupBytes
   );
   const groups = (t: Tile) => Math.ceil(m / t.bm) * Math.ceil(n / t.bn);
   const filling = candidates.filter((t) => groups(t) >= fill);
@@ -93,6 +100,7 @@ export function chooseTile(
  * default limit, 16 KiB, admits 32x32 and 64x64).
  */
 export function tileBytes(t: Tile): number {
+  if (t.core === "direct") return 0;
   return 2 * 4 * t.bk * (t.bm + t.bn);
 }
 
@@ -109,7 +117,8 @@ export function gemmPrelude(precision: Precision): string {
   return precision === "f16" ? "enable f16;\nalias ST = f16;" : "alias ST = f32;";
 }
 
-const GEMM_FILES = (op: string) => [op, "_gemm.wgsl"];
+/** The GEMM core file of a tile. */
+const coreFile = (t: Tile) => t.core === "direct" ? "_gemm_direct.wgsl" : "_gemm.wgsl";
 
 /** GEMM view of a weighted layer: a convolution with CI x H x W input and KS x KS taps. */
 export interface GemmShape {
@@ -225,11 +234,15 @@ export async function weightedPrograms(
   const pixels = maxBatch * g.h * g.w;
   const fill = engine.cpu ? Infinity : FILL_WORKGROUPS;
   const bytes = engine.device.limits.maxComputeWorkgroupStorageSize;
-  const tiles = {
-    forward: chooseTile(g.co, pixels, !readout, fill, undefined, bytes),
-    backwardInput: chooseTile(g.ci, pixels, false, fill, undefined, bytes),
-    backwardWeight: weightTile(g, fill, bytes),
-  };
+  // A CPU driver gets the direct core unless a tile is forced (FIRSTSPIKE_TILE).
+  const direct = engine.cpu && !Deno.env.get("FIRSTSPIKE_TILE");
+  const tiles = direct
+    ? { forward: TILES.direct, backwardInput: TILES.direct, backwardWeight: TILES.direct }
+    : {
+      forward: chooseTile(g.co, pixels, !readout, fill, undefined, bytes),
+      backwardInput: chooseTile(g.ci, pixels, false, fill, undefined, bytes),
+      backwardWeight: weightTile(g, fill, bytes),
+    };
   const splits = weightSplits(g, maxBatch, tiles.backwardWeight);
   const fSplits = forwardSplits(g, maxBatch, tiles.forward, engine.cpu);
   const gemm = async (
@@ -250,7 +263,7 @@ export async function weightedPrograms(
     splits: n,
   });
   const [forward, finishForward, backwardInput, backwardWeight, reduce] = await Promise.all([
-    gemm(["conv_forward.wgsl", "_epilogue.wgsl", "_gemm.wgsl"], tiles.forward, [
+    gemm(["conv_forward.wgsl", "_epilogue.wgsl", coreFile(tiles.forward)], tiles.forward, [
       "read",
       "read",
       "rw",
@@ -278,7 +291,7 @@ export async function weightedPrograms(
         },
       })
       : Promise.resolve(null),
-    gemm(GEMM_FILES("conv_backward_input.wgsl"), tiles.backwardInput, [
+    gemm(["conv_backward_input.wgsl", coreFile(tiles.backwardInput)], tiles.backwardInput, [
       "read",
       "read",
       "read",
@@ -288,7 +301,7 @@ export async function weightedPrograms(
       ...shape,
       Y_USED: false,
     }),
-    gemm(GEMM_FILES("conv_backward_weight.wgsl"), tiles.backwardWeight, [
+    gemm(["conv_backward_weight.wgsl", coreFile(tiles.backwardWeight)], tiles.backwardWeight, [
       "read",
       "read",
       "read",
