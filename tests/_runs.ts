@@ -1,0 +1,138 @@
+// Synthetic run folders for the report and board tests: run.yaml, metrics.jsonl
+// and lock written the way src/run/ writes them.
+import { join } from "node:path";
+import { stringify as toYaml } from "yaml";
+
+/** One spiking layer's statistics of an epoch. */
+export function layer(index: number, token: string, firing: number, hist: number[]) {
+  return { index, token, firing, mean_time: 0.5, hist };
+}
+
+/** A 16-bin histogram with the given counts. */
+export function hist(spikes: Record<number, number>): number[] {
+  return Array.from({ length: 16 }, (_, i) => spikes[i] ?? 0);
+}
+
+/** An EpochRecord-shaped line of metrics.jsonl. */
+export function epoch(
+  e: number,
+  val: number | null,
+  test: number,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    epoch: e,
+    lr: 1e-3,
+    steps: 10,
+    train_loss: 1 / e,
+    train_acc: test,
+    val_loss: val === null ? null : 2 / e,
+    val_acc: val,
+    test_loss: 1 / e,
+    test_acc: test,
+    seconds: 10 * e,
+    spikes_per_sample: 100 + e,
+    layers: [layer(0, "16C3", 0.2 * e, hist({ 0: e })), layer(1, "100F", 0.1 * e, hist({ 15: 1 }))],
+    ...extra,
+  };
+}
+
+/** A run folder to write. */
+export interface RunSpec {
+  id: string;
+  lr: number;
+  seed: number;
+  state: "done" | "running" | "failed" | "stopped";
+  error?: string;
+  results?: Record<string, unknown>;
+  metrics?: unknown[];
+  metricsTail?: string;
+  /** Extra settings (and grid keys when `grid` names them). */
+  settings?: Record<string, unknown>;
+  /** Grid point; default `{ lr, seed }`. */
+  grid?: Record<string, unknown>;
+  /** Write a lock: `live` names this process, `dead` a process that has ended, `remote` another host. */
+  lock?: "live" | "dead" | "remote";
+}
+
+let deadPid: number | null = null;
+
+/** The pid of a process of this host that has ended. */
+export async function endedPid(): Promise<number> {
+  if (deadPid === null) {
+    const child = new Deno.Command("true", { stdout: "null", stderr: "null" }).spawn();
+    await child.status;
+    deadPid = child.pid;
+  }
+  return deadPid;
+}
+
+/** Writes a run folder under `expDir`. */
+export async function writeRun(expDir: string, r: RunSpec): Promise<string> {
+  const dir = join(expDir, r.id);
+  await Deno.mkdir(dir, { recursive: true });
+  const doc: Record<string, unknown> = {
+    kind: "run",
+    name: "grid",
+    dataset: "fmnist",
+    arch: "16C3-100F",
+    lr: r.lr,
+    seed: r.seed,
+    batch_size: 50,
+    epochs: 5,
+    optimizer: "adam",
+    t_win: 1,
+    output: `runs/grid/${r.id}`,
+    ...(r.settings ?? {}),
+    id: r.id,
+    grid_point: r.grid ?? { lr: r.lr, seed: r.seed },
+    status: {
+      state: r.state,
+      ...(r.error ? { error: r.error } : {}),
+      slurm: { job_id: "7", array_task_id: 0, array_job_id: "7" },
+    },
+    provenance: { git: "abc", host: "h" },
+    ...(r.results ? { results: r.results } : {}),
+  };
+  await Deno.writeTextFile(join(dir, "run.yaml"), toYaml(doc));
+  if (r.metrics) {
+    await Deno.writeTextFile(
+      join(dir, "metrics.jsonl"),
+      r.metrics.map((m) => JSON.stringify(m) + "\n").join("") + (r.metricsTail ?? ""),
+    );
+  }
+  if (r.lock) {
+    const lock = {
+      host: r.lock === "remote" ? "some-other-node" : Deno.hostname(),
+      pid: r.lock === "dead" ? await endedPid() : Deno.pid,
+      slurm: null,
+      since: new Date().toISOString(),
+    };
+    await Deno.writeTextFile(join(dir, "lock"), JSON.stringify(lock) + "\n");
+  }
+  return dir;
+}
+
+/** `results` of run.yaml. */
+export function result(test: number, val: number, spikes = 123.5, bestEpoch = 2) {
+  return {
+    epochs_run: 3,
+    steps: 30,
+    best_epoch: bestEpoch,
+    best_val_acc: val,
+    test_acc: test,
+    spikes_per_sample: spikes,
+    wall_seconds: 60,
+    stopped: "epochs",
+  };
+}
+
+/** A temporary folder, removed after `fn`. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "firstspike_report_" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
