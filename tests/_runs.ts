@@ -136,3 +136,65 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+export const FAIL_MSG = `Out of "memory", at step 3\nsecond line | pipe`;
+
+/** The tree most tests read: two learning rates, three seeds, every state. */
+export async function syntheticTree(root: string): Promise<string> {
+  const expDir = join(root, "grid");
+  const runs: RunSpec[] = [
+    { id: "lr1e-3_seed0", lr: 1e-3, seed: 0, state: "done", results: result(0.90, 0.91, 120) },
+    {
+      id: "lr1e-3_seed1",
+      lr: 1e-3,
+      seed: 1,
+      state: "done",
+      results: result(0.92, 0.95, 125),
+      metrics: [epoch(1, 0.9, 0.88), epoch(2, 0.95, 0.92), epoch(3, 0.94, 0.93)],
+    },
+    { id: "lr1e-3_seed2", lr: 1e-3, seed: 2, state: "done", results: result(0.97, 0.94, 125.5) },
+    {
+      id: "lr1e-2_seed0",
+      lr: 1e-2,
+      seed: 0,
+      state: "done",
+      results: result(0.80, 0.96, 110),
+      metrics: [
+        epoch(1, 0.5, 0.45),
+        // The best epoch: its histograms differ.
+        epoch(2, 0.96, 0.80, {
+          layers: [
+            layer(0, "16C3", 0.3, hist({ 0: 8 })),
+            layer(1, "100F", 0.05, hist({ 3: 2, 4: 2 })),
+          ],
+        }),
+        epoch(3, 0.9, 0.82),
+      ],
+    },
+    { id: "lr1e-2_seed1", lr: 1e-2, seed: 1, state: "failed", error: FAIL_MSG },
+    {
+      id: "lr1e-2_seed2",
+      lr: 1e-2,
+      seed: 2,
+      state: "running",
+      lock: "live",
+      metrics: [
+        { ...epoch(1, 0.5, 0.45), seconds: 10 },
+        { ...epoch(2, 0.6, 0.55), seconds: 12 },
+      ],
+      metricsTail: `{"epoch": 3, "val_a`,
+    },
+  ];
+  for (const r of runs) await writeRun(expDir, r);
+  // Not runs: the Slurm log folder and an unrelated folder.
+  await Deno.mkdir(join(expDir, "slurm"), { recursive: true });
+  await Deno.writeTextFile(join(expDir, "slurm", "7_0.log"), "log\n");
+  await Deno.mkdir(join(expDir, "figures"), { recursive: true });
+  // A queued point: only its Slurm log link so far.
+  await Deno.mkdir(join(expDir, "lr1e-2_seed3"), { recursive: true });
+  await Deno.writeTextFile(join(expDir, "lr1e-2_seed3", "slurm-7_6.log"), "");
+  // A broken run.yaml.
+  await Deno.mkdir(join(expDir, "broken"), { recursive: true });
+  await Deno.writeTextFile(join(expDir, "broken", "run.yaml"), "kind: experiment\n");
+  return expDir;
+}

@@ -55,6 +55,8 @@ export interface BoardOptions {
    * accepts any.
    */
   allowedHosts?: string[] | null;
+  /** Use file-system change events (default true); the scan alone serves without them. */
+  watch?: boolean;
 }
 
 const FILES = /^\.?(metrics\.jsonl|run\.yaml|lock)(\.tmp-.*)?$/;
@@ -71,17 +73,16 @@ export function liveChartSpec(): VlSpec {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     data: { name: "rows" },
     facet: {
-      column: {
-        field: "panel",
-        type: "nominal",
-        sort: ["accuracy (%)", "loss", "spikes per sample"],
-        title: null,
-        header: { labelFontSize: 13, labelFontWeight: "bold" },
-      },
+      field: "panel",
+      type: "nominal",
+      sort: ["accuracy (%)", "loss", "spikes per sample"],
+      title: null,
+      header: { labelFontSize: 13, labelFontWeight: "bold" },
     },
+    columns: 2,
     spec: {
-      width: 330,
-      height: 240,
+      width: 300,
+      height: 210,
       layer: [{
         params: [{
           name: "pick",
@@ -108,6 +109,7 @@ export function liveChartSpec(): VlSpec {
               domain: ["validation", "test", "training", "per test sample"],
               range: [[1, 0], [6, 3], [2, 2], [1, 0]],
             },
+            legend: { symbolType: "stroke", symbolStrokeColor: "#555", symbolStrokeWidth: 2 },
           },
           detail: { field: "series" },
           opacity: { condition: { param: "pick", value: 1 }, value: 0.15 },
@@ -175,6 +177,7 @@ export class Board {
   readonly root: string;
   readonly realRoot: string;
   readonly #scanMs: number;
+  readonly #watch: boolean;
   readonly #allowedHosts: Set<string> | null;
   readonly #clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
   #watcher: Deno.FsWatcher | null = null;
@@ -191,6 +194,7 @@ export class Board {
     this.root = root;
     this.realRoot = realRoot;
     this.#scanMs = opts.scanMs ?? 2000;
+    this.#watch = opts.watch ?? true;
     this.#allowedHosts = opts.allowedHosts === null
       ? null
       : new Set(opts.allowedHosts ?? ["localhost", "127.0.0.1", "[::1]"]);
@@ -306,13 +310,13 @@ export class Board {
         allow: "GET, HEAD",
       });
     }
-    const res = await this.#route(url, req);
+    const res = await this.#route(url);
     return req.method === "HEAD"
       ? new Response(null, { status: res.status, headers: res.headers })
       : res;
   };
 
-  async #route(url: URL, req: Request): Promise<Response> {
+  async #route(url: URL): Promise<Response> {
     const path = url.pathname;
     if (path === "/" || path === "/index.html") {
       return new Response(this.page(), {
@@ -337,7 +341,7 @@ export class Board {
     }
     if (path === "/api/experiments") return json(await this.listing());
     if (path === "/api/chart.vg.json") return json(toVega(liveChartSpec(), "the board chart"));
-    if (path === "/api/events") return this.#events(req);
+    if (path === "/api/events") return this.#events();
     const m = /^\/api\/runs\/([^/]+)\/([^/]+)$/.exec(path);
     if (m) {
       let experiment: string, id: string;
@@ -388,7 +392,8 @@ main { display: grid; grid-template-columns: minmax(380px, 34%) 1fr; gap: 1em; p
 details { margin-bottom: 1em; } summary { font-weight: 600; cursor: pointer; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: .2em .45em; border-bottom: 1px solid #e6e6e6; text-align: left; }
-td.num { text-align: right; } tr.chosen { background: #eef4ff; }
+td.num { text-align: right; } td.id { white-space: nowrap; } tr.chosen { background: #eef4ff; }
+#chart { overflow-x: auto; }
 .state { font-weight: 600; } .state-done { color: #2a7d2a; } .state-running { color: #1f5fbf; }
 .state-stopped { color: #b26b00; } .state-failed, .state-invalid { color: #b00020; } .state-pending { color: #777; }
 #chart:empty::before { content: "Choose points on the left to draw their curves."; color: #777; }
@@ -409,7 +414,7 @@ td.num { text-align: right; } tr.chosen { background: #eef4ff; }
 `;
   }
 
-  #events(req: Request): Response {
+  #events(): Response {
     const enc = new TextEncoder();
     let me: ReadableStreamDefaultController<Uint8Array> | null = null;
     const stream = new ReadableStream<Uint8Array>({
@@ -421,7 +426,6 @@ td.num { text-align: right; } tr.chosen { background: #eef4ff; }
       },
       cancel: () => this.#drop(me),
     });
-    req.signal?.addEventListener("abort", () => this.#drop(me));
     return new Response(stream, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
@@ -472,6 +476,7 @@ td.num { text-align: right; } tr.chosen { background: #eef4ff; }
     void scan();
     this.#scanTimer = setInterval(scan, this.#scanMs);
     this.#pingTimer = setInterval(() => this.#send(": ping\n\n"), 15000);
+    if (!this.#watch) return;
     try {
       this.#watcher = Deno.watchFs(this.realRoot, { recursive: true });
     } catch {

@@ -144,7 +144,9 @@
       const label = exps.size > 1 ? key : key.slice(key.indexOf("/") + 1);
       for (const r of state.rows.get(key) || []) rows.push(Object.assign({}, r, { point: label }));
     }
-    await state.view.change("rows", vega.changeset().remove(() => true).insert(rows)).runAsync();
+    // resize(): the facets change with the data, so the layout is computed again.
+    await state.view.change("rows", vega.changeset().remove(() => true).insert(rows)).resize()
+      .runAsync();
     noteEl.textContent = state.chosen.size === 0
       ? "Choose points on the left to draw their curves."
       : state.chosen.size + " point" + (state.chosen.size === 1 ? "" : "s") +
