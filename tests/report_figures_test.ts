@@ -342,7 +342,7 @@ Deno.test("figures: an 18-run grid has 6 readable configurations, numeric order,
       [...front].sort(),
     );
     const t = svgParts(report.figures.tradeoff.svg);
-    assert.deepEqual(t.texts, front, "the front is labelled");
+    assert.deepEqual([...t.texts].sort(), [...front].sort(), "the front is labelled");
     assert.deepEqual(t.legend, labels);
     // Seeds (18), configurations (6) and rings round the front (4).
     assert.equal(t.symbols.length, 18 + 6 + 4);
@@ -441,5 +441,31 @@ Deno.test("figures: a layer that never fired shows 100 % silent and no spikes", 
     assert.ok(rows.slice(0, 16).every((r) => r.share === 0 && r.spikes === 0));
     assert.equal(rows[16].silent, 100);
     assert.ok(svgParts(report.figures.spike_times.svg).texts.includes("100"));
+  });
+});
+
+Deno.test("figures: long runs draw plain lines and a sample of epochs in the heatmap", async () => {
+  await withTempDir(async (root) => {
+    await writeRun(root, {
+      id: "long",
+      lr: 1e-3,
+      seed: 0,
+      state: "done",
+      results: result(0.9, 0.9),
+      metrics: Array.from({ length: 100 }, (_, i) => epoch(i + 1, 0.5, 0.5)),
+    });
+    const report = await buildReport(root);
+    const rows = values<SpikeTimeRow>(report.figures.spike_times.spec);
+    const epochs = [...new Set(rows.map((r) => r.epoch))];
+    assert.equal(epochs.length, 40);
+    assert.equal(epochs[0], 1);
+    assert.equal(epochs[epochs.length - 1], 100);
+    const st = report.figures.spike_times.spec as { title: { subtitle: string } };
+    assert.match(st.title.subtitle, /40 of 100 epochs/);
+    // 100 epochs: the accuracy lines carry no per-epoch markers, but every epoch's value.
+    const acc = svgParts(report.figures.accuracy.svg);
+    assert.equal(acc.symbols.length, 0);
+    assert.equal(acc.lines.length, 2);
+    assert.equal(values<BandRow>(report.figures.accuracy.spec).length, 200);
   });
 });

@@ -266,15 +266,40 @@ export class Board {
     return real !== null && inside(this.realRoot, real) ? { exp, dir } : null;
   }
 
+  /** Parsed runs by folder, with the sizes and times of their files when read. */
+  #cache = new Map<string, { sig: string; run: RunRecord }>();
+
+  /**
+   * A run folder, parsed again only when its files changed; a run whose runner may
+   * have gone (running or stopped) is read again every time, for its lock.
+   */
+  async #readCached(dir: string, id: string): Promise<RunRecord> {
+    const parts: string[] = [];
+    for (const f of ["run.yaml", "metrics.jsonl", "lock"]) {
+      const st = await Deno.stat(join(dir, f)).catch(() => null);
+      parts.push(st ? `${st.size}:${st.mtime?.getTime() ?? 0}` : "-");
+    }
+    const sig = parts.join("|");
+    const hit = this.#cache.get(dir);
+    if (hit && hit.sig === sig && hit.run.state !== "running" && hit.run.state !== "stopped") {
+      return hit.run;
+    }
+    const run = await readRun(dir, id, this.read);
+    this.#cache.set(dir, { sig, run });
+    return run;
+  }
+
   /** Every experiment with its points' states and results so far. */
   async listing(): Promise<
     { root: string; experiments: { name: string; points: BoardPoint[] }[] }
   > {
     const experiments = [];
+    const seen = new Set<string>();
     for (const exp of await this.experiments()) {
       const points: BoardPoint[] = [];
       for (const id of await runFolders(exp.dir)) {
-        const run = await readRun(join(exp.dir, id), id, this.read);
+        seen.add(join(exp.dir, id));
+        const run = await this.#readCached(join(exp.dir, id), id);
         const s = summarizeRun(run);
         points.push({
           id,
@@ -290,6 +315,7 @@ export class Board {
       }
       experiments.push({ name: exp.name, points });
     }
+    for (const dir of [...this.#cache.keys()]) if (!seen.has(dir)) this.#cache.delete(dir);
     return { root: basename(this.realRoot), experiments };
   }
 

@@ -354,8 +354,23 @@ export function tradeoffData(
   return { runs: outRuns, configs };
 }
 
-/** Time bins of spike-time histograms (16 equal bins over [0, T]). */
-export const HIST_BINS = 16;
+/**
+ * At most `max` epochs out of `epochs` (ascending), evenly spaced, always with the
+ * first and the last.
+ *
+ * @example
+ * ```ts
+ * import { spreadEpochs } from "./figure_data.ts";
+ * const e = spreadEpochs(Array.from({ length: 100 }, (_, i) => i + 1), 5);
+ * if (e.join() !== "1,26,51,75,100") throw new Error(e.join());
+ * ```
+ */
+export function spreadEpochs(epochs: number[], max: number): number[] {
+  if (epochs.length <= max) return epochs;
+  const out = new Set<number>();
+  for (let i = 0; i < max; i++) out.add(epochs[Math.round((i * (epochs.length - 1)) / (max - 1))]);
+  return [...out];
+}
 
 /** One cell of a spike-time heatmap. */
 export interface SpikeTimeRow extends ConfigKey {
@@ -394,6 +409,7 @@ export function spikeTimeRows(
   runs: RunRecord[],
   tWin: number,
   configs: string[] = plan.groups.map((g) => g.label),
+  epochFilter?: (epoch: number) => boolean,
 ): SpikeTimeRow[] {
   const byId = new Map(curveRuns(runs).map((r) => [r.id, r]));
   const layers = layersOf([...byId.values()]);
@@ -402,10 +418,8 @@ export function spikeTimeRows(
     if (!configs.includes(g.label)) continue;
     const key = plan.keys.get(g.label)!;
     const members = g.ids.map((id) => byId.get(id)).filter((r): r is RunRecord => !!r);
-    const epochs = [...new Set(members.flatMap((r) => r.metrics.map((m) => m.epoch)))].sort((
-      a,
-      b,
-    ) => a - b);
+    const epochs = [...new Set(members.flatMap((r) => r.metrics.map((m) => m.epoch)))]
+      .filter((e) => !epochFilter || epochFilter(e)).sort((a, b) => a - b);
     for (const l of layers) {
       for (const epoch of epochs) {
         const found: LayerEpoch[] = [];

@@ -16,6 +16,7 @@ import {
   lossRows,
   lrRows,
   spikeTimeRows,
+  spreadEpochs,
   tradeoffData,
 } from "./figure_data.ts";
 import type { RunRecord } from "./load.ts";
@@ -59,6 +60,12 @@ const PANEL = { width: 300, height: 200 };
 
 /** Most configurations shown side by side in the spike-time figure. */
 export const MAX_HEATMAP_CONFIGS = 6;
+
+/** Most epochs (rows) of a spike-time heatmap; longer runs show an even sample. */
+export const MAX_HEATMAP_EPOCHS = 40;
+
+/** Past this many epochs, curves are drawn without a marker on each epoch. */
+export const MAX_MARKED_EPOCHS = 30;
 
 function colorEncoding(plan: LegendPlan): VlSpec {
   return {
@@ -143,7 +150,13 @@ export function bandFigure(
   }
   layers.push({
     params: [LEGEND_PICK],
-    mark: { type: "line", point: { size: 28 }, strokeWidth: 2 },
+    mark: {
+      type: "line",
+      strokeWidth: 2,
+      ...(new Set(rows.map((r) => r.epoch)).size <= MAX_MARKED_EPOCHS
+        ? { point: { size: 28 } }
+        : {}),
+    },
     encoding: {
       x,
       y: {
@@ -268,17 +281,23 @@ export function tradeoffFigure(
     spikesLo: c.spikes - (c.spikesSd ?? 0),
     spikesHi: c.spikes + (c.spikesSd ?? 0),
   }));
-  const front = configs.filter((c) => c.pareto).sort((a, b) => a.spikes - b.spikes);
   const xs = [
     ...data.runs.map((r) => r.spikes),
     ...configs.flatMap((c) => [c.spikesLo, c.spikesHi]),
   ];
   const ys = [...data.runs.map((r) => r.acc), ...configs.flatMap((c) => [c.accLo, c.accHi])];
+  const xDomain = paddedDomain(xs);
+  const front = configs.filter((c) => c.pareto).sort((a, b) => a.spikes - b.spikes)
+    .map((c, i) => ({
+      ...c,
+      labelLeft: c.spikes > xDomain[0] + (xDomain[1] - xDomain[0]) * 0.66,
+      labelBelow: i % 2 === 1,
+    }));
   const x = {
     field: "spikes",
     type: "quantitative",
     title: "spikes per sample",
-    scale: { domain: paddedDomain(xs), nice: false },
+    scale: { domain: xDomain, nice: false },
     axis: { format: "~s" },
   };
   const y = {
@@ -353,18 +372,42 @@ export function tradeoffFigure(
         data: { name: "configs" },
         params: [LEGEND_PICK],
         mark: { type: "point", filled: true, size: 90, opacity: 1 },
-        encoding: { x, y, color, tooltip: tip, opacity: faded() },
+        encoding: {
+          x,
+          y,
+          color: { ...color, legend: { ...(color.legend as VlSpec), symbolType: "circle" } },
+          // Large grids: colour shows the first grid key, the shape the others.
+          ...(plan.restDomain.length > 0
+            ? { shape: { field: "rest", type: "nominal", sort: plan.restDomain, title: "with" } }
+            : {}),
+          tooltip: tip,
+          opacity: faded(),
+        },
       },
       {
         data: { name: "front" },
         mark: { type: "point", filled: false, size: 320, strokeWidth: 2, color: "#111" },
         encoding: { x, y, tooltip: tip },
       },
-      {
-        data: { name: "front" },
-        mark: { type: "text", align: "left", dx: 12, dy: -10, fontSize: 11, color: "#111" },
-        encoding: { x, y, text: { field: "config" } },
-      },
+      // Labels of the front: right of a point, or left of it in the right third;
+      // neighbours on the front take turns above and below, so close labels do not collide.
+      ...[false, true].flatMap((left) =>
+        [false, true].map((below) => ({
+          data: { name: "front" },
+          transform: [{
+            filter: `${left ? "" : "!"}datum.labelLeft && ${below ? "" : "!"}datum.labelBelow`,
+          }],
+          mark: {
+            type: "text",
+            align: left ? "right" : "left",
+            dx: left ? -12 : 12,
+            dy: below ? 16 : -12,
+            fontSize: 11,
+            color: "#111",
+          },
+          encoding: { x, y, text: { field: "config" } },
+        }))
+      ),
     ],
   };
 }
@@ -387,7 +430,11 @@ export function spikeTimesFigure(
   // Configurations without a finished run (all still running) come after the ranked ones.
   const rest = plan.groups.filter((g) => g.testMean === null);
   const chosen = new Set([...ranked, ...rest].slice(0, MAX_HEATMAP_CONFIGS).map((g) => g.label));
-  const rows = spikeTimeRows(plan, runs, tWin, [...chosen]);
+  // Long runs: a sample of the epochs keeps the heatmap readable (and the file small).
+  const allEpochs = [...new Set(runs.flatMap((r) => r.metrics.map((m) => m.epoch)))]
+    .sort((a, b) => a - b);
+  const kept = new Set(spreadEpochs(allEpochs, MAX_HEATMAP_EPOCHS));
+  const rows = spikeTimeRows(plan, runs, tWin, [...chosen], (e) => kept.has(e));
   const shown = plan.groups.filter((g) =>
     chosen.has(g.label) && rows.some((r) => r.config === g.label)
   )
@@ -419,9 +466,14 @@ export function spikeTimesFigure(
     sort: epochs,
     axis: { values: epochAxis },
   };
-  const subtitle = plan.groups.length > shown.length
-    ? `best ${shown.length} of ${plan.groups.length} configurations by mean test accuracy; seeds pooled`
-    : "seeds pooled";
+  const notes = [
+    plan.groups.length > shown.length
+      ? `best ${shown.length} of ${plan.groups.length} configurations by mean test accuracy`
+      : "",
+    allEpochs.length > kept.size ? `${kept.size} of ${allEpochs.length} epochs` : "",
+    "seeds pooled",
+  ];
+  const subtitle = notes.filter(Boolean).join("; ");
   return {
     $schema: VL_SCHEMA,
     title: title(`Spike times per layer and epoch: ${experiment}`, subtitle),
