@@ -147,6 +147,7 @@ figure { margin: 1.5em 0; } figcaption { color: #555; margin-top: .3em; }
 .chart img.static { max-width: 100%; height: auto; }
 .chart.interactive img.static { display: none; }
 .chart .live:empty { display: none; }
+.chart .live { overflow-x: auto; }
 ul.warnings li { color: #7a5600; }
 `;
 
