@@ -140,7 +140,15 @@
     if (!state.view) return;
     const exps = new Set([...state.chosen].map((k) => k.slice(0, k.indexOf("/"))));
     const rows = [];
-    for (const key of state.chosen) {
+    // In the listing's order (numbers in ids by value), so the legend reads in order.
+    const listed = state.listing
+      ? state.listing.experiments.flatMap((e) => e.points.map((p) => keyOf(e.name, p.id)))
+      : [];
+    const order = [
+      ...listed.filter((k) => state.chosen.has(k)),
+      ...[...state.chosen].filter((k) => !listed.includes(k)),
+    ];
+    for (const key of order) {
       const label = exps.size > 1 ? key : key.slice(key.indexOf("/") + 1);
       for (const r of state.rows.get(key) || []) rows.push(Object.assign({}, r, { point: label }));
     }
