@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what firstspike needs on a Debian machine that has npm and apt:
 # Deno (from npm), Mesa's software Vulkan driver where no WebGPU adapter is
-# found, Debian's Fashion-MNIST package, and Slurm + munge for the Slurm
-# tests. Safe to run again: it skips what is already there.
+# found, Debian's Fashion-MNIST package, Slurm + munge for the Slurm tests
+# and Chromium for the board's browser test. Safe to run again: it skips
+# what is already there.
 set -euo pipefail
 
 DENO_VERSION=2.9.6
@@ -32,5 +33,8 @@ if [ ! -e /usr/share/datasets/fashion-mnist ]; then apt_install dataset-fashion-
 
 if [ "${FIRSTSPIKE_SKIP_SLURM:-0}" != 1 ] && ! command -v slurmctld >/dev/null; then
   apt_install slurm-wlm munge || echo "setup: Slurm not installed; its tests will be skipped" >&2
+fi
+if [ "${FIRSTSPIKE_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null; then
+  apt_install chromium || echo "setup: Chromium not installed; the browser tests will be skipped" >&2
 fi
 echo "setup: ready ($(deno --version | head -1))" >&2

@@ -7,6 +7,8 @@
 
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import type { LockOwner } from "../run/run_lock.ts";
+import { compareIds } from "./order.ts";
 
 /** Per-layer statistics of one epoch. */
 export interface LayerEpoch {
@@ -45,11 +47,29 @@ export interface RunResults {
 }
 
 /**
- * State of a run folder: `done`, `running` and `failed` come from `run.yaml`;
- * `pending` is a folder without `run.yaml` yet (e.g. only a Slurm log);
- * `invalid` is an unreadable `run.yaml`.
+ * State of a run folder: `done` and `failed` come from `run.yaml`; a run that
+ * `run.yaml` calls `running` is `running` while a live runner holds its `lock`
+ * and `stopped` when none does (killed, out of time, interrupted: it resumes
+ * from its checkpoint when run again); `pending` is a folder without `run.yaml`
+ * yet (e.g. only a Slurm log); `invalid` is an unreadable `run.yaml`.
  */
-export type RunState = "done" | "running" | "failed" | "pending" | "invalid";
+export type RunState = "done" | "running" | "stopped" | "failed" | "pending" | "invalid";
+
+/** Every state, in the order reports list them. */
+export const RUN_STATES: readonly RunState[] = [
+  "done",
+  "running",
+  "stopped",
+  "failed",
+  "pending",
+  "invalid",
+];
+
+/**
+ * Reads a file's text, or null when it does not exist. The report reads with
+ * Deno's own; the board passes one that refuses anything outside its runs folder.
+ */
+export type TextReader = (path: string) => Promise<string | null>;
 
 /** One run folder as read. */
 export interface RunRecord {
@@ -92,7 +112,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-async function readOptional(path: string): Promise<string | null> {
+/** Reads a file's text, or null when it does not exist. */
+export async function readOptional(path: string): Promise<string | null> {
   try {
     return await Deno.readTextFile(path);
   } catch (e) {
@@ -166,8 +187,43 @@ function parseResults(v: unknown): RunResults | null {
   };
 }
 
-/** Reads one run folder. */
-export async function readRun(dir: string, id: string): Promise<RunRecord> {
+/**
+ * Whether the runner named by a run folder's `lock` still runs: a lock of another
+ * host is trusted (the board may watch a cluster's shared folder from a login node);
+ * on this host the process must exist (`/proc/<pid>` on Linux). No lock: false.
+ */
+export async function lockIsLive(dir: string, read: TextReader = readOptional): Promise<boolean> {
+  let lock: LockOwner;
+  try {
+    const text = await read(join(dir, "lock"));
+    if (text === null) return false;
+    lock = JSON.parse(text) as LockOwner;
+  } catch {
+    // A lock being written or unreadable: someone is at work.
+    return true;
+  }
+  if (!isObject(lock) || typeof lock.pid !== "number") return true;
+  let host: string;
+  try {
+    host = Deno.hostname();
+  } catch {
+    return true;
+  }
+  if (lock.host !== host || lock.pid === Deno.pid || Deno.build.os !== "linux") return true;
+  try {
+    await Deno.stat(`/proc/${lock.pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads one run folder; `read` reads its files (default: {@link readOptional}). */
+export async function readRun(
+  dir: string,
+  id: string,
+  read: TextReader = readOptional,
+): Promise<RunRecord> {
   const rec: RunRecord = {
     id,
     dir,
@@ -181,17 +237,17 @@ export async function readRun(dir: string, id: string): Promise<RunRecord> {
     metrics: [],
     warnings: [],
   };
-  const metricsText = await readOptional(join(dir, "metrics.jsonl"));
+  const metricsText = await read(join(dir, "metrics.jsonl"));
   if (metricsText !== null) {
     const m = parseMetrics(metricsText, `${id}/metrics.jsonl`);
     rec.metrics = m.metrics;
     rec.warnings.push(...m.warnings);
   }
-  const yamlText = await readOptional(join(dir, "run.yaml"));
+  const yamlText = await read(join(dir, "run.yaml"));
   if (yamlText === null) {
     if (rec.metrics.length > 0) {
-      rec.state = "running";
-      rec.warnings.push(`${id}: metrics.jsonl but no run.yaml; shown as running`);
+      rec.state = await lockIsLive(dir, read) ? "running" : "stopped";
+      rec.warnings.push(`${id}: metrics.jsonl but no run.yaml; shown as ${rec.state}`);
     }
     return rec;
   }
@@ -221,12 +277,14 @@ export async function readRun(dir: string, id: string): Promise<RunRecord> {
   const status = isObject(doc.status) ? doc.status : {};
   rec.slurm = isObject(status.slurm) ? status.slurm : null;
   const state = status.state;
-  if (state === "done" || state === "running" || state === "failed") {
+  if (state === "done" || state === "failed" || state === "stopped") {
     rec.state = state;
+  } else if (state === "running") {
+    rec.state = await lockIsLive(dir, read) ? "running" : "stopped";
   } else {
     rec.state = "invalid";
     rec.error = `Cannot read '${join(dir, "run.yaml")}': status.state expected ` +
-      `"running", "done" or "failed", got ${JSON.stringify(state ?? null)}`;
+      `"running", "done", "stopped" or "failed", got ${JSON.stringify(state ?? null)}`;
     return rec;
   }
   if (state === "failed") {
@@ -241,11 +299,42 @@ export async function readRun(dir: string, id: string): Promise<RunRecord> {
 }
 
 /**
- * Reads every run folder of an experiment folder, sorted by id (numbers in ids
- * compare as numbers). Folders holding neither `run.yaml`, `metrics.jsonl` nor a
- * `slurm-*.log` are not runs and are left out (e.g. `slurm/`, a report folder).
+ * The run folders of an experiment folder, sorted by id with {@link compareIds}
+ * (`lr3e-4` before `lr1e-3`, `seed2` before `seed10`). Folders holding neither
+ * `run.yaml`, `metrics.jsonl` nor a `slurm-*.log` are not runs and are left out
+ * (e.g. `slurm/`, a report folder); so are symbolic links.
  */
-export async function readRuns(expDir: string): Promise<RunRecord[]> {
+export async function runFolders(expDir: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const entry of Deno.readDir(expDir)) {
+    if (!entry.isDirectory) continue;
+    try {
+      for await (const f of Deno.readDir(join(expDir, entry.name))) {
+        if (
+          f.name === "run.yaml" || f.name === "metrics.jsonl" || /^slurm-.*\.log$/.test(f.name)
+        ) {
+          ids.push(entry.name);
+          break;
+        }
+      }
+    } catch (e) {
+      // Removed or made unreadable while we looked: not a run now.
+      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) {
+        throw e;
+      }
+    }
+  }
+  return ids.sort(compareIds);
+}
+
+/**
+ * Reads every run folder of an experiment folder (see {@link runFolders}), sorted by
+ * id; `read` reads their files (default: {@link readOptional}).
+ */
+export async function readRuns(
+  expDir: string,
+  read: TextReader = readOptional,
+): Promise<RunRecord[]> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(expDir);
@@ -262,21 +351,6 @@ export async function readRuns(expDir: string): Promise<RunRecord[]> {
     throw new Error(`Cannot read runs: expected a folder, got the file '${expDir}'`);
   }
   const runs: RunRecord[] = [];
-  for await (const entry of Deno.readDir(expDir)) {
-    if (!entry.isDirectory) continue;
-    const dir = join(expDir, entry.name);
-    let isRun = false;
-    for await (const f of Deno.readDir(dir)) {
-      if (
-        f.name === "run.yaml" || f.name === "metrics.jsonl" ||
-        /^slurm-.*\.log$/.test(f.name)
-      ) {
-        isRun = true;
-        break;
-      }
-    }
-    if (isRun) runs.push(await readRun(dir, entry.name));
-  }
-  const collator = new Intl.Collator("en", { numeric: true });
-  return runs.sort((a, b) => collator.compare(a.id, b.id));
+  for (const id of await runFolders(expDir)) runs.push(await readRun(join(expDir, id), id, read));
+  return runs;
 }

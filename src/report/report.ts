@@ -1,54 +1,77 @@
 /**
  * The results report of one experiment folder (`runs/<experiment>`):
- * `report.md`, `report.csv` and the figures `accuracy.svg`, `firing.svg`,
- * `spike_times.svg`.
+ * `report.md`, `report.csv`, `report.tex` (a booktabs table), `report.html`
+ * (one self-contained page with the tables and interactive figures) and each
+ * figure as `<name>.svg` beside its Vega-Lite spec `<name>.vl.json`.
  *
  * @module
  */
 
 import { basename, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/fs.ts";
-import { readRuns, type RunRecord } from "./load.ts";
+import { escapeMarkdown } from "./escape.ts";
+import { type LegendPlan, legendPlan } from "./figure_data.ts";
+import {
+  FIGURE_CAPTIONS,
+  FIGURE_NAMES,
+  type FigureName,
+  reportFigures,
+  type VlSpec,
+} from "./figures.ts";
+import { reportHtml } from "./html.ts";
+import { latexTable } from "./latex.ts";
+import { readRuns, RUN_STATES, type RunRecord } from "./load.ts";
 import {
   type ConfigGroup,
   gridKeys,
   groupBySeed,
   groupsMarkdown,
-  mdCell,
   pct,
   runsCsv,
   runsMarkdown,
   type RunSummary,
   summarizeRun,
+  valueText,
 } from "./table.ts";
-import { accuracyFigure, firingFigure, spikeTimesFigure } from "./figures.ts";
+import { renderSvg } from "./vega.ts";
 
-/** Names of the figure files. */
-export const FIGURES = ["accuracy.svg", "firing.svg", "spike_times.svg"] as const;
+/** One figure: its Vega-Lite spec and the SVG drawn from it. */
+export interface Figure {
+  spec: VlSpec;
+  svg: string;
+}
 
 /** A built report, not yet written. */
 export interface Report {
   experiment: string;
   runs: RunRecord[];
   summaries: RunSummary[];
+  /** Configurations, best mean test accuracy first. */
   groups: ConfigGroup[];
+  /** Colours and natural order of the configurations. */
+  plan: LegendPlan;
   /** The best run: highest best validation accuracy (test accuracy without one). */
   best: RunSummary | null;
-  /** The markdown runs table alone (what the task prints). */
+  /** The markdown runs table alone. */
   table: string;
   markdown: string;
   csv: string;
-  figures: Record<(typeof FIGURES)[number], string>;
+  latex: string;
+  html: string;
+  figures: Record<FigureName, Figure>;
 }
 
+/** The files a report writes besides the figures. */
+export const REPORT_FILES = ["report.md", "report.csv", "report.tex", "report.html"] as const;
+
 /**
- * The best run: finished runs first (running ones only if none finished), highest best
- * validation accuracy, or test accuracy where no validation accuracy exists; ties go to
- * the first id.
+ * The best run: finished runs first (then running, then stopped ones), highest best
+ * validation accuracy, or test accuracy where no validation accuracy exists; ties go
+ * to the first id.
  */
 export function bestRun(summaries: RunSummary[]): RunSummary | null {
   const score = (s: RunSummary) => s.bestValAcc ?? s.testAcc;
-  for (const state of ["done", "running"] as const) {
+  for (const state of ["done", "running", "stopped"] as const) {
     let best: RunSummary | null = null;
     for (const s of summaries) {
       if (s.state !== state || score(s) === null) continue;
@@ -59,42 +82,82 @@ export function bestRun(summaries: RunSummary[]): RunSummary | null {
   return null;
 }
 
-/** Reads an experiment folder and builds its report. */
+/**
+ * The spike window of the runs (`t_win`), when they all agree; otherwise 1 (the
+ * histograms' bins are then read as fractions of each run's window).
+ */
+export function spikeWindow(runs: RunRecord[]): number {
+  const wins = new Set(
+    runs.map((r) => r.settings.t_win).filter((t): t is number => typeof t === "number" && t > 0),
+  );
+  return wins.size === 1 ? [...wins][0] : 1;
+}
+
+/** Distinct values of a setting over the runs, as text. */
+function settingValues(runs: RunRecord[], key: string): string[] {
+  return [
+    ...new Set(
+      runs.filter((r) => key in r.settings).map((r) => valueText(r.settings[key])),
+    ),
+  ];
+}
+
+/** Reads an experiment folder and builds its report (figures rendered). */
 export async function buildReport(expDir: string): Promise<Report> {
   const experiment = basename(resolve(expDir));
   const runs = await readRuns(expDir);
   const summaries = runs.map(summarizeRun);
   const groups = groupBySeed(runs, summaries);
+  const plan = legendPlan(groups);
   const best = bestRun(summaries);
   const keys = gridKeys(runs);
   const table = runsMarkdown(summaries, keys);
-  const bestRecord = best ? runs.find((r) => r.id === best.id) ?? null : null;
+  const specs = reportFigures(plan, runs, summaries, experiment, spikeWindow(runs));
+  const figures = {} as Record<FigureName, Figure>;
+  for (const name of FIGURE_NAMES) {
+    figures[name] = { spec: specs[name], svg: await renderSvg(specs[name], `${name}.svg`) };
+  }
+  const latex = latexTable(groups, experiment);
+  const csv = runsCsv(summaries, keys);
 
   const countOf = (s: string) => summaries.filter((x) => x.state === s).length;
-  const counts = ["done", "running", "failed", "pending", "invalid"]
-    .filter((s) => countOf(s) > 0)
-    .map((s) => `${countOf(s)} ${s}`);
+  const counts = RUN_STATES.filter((s) => countOf(s) > 0).map((s) => `${countOf(s)} ${s}`);
   const md: string[] = [
-    `# Report: ${experiment}`,
+    `# Report: ${escapeMarkdown(experiment)}`,
     "",
     `${runs.length} run${runs.length === 1 ? "" : "s"}` +
     (counts.length ? `: ${counts.join(", ")}.` : "."),
   ];
-  if (best) {
+  const described = ["dataset", "arch"].map((k) => [k, settingValues(runs, k)] as const)
+    .filter(([, v]) => v.length > 0);
+  if (described.length > 0) {
     md.push(
-      `Best: \`${best.id}\` (${best.state}), test accuracy ${pct(best.testAcc)} % at epoch ` +
-        `${best.bestEpoch ?? "–"}, best validation accuracy ${pct(best.bestValAcc)} %.`,
+      described.map(([k, v]) =>
+        `${k === "arch" ? "Architecture" : "Dataset"}: ${v.map(escapeMarkdown).join(", ")}`
+      ).join(". ") + ".",
     );
   }
-  if (summaries.some((s) => s.state === "running")) {
-    md.push("", "Running runs show what their metrics.jsonl holds so far.");
+  if (best) {
+    md.push(
+      `Best: ${escapeMarkdown(best.id)} (${best.state}), test accuracy ${
+        pct(best.testAcc)
+      } % at epoch ${best.bestEpoch ?? "–"}, best validation accuracy ${pct(best.bestValAcc)} %.`,
+    );
+  }
+  if (summaries.some((s) => s.state === "running" || s.state === "stopped")) {
+    md.push(
+      "",
+      "Running and stopped runs show what their metrics.jsonl holds so far; a stopped run " +
+        "(no live runner) resumes from its checkpoint when the experiment runs again.",
+    );
   }
   md.push("", "## Runs", "", table);
   md.push("## Configurations over seeds", "");
   if (groups.length > 0) {
     md.push(
       "Runs that differ only in `seed` form one configuration; mean and sample standard " +
-        "deviation (n - 1) over its finished runs, best first.",
+        "deviation (n - 1) over its finished runs, best first. `report.tex` has this table " +
+        "for LaTeX (booktabs).",
       "",
       groupsMarkdown(groups),
     );
@@ -104,51 +167,62 @@ export async function buildReport(expDir: string): Promise<Report> {
   const failed = runs.filter((r) => r.state === "failed" || r.state === "invalid");
   if (failed.length > 0) {
     md.push("## Failed", "");
-    for (const r of failed) md.push(`- \`${r.id}\` (${r.state}): ${mdCell(r.error ?? "")}`);
+    for (const r of failed) {
+      md.push(`- ${escapeMarkdown(r.id)} (${r.state}): ${escapeMarkdown(r.error ?? "")}`);
+    }
     md.push("");
   }
   const warnings = runs.flatMap((r) => r.warnings);
   if (warnings.length > 0) {
-    md.push("## Warnings", "", ...warnings.map((w) => `- ${mdCell(w)}`), "");
+    md.push("## Warnings", "", ...warnings.map((w) => `- ${escapeMarkdown(w)}`), "");
   }
   md.push(
     "## Figures",
     "",
-    "![Accuracy per epoch](accuracy.svg)",
-    "",
-    "![Firing per layer](firing.svg)",
-    "",
-    "![Spike times per layer](spike_times.svg)",
+    "`report.html` shows them interactively (hover for values, click a legend entry to " +
+      "highlight it). Each SVG has beside it the Vega-Lite spec it was drawn from " +
+      "(`accuracy.vl.json` for `accuracy.svg`, and so on), to restyle or redraw it.",
     "",
   );
-  return {
+  for (const name of FIGURE_NAMES) {
+    md.push(`![${FIGURE_CAPTIONS[name]}](${name}.svg)`, "");
+  }
+  const markdown = md.join("\n");
+  const report: Report = {
     experiment,
     runs,
     summaries,
     groups,
+    plan,
     best,
     table,
-    markdown: md.join("\n"),
-    csv: runsCsv(summaries, keys),
-    figures: {
-      "accuracy.svg": accuracyFigure(runs, `Accuracy per epoch: ${experiment}`),
-      "firing.svg": firingFigure(bestRecord),
-      "spike_times.svg": spikeTimesFigure(bestRecord, best?.bestEpoch ?? null),
-    },
+    markdown,
+    csv,
+    latex,
+    html: "",
+    figures,
   };
+  report.html = await reportHtml(report);
+  return report;
 }
 
 /**
- * Writes `report.md`, `report.csv` and the figures into `outDir` (created if missing);
- * returns the paths written.
+ * Writes the report into `outDir` (created if missing): `report.md`, `report.csv`,
+ * `report.tex`, `report.html` and `<figure>.svg` with `<figure>.vl.json`; returns the
+ * paths written. Each file is written atomically.
  */
 export async function writeReport(report: Report, outDir: string): Promise<string[]> {
   await Deno.mkdir(outDir, { recursive: true });
   const files: [string, string][] = [
     ["report.md", report.markdown],
     ["report.csv", report.csv],
-    ...FIGURES.map((f): [string, string] => [f, report.figures[f]]),
+    ["report.tex", report.latex],
+    ["report.html", report.html],
   ];
+  for (const name of FIGURE_NAMES) {
+    files.push([`${name}.svg`, report.figures[name].svg]);
+    files.push([`${name}.vl.json`, JSON.stringify(report.figures[name].spec, null, 2) + "\n"]);
+  }
   const written: string[] = [];
   for (const [name, data] of files) {
     const p = join(outDir, name);

@@ -5,7 +5,9 @@
  * @module
  */
 
+import { escapeMarkdown } from "./escape.ts";
 import type { EpochMetrics, RunRecord, RunState } from "./load.ts";
+import { compareValues } from "./order.ts";
 
 /** What the report shows for one run; values of unfinished runs come from metrics.jsonl. */
 export interface RunSummary {
@@ -117,6 +119,11 @@ export interface ConfigGroup {
   label: string;
   /** The configuration's settings (without the seed and bookkeeping). */
   settings: Record<string, unknown>;
+  /**
+   * The settings that tell configurations apart (grid keys first), with this
+   * configuration's values; the same keys in every group of one report.
+   */
+  varying: Record<string, unknown>;
   /** All runs of the configuration, in report order. */
   ids: string[];
   /** Finished runs with a test accuracy. */
@@ -125,10 +132,13 @@ export interface ConfigGroup {
   testMean: number | null;
   testStd: number | null;
   valMean: number | null;
+  valStd: number | null;
   spikesMean: number | null;
+  spikesStd: number | null;
 }
 
-function valueText(v: unknown): string {
+/** A setting's value as text: strings as they are, anything else as JSON. */
+export function valueText(v: unknown): string {
   return typeof v === "string" ? v : stableJson(v);
 }
 
@@ -155,29 +165,41 @@ export function groupBySeed(runs: RunRecord[], summaries: RunSummary[]): ConfigG
   // Label each group by the settings that vary between groups (grid keys first).
   const keys = new Set<string>();
   for (const g of all) Object.keys(g.settings).forEach((k) => keys.add(k));
-  const gridKeys = new Set(runs.flatMap((r) => Object.keys(r.gridPoint)));
+  // Grid keys in the grid's order (the first one colours large grids), then the others.
+  const gridOrder: string[] = [];
+  for (const r of runs) {
+    for (const k of Object.keys(r.gridPoint)) if (!gridOrder.includes(k)) gridOrder.push(k);
+  }
+  const rank = (k: string) => (gridOrder.includes(k) ? gridOrder.indexOf(k) : gridOrder.length);
   const varying = [...keys].filter((k) =>
     new Set(all.map((g) => stableJson(g.settings[k]))).size > 1
-  ).sort((a, b) => Number(gridKeys.has(b)) - Number(gridKeys.has(a)));
+  ).sort((a, b) => rank(a) - rank(b));
   const out = all.map((g): ConfigGroup => {
     const done = g.runs.filter((r) => r.state === "done")
       .map((r) => byId.get(r.id) as RunSummary)
       .filter((s) => s.testAcc !== null);
     const test = meanStd(done.map((s) => s.testAcc as number));
-    const vals = done.map((s) => s.bestValAcc).filter((v): v is number => v !== null);
-    const spikes = done.map((s) => s.spikesPerSample).filter((v): v is number => v !== null);
+    const vals = meanStd(
+      done.map((s) => s.bestValAcc).filter((v): v is number => v !== null),
+    );
+    const spikes = meanStd(
+      done.map((s) => s.spikesPerSample).filter((v): v is number => v !== null),
+    );
     return {
       label: varying.length === 0
         ? "(all runs)"
         : varying.map((k) => `${k}=${valueText(g.settings[k])}`).join(", "),
       settings: g.settings,
+      varying: Object.fromEntries(varying.map((k) => [k, g.settings[k]])),
       ids: g.runs.map((r) => r.id),
       n: done.length,
       seeds: done.map((s) => runs.find((r) => r.id === s.id)?.settings.seed),
       testMean: test.mean,
       testStd: test.std,
-      valMean: meanStd(vals).mean,
-      spikesMean: meanStd(spikes).mean,
+      valMean: vals.mean,
+      valStd: vals.std,
+      spikesMean: spikes.mean,
+      spikesStd: spikes.std,
     };
   });
   return out.sort((a, b) => {
@@ -188,9 +210,23 @@ export function groupBySeed(runs: RunRecord[], summaries: RunSummary[]): ConfigG
   });
 }
 
-/** Escapes a markdown table cell. */
+/**
+ * The groups in the order of their settings' values (numbers by value, key by key in
+ * the order of {@link ConfigGroup.varying}): the order of legends and paper tables.
+ */
+export function naturalOrder(groups: ConfigGroup[]): ConfigGroup[] {
+  return [...groups].sort((a, b) => {
+    for (const k of Object.keys(a.varying)) {
+      const c = compareValues(a.varying[k], b.varying[k]);
+      if (c !== 0) return c;
+    }
+    return 0;
+  });
+}
+
+/** Escapes a markdown table cell (see {@link escapeMarkdown}). */
 export function mdCell(s: string): string {
-  return s.replace(/\s*\r?\n\s*/g, " ").replaceAll("|", "\\|");
+  return escapeMarkdown(s);
 }
 
 /**

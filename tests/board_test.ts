@@ -1,0 +1,350 @@
+// The live board's server: what it lists, what it refuses (path traversal, writes,
+// foreign hosts), and the change events it sends while a run trains.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Board, liveRows, serveBoard } from "../src/report/board.ts";
+import { epoch, result, withTempDir, writeRun } from "./_runs.ts";
+
+const SECRET = "TOP-SECRET-NOT-A-RUN";
+
+/** runs/grid with a point in each state, and a secret file beside runs/. */
+async function runsTree(root: string): Promise<string> {
+  const runs = join(root, "runs");
+  const grid = join(runs, "grid");
+  await writeRun(grid, {
+    id: "lr1e-3_seed0",
+    lr: 1e-3,
+    seed: 0,
+    state: "running",
+    lock: "live",
+    metrics: [epoch(1, 0.5, 0.45), epoch(2, 0.6, 0.55)],
+  });
+  await writeRun(grid, {
+    id: "lr1e-2_seed0",
+    lr: 1e-2,
+    seed: 0,
+    state: "done",
+    results: result(0.8, 0.82),
+    metrics: [epoch(1, 0.7, 0.7), epoch(2, 0.82, 0.8)],
+  });
+  await writeRun(grid, { id: "lr1e-4_seed0", lr: 1e-4, seed: 0, state: "failed", error: "boom" });
+  await writeRun(grid, {
+    id: "lr3e-4_seed0",
+    lr: 3e-4,
+    seed: 0,
+    state: "running",
+    metrics: [epoch(1, 0.4, 0.4)],
+  });
+  await Deno.mkdir(join(grid, "lr1e-1_seed0"));
+  await Deno.writeTextFile(join(grid, "lr1e-1_seed0", "slurm-1_0.log"), "");
+  await writeRun(join(runs, "other"), { id: "default", lr: 1e-3, seed: 0, state: "done" });
+  // Outside the runs folder.
+  await Deno.writeTextFile(join(root, "secret.txt"), SECRET);
+  await Deno.mkdir(join(root, "outside", "evil"), { recursive: true });
+  await Deno.writeTextFile(
+    join(root, "outside", "evil", "metrics.jsonl"),
+    `{"epoch":1,"x":"${SECRET}"}\n`,
+  );
+  await Deno.writeTextFile(
+    join(root, "outside", "evil", "run.yaml"),
+    `kind: run\nnote: ${SECRET}\n`,
+  );
+  // A run folder that is a link out of runs/, and a run whose files link out.
+  await Deno.symlink(join(root, "outside", "evil"), join(grid, "linked"));
+  const sneaky = join(grid, "sneaky");
+  await Deno.mkdir(sneaky);
+  await Deno.symlink(join(root, "outside", "evil", "metrics.jsonl"), join(sneaky, "metrics.jsonl"));
+  await Deno.symlink(join(root, "secret.txt"), join(sneaky, "run.yaml"));
+  return runs;
+}
+
+async function get(board: Board, path: string, init: RequestInit = {}) {
+  const res = await board.handler(new Request(`http://127.0.0.1:8080${path}`, init));
+  return { status: res.status, text: await res.text(), headers: res.headers };
+}
+
+Deno.test("board: lists experiments and points with their state", async () => {
+  await withTempDir(async (root) => {
+    const board = await Board.open(await runsTree(root));
+    const { status, text, headers } = await get(board, "/api/experiments");
+    assert.equal(status, 200);
+    assert.match(headers.get("content-type")!, /application\/json/);
+    const listing = JSON.parse(text);
+    assert.deepEqual(listing.experiments.map((e: { name: string }) => e.name), ["grid", "other"]);
+    const points = listing.experiments[0].points as Record<string, unknown>[];
+    // Numeric order of ids; every state.
+    assert.deepEqual(points.map((p) => [p.id, p.state]), [
+      ["lr1e-4_seed0", "failed"],
+      ["lr3e-4_seed0", "stopped"],
+      ["lr1e-3_seed0", "running"],
+      ["lr1e-2_seed0", "done"],
+      ["lr1e-1_seed0", "pending"],
+      ["sneaky", "pending"],
+    ]);
+    const running = points[2];
+    assert.equal(running.epochs, 2);
+    assert.equal(running.target, 5);
+    assert.equal(running.bestValAcc, 0.6);
+    assert.equal(points[0].error, "boom");
+    assert.equal(points[3].testAcc, 0.8);
+    // One experiment folder as the root: that experiment alone.
+    const one = await Board.open(join(root, "runs", "grid"));
+    const l1 = JSON.parse((await get(one, "/api/experiments")).text);
+    assert.deepEqual(l1.experiments.map((e: { name: string }) => e.name), ["grid"]);
+    assert.equal(l1.experiments[0].points.length, 6);
+    // A run's metrics and the rows the chart draws.
+    const run = JSON.parse((await get(board, "/api/runs/grid/lr1e-3_seed0")).text);
+    assert.equal(run.state, "running");
+    assert.deepEqual(run.metrics.map((m: { epoch: number }) => m.epoch), [1, 2]);
+    assert.deepEqual(run.rows, liveRows("lr1e-3_seed0", run.metrics));
+    assert.deepEqual(
+      run.rows.filter((r: { epoch: number }) => r.epoch === 2).map((
+        r: { panel: string; series: string; value: number },
+      ) => [r.panel, r.series, Number(r.value.toFixed(6))]),
+      [
+        ["accuracy (%)", "validation", 60],
+        ["accuracy (%)", "test", 55],
+        ["loss", "training", 0.5],
+        ["loss", "validation", 1],
+        ["spikes per sample", "per test sample", 102],
+      ],
+    );
+  });
+});
+
+Deno.test("board: serves nothing outside the runs folder", async () => {
+  await withTempDir(async (root) => {
+    const board = await Board.open(await runsTree(root));
+    const attempts = [
+      "/secret.txt",
+      "/../secret.txt",
+      "/%2e%2e/secret.txt",
+      "/..%2fsecret.txt",
+      "/api/runs/grid/..%2F..%2Fsecret.txt",
+      "/api/runs/..%2F..%2F/secret.txt",
+      "/api/runs/..%2Foutside/evil",
+      "/api/runs/grid/%2e%2e",
+      "/api/runs/%2e%2e/%2e%2e",
+      "/api/runs/grid/..%5C..%5Csecret.txt",
+      "/api/runs/grid/lr1e-3_seed0%2F..%2F..%2F..%2Fsecret.txt",
+      "/api/runs/grid/lr1e-3_seed0/metrics.jsonl",
+      "/api/runs/grid/linked",
+      "/api/runs/grid/%ZZ",
+      "/api/runs/grid/lr1e-3_seed0%00",
+      "/api/runs/outside/evil",
+      "/runs/grid/lr1e-3_seed0/run.yaml",
+      "/grid/lr1e-3_seed0/metrics.jsonl",
+    ];
+    for (const path of attempts) {
+      const r = await get(board, path);
+      assert.ok(!r.text.includes(SECRET), `${path} leaked the secret`);
+      // URL parsing reads %2e%2e as '..' and climbs no higher than '/': the page.
+      if (new URL(path, "http://x").pathname === "/") {
+        assert.equal(r.status, 200);
+        assert.match(r.headers.get("content-type")!, /text\/html/);
+        continue;
+      }
+      assert.ok(r.status === 404 || r.status === 400, `${path}: status ${r.status}`);
+    }
+    // A run folder whose files are links out of runs/: listed, but its files read as absent.
+    const sneaky = await get(board, "/api/runs/grid/sneaky");
+    assert.equal(sneaky.status, 200);
+    assert.ok(!sneaky.text.includes(SECRET));
+    assert.deepEqual(JSON.parse(sneaky.text).metrics, []);
+    const listing = await get(board, "/api/experiments");
+    assert.ok(!listing.text.includes(SECRET) && !listing.text.includes('"linked"'));
+    // The same requests on the wire, where no URL parser tidies the path first.
+    const served = await serveBoard({ root: join(root, "runs"), port: 0 });
+    try {
+      for (const path of [...attempts, "/../../secret.txt", "/api/runs/grid/../../secret.txt"]) {
+        const raw = await rawGet(served.server.addr.port, path);
+        const status = Number(raw.split(" ")[1]);
+        assert.ok(!raw.includes(SECRET), `raw ${path} leaked the secret`);
+        if (status === 200) {
+          assert.match(raw, /content-type: text\/html/i, `raw ${path}: only the page`);
+          continue;
+        }
+        assert.ok(status === 404 || status === 400, `raw ${path}: ${raw.split("\r\n")[0]}`);
+      }
+    } finally {
+      await served.close();
+    }
+  });
+});
+
+async function rawGet(port: number, path: string, host = "127.0.0.1"): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      new TextEncoder().encode(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(65536);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+    return new TextDecoder().decode(
+      chunks.reduce((a, b) => new Uint8Array([...a, ...b]), new Uint8Array()),
+    );
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("board: read-only, loopback names only, escaped page", async () => {
+  await withTempDir(async (root) => {
+    const runs = await runsTree(root);
+    // An experiment whose folder name is markup.
+    await writeRun(join(runs, "<img src=x onerror=alert(1)>"), {
+      id: "a",
+      lr: 1,
+      seed: 0,
+      state: "done",
+    });
+    const board = await Board.open(runs);
+    for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
+      const r = await get(board, "/api/experiments", { method, body: "x" });
+      assert.equal(r.status, 405, method);
+      assert.equal(r.headers.get("allow"), "GET, HEAD");
+    }
+    const head = await get(board, "/api/experiments", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.text, "");
+    const rebound = await board.handler(
+      new Request("http://127.0.0.1:8080/api/experiments", { headers: { host: "evil.example" } }),
+    );
+    assert.equal(rebound.status, 403);
+    await rebound.body?.cancel();
+    for (const host of ["localhost:8080", "127.0.0.1", "[::1]:9"]) {
+      const ok = await board.handler(
+        new Request("http://127.0.0.1:8080/api/experiments", { headers: { host } }),
+      );
+      assert.equal(ok.status, 200, host);
+      await ok.body?.cancel();
+    }
+    const page = await get(board, "/");
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-security-policy")!, /connect-src 'self'/);
+    assert.ok(page.text.includes('<script src="/vega.min.js"></script>'));
+    assert.ok(page.text.includes("firstspike board: runs"));
+    // The markup name reaches the page only as JSON data (the client sets textContent).
+    const listing = await get(board, "/api/experiments");
+    assert.ok(listing.text.includes("<img src=x onerror=alert(1)>"));
+    assert.ok(!page.text.includes("<img src=x"));
+    const vega = await get(board, "/vega.min.js");
+    assert.equal(vega.status, 200);
+    assert.match(vega.headers.get("content-type")!, /javascript/);
+    assert.ok(vega.text.length > 100_000);
+    const chart = JSON.parse((await get(board, "/api/chart.vg.json")).text);
+    assert.ok(chart.data.some((d: { name: string }) => d.name === "rows"));
+  });
+});
+
+/** Reads server-sent events until `until` holds for one, or the time runs out. */
+async function waitForEvent(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  until: (event: string, data: string) => boolean,
+  ms: number,
+): Promise<{ event: string; data: string }> {
+  const dec = new TextDecoder();
+  let buf = "";
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`no matching event within ${ms} ms; got so far: ${buf}`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const chunk = await Promise.race([
+      reader.read(),
+      new Promise<null>((r) => timer = setTimeout(() => r(null), left)),
+    ]);
+    clearTimeout(timer);
+    if (chunk === null) continue;
+    if (chunk.done) throw new Error(`stream ended; got: ${buf}`);
+    buf += dec.decode(chunk.value, { stream: true });
+    let end;
+    while ((end = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
+      const data = /^data: (.*)$/m.exec(block)?.[1] ?? "";
+      if (until(event, data)) return { event, data };
+    }
+  }
+}
+
+for (const watch of [true, false]) {
+  Deno.test(`board: an appended epoch is announced (${watch ? "file events" : "scan only"})`, async () => {
+    await withTempDir(async (root) => {
+      const runs = await runsTree(root);
+      const served = await serveBoard({ root: runs, port: 0, watch, scanMs: 100 });
+      try {
+        const res = await fetch(`${served.url}api/events`);
+        assert.match(res.headers.get("content-type")!, /text\/event-stream/);
+        const reader = res.body!.getReader();
+        try {
+          await waitForEvent(reader, (e) => e === "hello", 5000);
+          // Let the scan record the files as they are.
+          await new Promise((r) => setTimeout(r, 400));
+          await Deno.writeTextFile(
+            join(runs, "grid", "lr1e-3_seed0", "metrics.jsonl"),
+            JSON.stringify(epoch(3, 0.7, 0.65)) + "\n",
+            { append: true },
+          );
+          const ev = await waitForEvent(
+            reader,
+            (e, d) => e === "change" && d.includes('"lr1e-3_seed0"'),
+            5000,
+          );
+          assert.deepEqual(JSON.parse(ev.data), [{ experiment: "grid", id: "lr1e-3_seed0" }]);
+          // What the page then reads holds the new epoch.
+          const run = await (await fetch(`${served.url}api/runs/grid/lr1e-3_seed0`)).json();
+          assert.deepEqual(run.metrics.map((m: { epoch: number }) => m.epoch), [1, 2, 3]);
+        } finally {
+          await reader.cancel();
+        }
+      } finally {
+        await served.close();
+      }
+    });
+  });
+}
+
+async function boardTask(args: string[]) {
+  const res = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../tasks/board.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: res.code,
+    stdout: new TextDecoder().decode(res.stdout),
+    stderr: new TextDecoder().decode(res.stderr),
+  };
+}
+
+Deno.test("board task: --help, usage errors exit 2, a missing folder exits 1", async () => {
+  const help = await boardTask(["--help"]);
+  assert.equal(help.code, 0);
+  assert.ok(help.stdout.includes("example:\n  deno task board runs/ --port 8090"), help.stdout);
+  for (
+    const [args, msg] of [
+      [["--port", "http"], /--port: expected an integer from 0 to 65535, got 'http'/],
+      [["--port", "70000"], /--port: expected an integer from 0 to 65535/],
+      [["--scan-ms", "0"], /--scan-ms: expected a positive integer/],
+      [["a", "b"], /Expected at most one runs folder, got 2/],
+      [["--nope"], /nope/],
+    ] as const
+  ) {
+    const r = await boardTask([...args]);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.stderr, msg);
+    assert.match(r.stderr, /usage: deno task board/);
+  }
+  const missing = await boardTask(["/nonexistent/runs", "--port", "0"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /expected a runs folder \(like runs\/\), got '\/nonexistent\/runs'/);
+});
