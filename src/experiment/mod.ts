@@ -1,7 +1,8 @@
 /**
  * Layer 2, experiments: the YAML experiment schema with the reference's
  * defaults and errors that name file, line, column and key (`config.ts`),
- * and grids expanded into points with stable ids (`grid.ts`).
+ * grids expanded into points with stable ids (`grid.ts`), and settings
+ * and sweeps from the command line (`overrides.ts`).
  *
  * May import: `engine/` (the architecture parser), `util/`.
  *
@@ -10,3 +11,4 @@
 
 export * from "./config.ts";
 export * from "./grid.ts";
+export * from "./overrides.ts";
