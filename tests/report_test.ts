@@ -706,7 +706,7 @@ Deno.test("report task: prints the table and writes to --out", async () => {
       stderr: "piped",
     }).output();
     assert.equal(bad.code, 2);
-    assert.match(new TextDecoder().decode(bad.stderr), /Expected one experiment folder, got 0/);
+    assert.match(new TextDecoder().decode(bad.stderr), /expected one experiment folder, got 0 \(none\)/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
