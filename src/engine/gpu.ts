@@ -6,7 +6,12 @@
  */
 
 import { kernelSource } from "./kernels.ts";
-import { applyGpuSelection, checkSelectedAdapter, type GpuSelection } from "./gpu_select.ts";
+import {
+  applyGpuSelection,
+  checkSelectedAdapter,
+  type GpuEnvironment,
+  type GpuSelection,
+} from "./gpu_select.ts";
 
 /** Values that change from one step to the next (`Step` in `_common.wgsl`). */
 export interface StepParams {
@@ -76,6 +81,48 @@ export interface EngineOptions {
    * (see `gpu_select.ts` for how and what it needs).
    */
   gpu?: GpuSelection | null;
+}
+
+/** Adapter description, or vendor/architecture/device, or "unknown adapter". */
+function adapterNameOf(info: GPUAdapterInfo): string {
+  return info.description || [info.vendor, info.architecture, info.device]
+    .filter((s) => s && s !== "0").join(" ") ||
+    "unknown adapter";
+}
+
+/** Applies the GPU selection, requests the adapter and checks it against the selection. */
+async function requestAdapter(
+  options: EngineOptions,
+): Promise<{ adapter: GPUAdapter; selection: GpuEnvironment | null }> {
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  const selection = await applyGpuSelection(options.gpu);
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  const adapter = await gpu?.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+  });
+  if (!adapter) {
+    throw new Error(
+      (selection
+        ? `No WebGPU adapter for ${selection.description}: `
+        : "No WebGPU adapter found: ") +
+        "expected a GPU with a Vulkan, Metal or D3D12 driver, got none. " +
+        "On Debian without a GPU install Mesa's software Vulkan driver " +
+        "(`apt-get install -y mesa-vulkan-drivers`) and set XDG_RUNTIME_DIR.",
+    );
+  }
+  if (selection) checkSelectedAdapter(selection, adapter.info);
+  return { adapter, selection };
+}
+
+/**
+ * The adapter an {@link Engine} made with these options gets, as a line for
+ * logs (`NVIDIA H200 (gpu 1 (PCI 0000:41:00.0, 10de:2335))`), without making
+ * a device. It applies the GPU selection, so call it first to fix and show
+ * the GPU of a process.
+ */
+export async function describeAdapter(options: EngineOptions = {}): Promise<string> {
+  const { adapter, selection } = await requestAdapter(options);
+  return adapterNameOf(adapter.info) + (selection ? ` (${selection.description})` : "");
 }
 
 /** Splits `n` workgroups into a 2D dispatch within the per-dimension limit. */
@@ -164,21 +211,7 @@ export class Engine {
    * {@link EngineOptions.gpu}) and a device with its larger limits.
    */
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
-    const selection = await applyGpuSelection(options.gpu);
-    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-    const adapter = await gpu?.requestAdapter({
-      powerPreference: options.powerPreference ?? "high-performance",
-    });
-    if (!adapter) {
-      throw new Error(
-        (selection ? `No WebGPU adapter for ${selection.description}: ` : "No WebGPU adapter found: ") +
-          "expected a GPU with a Vulkan, Metal or D3D12 driver, got none. " +
-          "On Debian without a GPU install Mesa's software Vulkan driver " +
-          "(`apt-get install -y mesa-vulkan-drivers`) and set XDG_RUNTIME_DIR.",
-      );
-    }
-    if (selection) checkSelectedAdapter(selection, adapter.info);
+    const { adapter, selection } = await requestAdapter(options);
     const l = adapter.limits;
     const requiredLimits: Record<string, number> = {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -192,10 +225,7 @@ export class Engine {
       ? ["shader-f16"]
       : [];
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-    const info = adapter.info;
-    const name = info.description || [info.vendor, info.architecture, info.device]
-      .filter((s) => s && s !== "0").join(" ") ||
-      "unknown adapter";
+    const name = adapterNameOf(adapter.info);
     const cpu = /llvmpipe|lavapipe|swiftshader|software|warp/i.test(name);
     return new Engine(device, name, [...adapter.features], cpu, selection?.description ?? null);
   }
@@ -230,8 +260,12 @@ export class Engine {
     });
   }
 
-  /** Writes typed data into a buffer at a byte offset (queued before the next submit). */
+  /**
+   * Writes typed data into a buffer at a byte offset (queued before the next
+   * submit). Empty data writes nothing (Deno 2.9's `writeBuffer` panics on 0 bytes).
+   */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    if (data.byteLength === 0) return;
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const padded = bytes.byteLength % 4 === 0 ? bytes : (() => {
       const p = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
