@@ -288,8 +288,17 @@ export function helpText(spec: CommandSpec): string {
   return lines.join("\n");
 }
 
+/** A permission the task needs and the process lacks (exit status 2, checked before work starts). */
+export class MissingPermission extends UsageError {
+  constructor(message: string) {
+    super(message);
+    this.name = "MissingPermission";
+  }
+}
+
 /** Whether an error is a missing Deno permission. */
 export function isPermissionError(e: unknown): boolean {
+  if (e instanceof MissingPermission) return true;
   const errors = Deno.errors as unknown as Record<string, (new () => Error) | undefined>;
   return ["NotCapable", "PermissionDenied"].some((n) => {
     const cls = errors[n];
@@ -297,11 +306,9 @@ export function isPermissionError(e: unknown): boolean {
   });
 }
 
-/** The message of a missing permission: what was refused and how to grant it. */
-export function permissionMessage(task: string, e: Error): string {
-  return `missing permission: ${e.message.replace(/\.$/, "")}. ` +
-    `'deno task ${task}' grants what the task needs (deno.json); ` +
-    `for another path or command run it with 'deno run' and the --allow-* flag the message names`;
+function grantAdvice(task: string, flag: string): string {
+  return `'deno task ${task}' has the permissions listed in deno.json; add ${flag} to its ` +
+    `"${task}" task there, or run 'deno run -A tasks/${task}.ts ...'`;
 }
 
 /**
@@ -312,25 +319,41 @@ export function permissionMessage(task: string, e: Error): string {
 export function requirePermissions(task: string, needed: Deno.PermissionDescriptor[]): void {
   for (const d of needed) {
     if (Deno.permissions.querySync(d).state === "granted") continue;
-    const what = "path" in d && d.path !== undefined
-      ? `${d.name} access to '${d.path}'`
+    const detail = "path" in d && d.path !== undefined
+      ? String(d.path)
       : "command" in d && d.command !== undefined
-      ? `${d.name} access to '${d.command}'`
+      ? String(d.command)
       : "variable" in d && d.variable !== undefined
-      ? `${d.name} access to '${d.variable}'`
-      : `${d.name} access`;
-    const flag = `--allow-${d.name}${
-      "path" in d && d.path !== undefined
-        ? `=${d.path}`
-        : "command" in d && d.command !== undefined
-        ? `=${d.command}`
-        : ""
-    }`;
-    throw new UsageError(
-      `missing permission: ${what} is needed (${flag}). 'deno task ${task}' grants what the ` +
-        `task needs by default (deno.json); run 'deno run ${flag} ...' to grant more`,
-    );
+      ? d.variable
+      : "kind" in d && d.kind !== undefined
+      ? d.kind
+      : undefined;
+    const what = detail === undefined ? `${d.name} access` : `${d.name} access to '${detail}'`;
+    const flag = `--allow-${d.name}${detail === undefined ? "" : `=${detail}`}`;
+    throw new MissingPermission(`missing permission: ${what} (${grantAdvice(task, flag)})`);
   }
+}
+
+/** Prints what went wrong and returns the exit status (see {@link runTask}). */
+export function reportError(task: string, e: unknown): number {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (e instanceof MissingPermission || e instanceof ExperimentError) {
+    console.error(`deno task ${task}: ${msg}`);
+    return USAGE_EXIT;
+  }
+  if (isPermissionError(e)) {
+    console.error(
+      `deno task ${task}: missing permission: ${msg.replace(/\.$/, "")} ` +
+        `(${grantAdvice(task, "the --allow-* flag it names")})`,
+    );
+    return USAGE_EXIT;
+  }
+  if (e instanceof UsageError) {
+    console.error(`deno task ${task}: ${msg}\nRun 'deno task ${task} --help' for usage.`);
+    return USAGE_EXIT;
+  }
+  console.error(`deno task ${task}: error: ${msg}`);
+  return 1;
 }
 
 /**
@@ -354,22 +377,7 @@ export async function runTask(
     }
     status = await main(args);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    if (e instanceof UsageError) {
-      console.error(
-        `deno task ${spec.name}: ${msg}\nRun 'deno task ${spec.name} --help' for usage.`,
-      );
-      status = USAGE_EXIT;
-    } else if (e instanceof ExperimentError) {
-      console.error(`deno task ${spec.name}: ${msg}`);
-      status = USAGE_EXIT;
-    } else if (isPermissionError(e)) {
-      console.error(`deno task ${spec.name}: ${permissionMessage(spec.name, e as Error)}`);
-      status = USAGE_EXIT;
-    } else {
-      console.error(`deno task ${spec.name}: error: ${msg}`);
-      status = 1;
-    }
+    status = reportError(spec.name, e);
   }
   Deno.exit(status);
 }

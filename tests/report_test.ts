@@ -706,7 +706,10 @@ Deno.test("report task: prints the table and writes to --out", async () => {
       stderr: "piped",
     }).output();
     assert.equal(bad.code, 2);
-    assert.match(new TextDecoder().decode(bad.stderr), /expected one experiment folder, got 0 \(none\)/);
+    assert.match(
+      new TextDecoder().decode(bad.stderr),
+      /expected one experiment folder, got 0 \(none\)/,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

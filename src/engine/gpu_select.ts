@@ -249,11 +249,12 @@ let current: GpuEnvironment | null = null;
  * default adapter). The first request fixes the GPU for the life of the
  * process (wgpu's instance is made once): a later request without a
  * selection gets the same GPU, one with the same selection is fine, one with
- * another selection is an error.
+ * another selection is an error. With `check: false` the adapter is not
+ * checked against the selection (a best effort).
  */
 export async function applyGpuSelection(
   selection: GpuSelection | null | undefined,
-  opts: { sysfs?: string } = {},
+  opts: { sysfs?: string; check?: boolean } = {},
 ): Promise<GpuEnvironment | null> {
   const key = selection === null || selection === undefined ? "" : String(selection);
   if (firstRequest !== null) {
@@ -276,8 +277,9 @@ export async function applyGpuSelection(
     else Deno.env.set(k, v);
   }
   firstRequest = key;
-  current = sel;
-  return sel;
+  // Without the check the adapter is taken as it comes (a best effort, e.g. Slurm's GPU).
+  current = opts.check === false ? { ...sel, expect: null } : sel;
+  return current;
 }
 
 /**

@@ -348,6 +348,11 @@ const settingsShape = Object.fromEntries(
 
 const DOC = "a mapping of settings (key: value)";
 
+/** The schema of each setting (for tools that describe the format, e.g. `json_schema.ts`). */
+export const SETTING_SCHEMAS: Readonly<Record<keyof Experiment, z.ZodTypeAny>> = FIELDS;
+/** The schema of the `slurm:` section. */
+export const SLURM_SCHEMA: z.ZodTypeAny = SLURM;
+
 const EXPERIMENT_FILE = z.object({
   ...settingsShape,
   kind: z.literal("experiment", expecting("'experiment' or 'run'")).optional(),
