@@ -186,7 +186,7 @@ Deno.test("exp: bad overrides and bad files are usage errors that name the argum
   }
 });
 
-Deno.test("exp: overrides and sweeps list as points with their own ids (--dry-run)", async () => {
+Deno.test("exp: overrides and sweeps make points with their own ids (--dry-run, --slurm-print)", async () => {
   const r = await task("exp", [
     "experiments/grid-example.yaml",
     "lr=3e-4",
@@ -197,6 +197,14 @@ Deno.test("exp: overrides and sweeps list as points with their own ids (--dry-ru
   const ids = r.stdout.trim().split("\n").slice(0, -1).map((l) => l.split("\t")[0]);
   assert.deepEqual(ids, ["lr3e-4_seed0", "lr3e-4_seed1", "lr3e-4_seed2"]);
   assert.match(r.stdout, /\n3 point\(s\)\n$/);
+  // Slurm's array tasks get the same arguments, so they rebuild the same points.
+  const s = await task("exp", ["experiments/grid-example.yaml", "seed=5", "--slurm-print"]);
+  assert.equal(s.code, 0, s.stderr);
+  assert.match(s.stdout, /^ids=\('lr1e-3_seed5' 'lr3e-4_seed5'\)$/m);
+  assert.match(
+    s.stdout,
+    /^exec deno task exp 'experiments\/grid-example\.yaml' --only "\$id" 'seed=5'$/m,
+  );
 });
 
 Deno.test("a missing permission is a usage error naming it, before anything runs", async () => {

@@ -247,11 +247,9 @@ export function experimentPoints(
   }
   const settings = base as unknown as Experiment;
   if (parsed.kind === "run" && !changesId) {
-    return [{
-      id: String(parsed.sections.id ?? "default"),
-      settings,
-      point: structuredClone((parsed.sections.grid_point ?? {}) as Record<string, unknown>),
-    }];
+    const point = structuredClone((parsed.sections.grid_point ?? {}) as Record<string, unknown>);
+    for (const o of overrides) if (o.key in point) point[o.key] = structuredClone(o.values[0]);
+    return [{ id: String(parsed.sections.id ?? "default"), settings, point }];
   }
   return expandGrid({ base: settings, grid });
 }
