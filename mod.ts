@@ -51,12 +51,14 @@
 
 export {
   type BindingKind,
+  describeAdapter,
   Engine,
   type EngineOptions,
   type Program,
   type ProgramSpec,
   type StepParams,
 } from "./src/engine/gpu.ts";
+export { type GpuSelection, parseGpu, slurmGpu } from "./src/engine/gpu_select.ts";
 export {
   DEFAULT_OPTIMIZER,
   type Metrics,
@@ -65,6 +67,7 @@ export {
   type ModelState,
   NO_SPIKE,
   type OptimizerOptions,
+  type Prediction,
   SLOTS,
   type Tensor,
 } from "./src/engine/model.ts";
@@ -118,4 +121,24 @@ export {
   type RunPointOptions,
   type RunResults,
 } from "./src/run/train.ts";
-export { loadWeights, saveWeights } from "./src/engine/weights.ts";
+export {
+  loadModel,
+  loadWeights,
+  saveWeights,
+  type WeightsInfo,
+  weightsInfo,
+  weightsMetadata,
+} from "./src/engine/weights.ts";
+export {
+  type EvalResult,
+  type EvalSplit,
+  type EvalTarget,
+  evalTarget,
+  evaluate,
+} from "./src/run/evaluate.ts";
+export {
+  experimentPoints,
+  type Override,
+  OverrideError,
+  parseOverrides,
+} from "./src/experiment/overrides.ts";

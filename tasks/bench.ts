@@ -33,8 +33,8 @@
  * @module
  */
 
-import { positiveInt } from "./_args.ts";
-import { parseArgs } from "node:util";
+import { type CommandSpec, type ParsedArgs, runTask, UsageError } from "./_args.ts";
+import { GPU_OPTION, gpuFlag, startGpu } from "./_gpu.ts";
 import { join } from "node:path";
 import { Engine, type StepParams } from "../src/engine/gpu.ts";
 import { Model } from "../src/engine/model.ts";
@@ -53,8 +53,53 @@ import { runPoint } from "../src/run/train.ts";
 import { gitCommit, VERSION } from "../src/run/provenance.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
 
-const USAGE =
-  "usage: deno task bench [--quick] [--json FILE] [--only NAME[,NAME...]] [--reps N] [--steps N] [--precision f32|f16]";
+/** The command line of `deno task bench`. */
+export const BENCH: CommandSpec = {
+  name: "bench",
+  summary: "Time training steps of the reference shapes (vgg7, vgg11, an MNIST CNN) and one " +
+    "Fashion-MNIST epoch; print a table and write JSON.",
+  usage: "[options]",
+  options: [
+    {
+      name: "quick",
+      type: "boolean",
+      help: "small variants sized for a CPU with a software driver",
+    },
+    {
+      name: "json",
+      type: "string",
+      value: "FILE",
+      help: "write the results to FILE (default bench.json)",
+    },
+    {
+      name: "only",
+      type: "string",
+      value: "NAME[,NAME]",
+      multiple: true,
+      help: "run only these shapes: mnist-cnn, vgg7-b256, vgg7-b32, vgg11-b256, fmnist-epoch",
+    },
+    {
+      name: "reps",
+      type: "string",
+      value: "N",
+      help: "repetitions per shape (default 7, --quick 3)",
+    },
+    {
+      name: "steps",
+      type: "string",
+      value: "N",
+      help: "steps per repetition (default 20, --quick 3)",
+    },
+    {
+      name: "precision",
+      type: "string",
+      value: "f32|f16",
+      help: "arithmetic of the matrix products",
+    },
+    GPU_OPTION,
+  ],
+  examples: ["deno task bench --quick", "deno task bench --only vgg7-b256 --json vgg7.json"],
+};
 
 /** Timings from the performance issue (ms per training step). */
 export interface Anchor {
@@ -451,42 +496,30 @@ export function formatTable(results: readonly ShapeResult[]): string {
     .join("\n");
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      quick: { type: "boolean" },
-      json: { type: "string" },
-      only: { type: "string", multiple: true },
-      reps: { type: "string" },
-      steps: { type: "string" },
-      precision: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
+async function main(args: ParsedArgs): Promise<number> {
+  if (args.positionals.length) {
+    throw new UsageError(
+      `expected no arguments, got ${args.positionals.map((p) => `'${p}'`).join(", ")}`,
+    );
   }
-  const quick = !!values.quick;
+  const quick = args.flag("quick");
   const shapes = quick ? QUICK_SHAPES : FULL_SHAPES;
   const names = [...shapes.map((s) => s.name), EPOCH_NAME];
-  const only = values.only?.flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s);
+  const only = args.has("only") ? args.list("only") : undefined;
   for (const n of only ?? []) {
     if (!names.includes(n)) {
-      throw new Error(`--only: expected one of ${names.join(", ")}, got '${n}'`);
+      throw new UsageError(`--only: expected one of ${names.join(", ")}, got '${n}'`);
     }
   }
   const wanted = (n: string) => !only || only.includes(n);
-  const reps = positiveInt("reps", values.reps) ?? (quick ? 3 : 7);
-  const steps = positiveInt("steps", values.steps) ?? (quick ? 3 : 20);
+  const reps = args.positiveInt("reps") ?? (quick ? 3 : 7);
+  const steps = args.positiveInt("steps") ?? (quick ? 3 : 20);
   const warmup = quick ? 2 : 5;
-  const jsonPath = values.json ?? "bench.json";
-  const precision = (values.precision ?? "f32") as Precision;
-  if (precision !== "f32" && precision !== "f16") {
-    throw new Error(`--precision: expected 'f32' or 'f16', got '${values.precision}'`);
-  }
+  const jsonPath = args.string("json") ?? "bench.json";
+  const precision: Precision = args.choice("precision", ["f32", "f16"] as const, "f32");
+  const gpu = gpuFlag(args.string("gpu"));
 
+  console.error(await startGpu({ flag: gpu }));
   const engine = await Engine.create();
   const commit = await gitCommit();
   const date = new Date().toISOString();
@@ -588,11 +621,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main());
-  } catch (e) {
-    console.error(`bench failed: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runTask(BENCH, main);

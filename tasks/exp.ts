@@ -1,35 +1,35 @@
 /**
- * `deno task exp FILE.yaml [options]`: runs every point of an experiment's
- * grid in turn (or hands the grid to Slurm).
- *
- *   --dry-run          list the points, their ids and whether they are done
- *   --only ID          run one point
- *   --max-epochs N     cap the epochs (a quick look)
- *   --output DIR       write runs under DIR instead of the file's `output`
- *   --force            run points again even when they are done
- *   --slurm            write an sbatch array script (one task per unfinished point) and submit it
- *   --slurm-print      print that script instead of submitting it
- *   --partition P --time T --gres G --cpus N --mem M --parallel N   Slurm options
- *                      (override the experiment's `slurm:` section)
+ * `deno task exp FILE.yaml [key=value ...] [options]`: runs every point of an
+ * experiment's grid in turn (or hands the grid to Slurm). `key=value`
+ * overrides a setting, `key=v1,v2` sweeps it (with the file's grid, one
+ * cartesian product); see {@link EXP} for the options and `--help`.
  *
  * Points already finished are skipped; an interrupted point resumes from its
  * checkpoint; a failed point is recorded with its error and the grid goes on.
  * The exit status is 0 when every point is done or skipped, 1 when a point
- * failed (or was refused: its folder holds a run with other settings), and
- * 75 when none failed but some were busy in another runner.
+ * failed (or was refused: its folder holds a run with other settings), 2 on
+ * a usage error, and 75 when none failed but some were busy in another runner.
  *
  * @module
  */
 
-import { positiveInt } from "./_args.ts";
-import { installStop } from "./_signals.ts";
-import { parseArgs } from "node:util";
+import {
+  type CommandSpec,
+  isPermissionError,
+  type ParsedArgs,
+  requirePermissions,
+  runTask,
+  UsageError,
+} from "./_args.ts";
+import { GPU_OPTION, gpuFlag, startGpu } from "./_gpu.ts";
 import { join, relative, resolve } from "node:path";
-import { loadExperiment } from "../src/experiment/config.ts";
-import { expandGrid, type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
+import { loadExperiment, SETTING_KEYS } from "../src/experiment/config.ts";
+import { type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
+import { experimentPoints, isOverride, parseOverrides } from "../src/experiment/overrides.ts";
 import { Interrupted, runDir, runPoint } from "../src/run/train.ts";
 import { SettingsChanged } from "../src/run/fingerprint.ts";
 import { planPoint, readPriorRun } from "../src/run/prior.ts";
+import { installStop } from "./_signals.ts";
 import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
 import {
@@ -40,57 +40,163 @@ import {
   submitSlurm,
 } from "../src/cluster/slurm.ts";
 
-const USAGE =
-  "usage: deno task exp FILE.yaml [--dry-run] [--only ID] [--max-epochs N] [--output DIR] " +
-  "[--force] [--slurm | --slurm-print] [--partition P] [--time T] [--gres G] [--cpus N] [--mem M] [--parallel N]";
+/** The command line of `deno task exp`. */
+export const EXP: CommandSpec = {
+  name: "exp",
+  summary: "Train every point of an experiment (its grid times the command-line sweeps), " +
+    "or submit them to Slurm.",
+  usage: "FILE.yaml [key=value ...] [options]",
+  positionals: [
+    { name: "FILE.yaml", help: "an experiment file, or a run's run.yaml to rerun that point" },
+    { name: "key=value", help: "override a setting (lr=3e-4); key=v1,v2 sweeps it (seed=0,1,2)" },
+  ],
+  options: [
+    {
+      name: "dry-run",
+      type: "boolean",
+      help: "list the points, their ids and whether they are done",
+    },
+    { name: "only", type: "string", value: "ID", help: "run one point" },
+    { name: "max-epochs", type: "string", value: "N", help: "cap the epochs (a quick look)" },
+    {
+      name: "output",
+      type: "string",
+      value: "DIR",
+      help: "write runs under DIR instead of the file's output",
+    },
+    {
+      name: "force",
+      type: "boolean",
+      help: "start points over (each folder's lock is taken before anything is deleted)",
+    },
+    GPU_OPTION,
+    {
+      name: "slurm",
+      type: "boolean",
+      help: "submit an sbatch array (one task per unfinished point)",
+    },
+    {
+      name: "slurm-print",
+      type: "boolean",
+      help: "print that sbatch script instead of submitting it",
+    },
+    {
+      name: "partition",
+      type: "string",
+      value: "P",
+      help: "Slurm partition (overrides slurm: partition)",
+    },
+    { name: "time", type: "string", value: "T", help: "Slurm time limit, e.g. 24:00:00" },
+    { name: "gres", type: "string", value: "G", help: "Slurm generic resources, e.g. gpu:1" },
+    { name: "cpus", type: "string", value: "N", help: "Slurm CPUs per task" },
+    { name: "mem", type: "string", value: "M", help: "Slurm memory per task, e.g. 32G" },
+    { name: "parallel", type: "string", value: "N", help: "at most N array tasks at once" },
+  ],
+  examples: [
+    "deno task exp experiments/quickstart.yaml",
+    "deno task exp experiments/fmnist-vgg7.yaml lr=3e-4 batch_size=128",
+    "deno task exp experiments/grid-example.yaml seed=0,1,2 --dry-run",
+    "deno task exp runs/grid-example/lr1e-3_seed0/run.yaml --output rerun",
+    "deno task exp experiments/grid-example.yaml --slurm --partition gpu --gres gpu:1 --time 24:00:00",
+  ],
+  notes: [
+    "Settings are YAML values checked like the file's (lr=1e-4, augment=[crop,flip], " +
+    "weight_clip=null). Overrides and sweeps join the point's id (lr3e-4_seed1) and run.yaml, " +
+    "so they never reuse the folder of a run without them; name, description, output, data_dir " +
+    "and gpu take one value and stay out of the id.",
+  ],
+  unknownHint: (name) => {
+    const key = name.replaceAll("-", "_");
+    return (SETTING_KEYS as readonly string[]).includes(key)
+      ? `settings are given as ${key}=VALUE, without dashes`
+      : null;
+  },
+};
 
 /** Exit status when no point failed but some were busy in another runner (EX_TEMPFAIL). */
 export const BUSY_EXIT = 75;
 
-async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      "dry-run": { type: "boolean" },
-      only: { type: "string" },
-      "max-epochs": { type: "string" },
-      output: { type: "string" },
-      force: { type: "boolean" },
-      slurm: { type: "boolean" },
-      "slurm-print": { type: "boolean" },
-      partition: { type: "string" },
-      time: { type: "string" },
-      gres: { type: "string" },
-      cpus: { type: "string" },
-      mem: { type: "string" },
-      parallel: { type: "string" },
-      help: { type: "boolean", short: "h" },
+/** What `deno task exp` was asked to do. */
+export interface ExpArgs {
+  /** The experiment file. */
+  file: string;
+  /** `key=value` arguments, in order. */
+  overrides: string[];
+  /** Option values by their long names (`dry-run`, `only`, `output`, `force`, Slurm options). */
+  values: {
+    "dry-run": boolean;
+    only?: string;
+    output?: string;
+    force: boolean;
+    slurm: boolean;
+    "slurm-print": boolean;
+    partition?: string;
+    time?: string;
+    gres?: string;
+    cpus?: number;
+    mem?: string;
+    parallel?: number;
+    gpu?: number | string;
+  };
+  /** `--max-epochs`. */
+  maxEpochs?: number;
+}
+
+/** Checks the arguments of `deno task exp` (usage errors before anything runs). */
+export function expArgs(args: ParsedArgs): ExpArgs {
+  const overrides = args.positionals.filter(isOverride);
+  const files = args.positionals.filter((a) => !isOverride(a));
+  if (files.length !== 1) {
+    throw new UsageError(
+      `expected one experiment file (and key=value settings), got ${
+        files.length === 0 ? "no file" : files.map((f) => `'${f}'`).join(", ")
+      }`,
+    );
+  }
+  if (args.flag("slurm") && args.flag("slurm-print")) {
+    throw new UsageError("--slurm and --slurm-print: expected one of them, got both");
+  }
+  const slurm = args.flag("slurm") || args.flag("slurm-print");
+  if (slurm && args.has("gpu")) {
+    throw new UsageError(
+      "--gpu: a Slurm task uses the GPU Slurm gives it (--gres), got --gpu with --slurm",
+    );
+  }
+  return {
+    file: files[0],
+    overrides,
+    maxEpochs: args.positiveInt("max-epochs"),
+    values: {
+      "dry-run": args.flag("dry-run"),
+      only: args.string("only"),
+      output: args.string("output"),
+      force: args.flag("force"),
+      slurm: args.flag("slurm"),
+      "slurm-print": args.flag("slurm-print"),
+      partition: args.string("partition"),
+      time: args.string("time"),
+      gres: args.string("gres"),
+      cpus: args.positiveInt("cpus"),
+      mem: args.string("mem"),
+      parallel: args.positiveInt("parallel"),
+      gpu: gpuFlag(args.string("gpu")),
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    throw new Error(`expected one experiment file, got ${positionals.length}\n${USAGE}`);
-  }
-  const file = positionals[0];
-  const maxEpochs = positiveInt("max-epochs", values["max-epochs"]);
+  };
+}
+
+async function main(args: ParsedArgs): Promise<number> {
+  const { file, overrides, values, maxEpochs } = expArgs(args);
+  const settingArgs = parseOverrides(overrides);
   const parsed = await loadExperiment(file);
-  const points: GridPoint[] = parsed.kind === "run"
-    ? [{
-      id: String(parsed.sections.id ?? "default"),
-      settings: parsed.base,
-      point: (parsed.sections.grid_point ?? {}) as Record<string, unknown>,
-    }]
-    : expandGrid(parsed);
-  const output = values.output ?? parsed.base.output;
-  const name = parsed.base.name;
+  const points: GridPoint[] = experimentPoints(parsed, settingArgs);
+  if (points.length === 0) throw new UsageError("expected at least one point, got none");
+  const base = points[0].settings;
+  const output = values.output ?? base.output;
+  const name = base.name;
   // run.yaml records the output folder actually used.
   for (const p of points) p.settings.output = output;
   if (values.only !== undefined && !points.some((p) => p.id === values.only)) {
-    throw new Error(
+    throw new UsageError(
       `--only: expected one of the point ids (${
         points.map((p) => p.id).join(", ")
       }), got '${values.only}'`,
@@ -107,7 +213,7 @@ async function main(): Promise<number> {
         const plan = planPoint(dir, prior, p.settings, maxEpochs);
         state = plan.action === "skip" ? plan.note : prior ? `pending (${plan.note})` : "pending";
       } catch (e) {
-        state = e instanceof SettingsChanged ? "settings differ: refused" : `unreadable`;
+        state = e instanceof SettingsChanged ? "settings differ: refused" : "unreadable";
       }
       console.log(`${p.id}\t${state}\t${dir}\t${JSON.stringify(p.point)}`);
     }
@@ -133,11 +239,12 @@ async function main(): Promise<number> {
       partition: values.partition ?? sl.partition,
       time: values.time ?? sl.time,
       gres: values.gres ?? sl.gres,
-      cpusPerTask: positiveInt("cpus", values.cpus) ?? sl.cpus_per_task,
+      cpusPerTask: values.cpus ?? sl.cpus_per_task,
       mem: values.mem ?? sl.mem,
-      maxParallel: positiveInt("parallel", values.parallel) ?? sl.max_parallel,
+      maxParallel: values.parallel ?? sl.max_parallel,
       extra: sl.extra,
       args: [
+        ...overrides,
         ...(maxEpochs ? ["--max-epochs", String(maxEpochs)] : []),
         ...(values.output ? ["--output", values.output] : []),
       ],
@@ -146,11 +253,18 @@ async function main(): Promise<number> {
       console.log(script);
       return 0;
     }
+    requirePermissions("exp", [{ name: "run", command: "sbatch" }]);
     const { jobId } = await submitSlurm(script);
     console.log(`submitted job ${jobId}: ${ids.length} array task(s) for ${name}`);
     return 0;
   }
 
+  requirePermissions("exp", [
+    { name: "write", path: output },
+    { name: "env" },
+    { name: "sys", kind: "hostname" },
+  ]);
+  console.error(await startGpu({ flag: values.gpu, setting: base.gpu }));
   const stop = await installStop((line) => console.error(line));
   const tty = Deno.stderr.isTerminal();
   let lastPlain = 0;
@@ -225,6 +339,7 @@ async function main(): Promise<number> {
           }
           return code;
         }
+        if (isPermissionError(e)) throw e; // how the task was started, not the point, is at fault
         const msg = e instanceof Error ? e.message : String(e);
         if (e instanceof RunLocked) {
           busy++; // another runner owns the folder: leave it alone
@@ -252,11 +367,4 @@ async function main(): Promise<number> {
   return failed ? 1 : busy ? BUSY_EXIT : 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main());
-  } catch (e) {
-    console.error(`error: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(2);
-  }
-}
+if (import.meta.main) await runTask(EXP, main);

@@ -1,65 +1,59 @@
 /**
- * `deno task report runs/<experiment> [--out DIR]`: prints the markdown report and
- * writes report.md, report.csv, report.tex, report.html and the figures (SVG with
- * their Vega-Lite specs) into the experiment folder, or `--out`.
+ * `deno task report runs/<experiment> [--out DIR]`: prints report.md and writes
+ * report.md, report.csv, report.tex, report.html and the figures (into the
+ * experiment folder unless `--out` says otherwise).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import {
+  type CommandSpec,
+  type ParsedArgs,
+  requirePermissions,
+  runTask,
+  UsageError,
+} from "./_args.ts";
 import { buildReport, writeReport } from "../src/report/report.ts";
 
-const USAGE = `usage: deno task report runs/<experiment> [--out DIR]
+/** The command line of `deno task report`. */
+export const REPORT: CommandSpec = {
+  name: "report",
+  summary: "Summarise an experiment's runs (seeds grouped: mean and sd) and print report.md. " +
+    "Writes report.md, report.csv, report.tex (a booktabs table), report.html (one " +
+    "self-contained page that works offline: tables and interactive figures), and the " +
+    "figures accuracy, loss, lr, tradeoff, firing and spike_times as <name>.svg with their " +
+    "Vega-Lite spec <name>.vl.json.",
+  usage: "runs/<experiment> [--out DIR]",
+  positionals: [{ name: "runs/<experiment>", help: "the folder holding the experiment's runs" }],
+  options: [
+    {
+      name: "out",
+      type: "string",
+      value: "DIR",
+      help: "write the report files to DIR (default: the experiment folder)",
+    },
+  ],
+  examples: [
+    "deno task report runs/grid-example",
+    "deno task report runs/grid-example --out paper/figures",
+  ],
+};
 
-Reads every run folder of an experiment and writes, into the experiment folder
-(or DIR):
-  report.md     runs and configurations (seeds grouped: mean and sd), failures
-  report.csv    one row per run
-  report.tex    the configurations as a LaTeX booktabs table (mean ± sd)
-  report.html   one self-contained page (works offline): tables and interactive figures
-  accuracy, loss, lr, tradeoff, firing, spike_times: <name>.svg and its
-                Vega-Lite spec <name>.vl.json
-It prints report.md.
-
-example:
-  deno task report runs/grid-example --out paper/figures`;
-
-async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { out: { type: "string" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-    });
-  } catch (e) {
-    console.error(`${e instanceof Error ? e.message : e}\n\n${USAGE}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1) {
-    console.error(
-      `Expected one experiment folder, got ${parsed.positionals.length} ` +
-        `(${parsed.positionals.map((p) => `'${p}'`).join(", ") || "none"})\n\n${USAGE}`,
+async function main(args: ParsedArgs): Promise<number> {
+  if (args.positionals.length !== 1) {
+    throw new UsageError(
+      `expected one experiment folder, got ${args.positionals.length} ` +
+        `(${args.positionals.map((p) => `'${p}'`).join(", ") || "none"})`,
     );
-    return 2;
   }
-  const expDir = parsed.positionals[0];
+  const expDir = args.positionals[0];
+  const out = args.string("out") ?? expDir;
+  requirePermissions("report", [{ name: "read", path: expDir }, { name: "write", path: out }]);
   const report = await buildReport(expDir);
-  const written = await writeReport(report, parsed.values.out ?? expDir);
+  const written = await writeReport(report, out);
   console.log(report.markdown);
   console.error(`Wrote ${written.join(", ")}`);
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e));
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runTask(REPORT, main);

@@ -6,38 +6,12 @@
  */
 
 import { join } from "node:path";
-import { Rng } from "../src/util/rng.ts";
 import type { Engine } from "../src/engine/gpu.ts";
 import type { Precision } from "../src/engine/layers.ts";
 import { type Metrics, Model } from "../src/engine/model.ts";
+import { blobs } from "../src/data/blobs.ts";
 
-/** `count` images of `h x w` (one channel) as bytes and their labels. */
-export function blobs(
-  count: number,
-  h: number,
-  w: number,
-  classes: number,
-  seed: number,
-): { images: Uint8Array; labels: Uint8Array } {
-  const rng = new Rng(seed);
-  const images = new Uint8Array(count * h * w);
-  const labels = new Uint8Array(count);
-  for (let n = 0; n < count; n++) {
-    const c = rng.int(classes);
-    labels[n] = c;
-    const angle = (2 * Math.PI * c) / classes;
-    const cy = h / 2 + (h / 4) * Math.sin(angle) + (rng.next() - 0.5);
-    const cx = w / 2 + (w / 4) * Math.cos(angle) + (rng.next() - 0.5);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const d2 = ((y - cy) ** 2 + (x - cx) ** 2) / ((h * w) / 40);
-        const v = 255 * Math.exp(-d2) + 40 * rng.next() - 20;
-        images[n * h * w + y * w + x] = Math.max(0, Math.min(255, Math.round(v)));
-      }
-    }
-  }
-  return { images, labels };
-}
+export { blobs };
 
 function idx(magic: number, dims: number[], data: Uint8Array): Uint8Array {
   const head = new DataView(new ArrayBuffer(4 + 4 * dims.length));

@@ -158,17 +158,17 @@ async function runBench(args: string[], cwd: string) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-Deno.test("bench --quick: bad options exit non-zero with what was expected", async () => {
+Deno.test("bench --quick: bad options are usage errors (exit 2) with what was expected", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const a = await runBench(["--quick", "--only", "vgg9"], dir);
-    assert.equal(a.code, 1);
+    assert.equal(a.code, 2);
     assert.match(
       a.stderr,
       /--only: expected one of mnist-cnn, vgg7-b256, vgg7-b32, vgg11-b256, fmnist-epoch, got 'vgg9'/,
     );
     const b = await runBench(["--reps", "0"], dir);
-    assert.equal(b.code, 1);
+    assert.equal(b.code, 2);
     assert.match(b.stderr, /--reps: expected a positive integer, got '0'/);
     assert.deepEqual([...Deno.readDirSync(dir)], [], "a failed run writes no JSON");
   } finally {

@@ -52,6 +52,7 @@ const REFERENCE = {
   output: "runs",
   init: null,
   precision: "f32",
+  gpu: null,
 };
 
 Deno.test("DEFAULTS are the reference's settings and are frozen", () => {
@@ -125,6 +126,7 @@ Deno.test("every value given is used as written", () => {
     "output: out/runs",
     "init: w/start.safetensors",
     "precision: f16",
+    "gpu: 0000:41:00.0",
   ].join("\n");
   const base = parseExperiment(text, "x.yaml").base;
   const want: Experiment = {
@@ -158,6 +160,7 @@ Deno.test("every value given is used as written", () => {
     output: "out/runs",
     init: "w/start.safetensors",
     precision: "f16",
+    gpu: "0000:41:00.0",
   };
   assert.deepStrictEqual(base, want);
   assert.deepStrictEqual(Object.keys(base).sort(), Object.keys(want).sort());
@@ -357,7 +360,7 @@ Deno.test("grid values are checked against their setting's schema", () => {
     "got '12Q'",
     "experiments/x.yaml:8:9: grid.seed: expected a non-empty list of values for seed, got []",
     "experiments/x.yaml:9:3: grid.name: cannot be varied in a grid (expected any setting but " +
-    "name, description and output)",
+    "name, description, output and gpu)",
     "experiments/x.yaml:10:3: grid.learning_rate: unknown key (did you mean 'lr'?)",
     "experiments/x.yaml:11:15: grid.batch_size: expected a non-empty list of values for batch_size, " +
     "got 64",

@@ -6,6 +6,12 @@
  */
 
 import { kernelSource } from "./kernels.ts";
+import {
+  applyGpuSelection,
+  checkSelectedAdapter,
+  type GpuEnvironment,
+  type GpuSelection,
+} from "./gpu_select.ts";
 
 /** Values that change from one step to the next (`Step` in `_common.wgsl`). */
 export interface StepParams {
@@ -68,6 +74,55 @@ export interface Program {
 export interface EngineOptions {
   /** Adapter power preference (default "high-performance"). */
   powerPreference?: GPUPowerPreference;
+  /**
+   * Which GPU: an index (PCI order, as `nvidia-smi` counts), a PCI address
+   * (`0000:41:00.0`) or a `vendor:device` id (`10de:2335`); null or absent for
+   * the default adapter. The first adapter request of a process fixes its GPU
+   * (see `gpu_select.ts` for how and what it needs).
+   */
+  gpu?: GpuSelection | null;
+}
+
+/** Adapter description, or vendor/architecture/device, or "unknown adapter". */
+function adapterNameOf(info: GPUAdapterInfo): string {
+  return info.description || [info.vendor, info.architecture, info.device]
+    .filter((s) => s && s !== "0").join(" ") ||
+    "unknown adapter";
+}
+
+/** Applies the GPU selection, requests the adapter and checks it against the selection. */
+async function requestAdapter(
+  options: EngineOptions,
+): Promise<{ adapter: GPUAdapter; selection: GpuEnvironment | null }> {
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  const selection = await applyGpuSelection(options.gpu);
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  const adapter = await gpu?.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+  });
+  if (!adapter) {
+    throw new Error(
+      (selection
+        ? `No WebGPU adapter for ${selection.description}: `
+        : "No WebGPU adapter found: ") +
+        "expected a GPU with a Vulkan, Metal or D3D12 driver, got none. " +
+        "On Debian without a GPU install Mesa's software Vulkan driver " +
+        "(`apt-get install -y mesa-vulkan-drivers`) and set XDG_RUNTIME_DIR.",
+    );
+  }
+  if (selection) checkSelectedAdapter(selection, adapter.info);
+  return { adapter, selection };
+}
+
+/**
+ * The adapter an {@link Engine} made with these options gets, as a line for
+ * logs (`NVIDIA H200 (gpu 1 (PCI 0000:41:00.0, 10de:2335))`), without making
+ * a device. It applies the GPU selection, so call it first to fix and show
+ * the GPU of a process.
+ */
+export async function describeAdapter(options: EngineOptions = {}): Promise<string> {
+  const { adapter, selection } = await requestAdapter(options);
+  return adapterNameOf(adapter.info) + (selection ? ` (${selection.description})` : "");
 }
 
 /** Splits `n` workgroups into a 2D dispatch within the per-dimension limit. */
@@ -102,6 +157,8 @@ export class Engine {
   readonly features: string[];
   /** A software (CPU) driver such as lavapipe: kernels pick CPU-friendly tiles. */
   readonly cpu: boolean;
+  /** The GPU selection this engine was made with (e.g. `gpu 1 (PCI 0000:41:00.0, 10de:2335)`), or null. */
+  readonly selection: string | null;
   /** Layout of group 0: the step parameters as a uniform with a dynamic offset. */
   readonly stepLayout: GPUBindGroupLayout;
   /** Uniform ring of step parameters, {@link STEP_RING} entries {@link STEP_STRIDE} bytes apart. */
@@ -114,8 +171,15 @@ export class Engine {
   #layouts = new Map<string, GPUBindGroupLayout>();
   #stepCursor = 0;
 
-  private constructor(device: GPUDevice, adapterName: string, features: string[], cpu: boolean) {
+  private constructor(
+    device: GPUDevice,
+    adapterName: string,
+    features: string[],
+    cpu: boolean,
+    selection: string | null,
+  ) {
     this.device = device;
+    this.selection = selection;
     this.adapterName = adapterName;
     this.features = features;
     this.cpu = cpu;
@@ -142,20 +206,12 @@ export class Engine {
     });
   }
 
-  /** Acquires an adapter (high performance preferred) and a device with its larger limits. */
+  /**
+   * Acquires an adapter (high performance preferred, or the selected
+   * {@link EngineOptions.gpu}) and a device with its larger limits.
+   */
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
-    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-    const adapter = await gpu?.requestAdapter({
-      powerPreference: options.powerPreference ?? "high-performance",
-    });
-    if (!adapter) {
-      throw new Error(
-        "No WebGPU adapter found: expected a GPU with a Vulkan, Metal or D3D12 driver, got none. " +
-          "On Debian without a GPU install Mesa's software Vulkan driver " +
-          "(`apt-get install -y mesa-vulkan-drivers`) and set XDG_RUNTIME_DIR.",
-      );
-    }
+    const { adapter, selection } = await requestAdapter(options);
     const l = adapter.limits;
     const requiredLimits: Record<string, number> = {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -169,12 +225,9 @@ export class Engine {
       ? ["shader-f16"]
       : [];
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-    const info = adapter.info;
-    const name = info.description || [info.vendor, info.architecture, info.device]
-      .filter((s) => s && s !== "0").join(" ") ||
-      "unknown adapter";
+    const name = adapterNameOf(adapter.info);
     const cpu = /llvmpipe|lavapipe|swiftshader|software|warp/i.test(name);
-    return new Engine(device, name, [...adapter.features], cpu);
+    return new Engine(device, name, [...adapter.features], cpu, selection?.description ?? null);
   }
 
   /** Throws the first GPU error or device loss seen since the last check. */
@@ -207,8 +260,12 @@ export class Engine {
     });
   }
 
-  /** Writes typed data into a buffer at a byte offset (queued before the next submit). */
+  /**
+   * Writes typed data into a buffer at a byte offset (queued before the next
+   * submit). Empty data writes nothing (Deno 2.9's `writeBuffer` panics on 0 bytes).
+   */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    if (data.byteLength === 0) return;
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const padded = bytes.byteLength % 4 === 0 ? bytes : (() => {
       const p = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);

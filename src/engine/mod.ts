@@ -13,6 +13,7 @@
  */
 
 export * from "./gpu.ts";
+export * from "./gpu_select.ts";
 export * from "./kernels.ts";
 export * from "./layers.ts";
 export * from "./metrics.ts";

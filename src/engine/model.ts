@@ -45,6 +45,20 @@ export {
   type Tensor,
 } from "./model_options.ts";
 
+/** What {@link Model.predict} returns for N samples. */
+export interface Prediction {
+  /** Predicted class of each sample. */
+  predictions: number[];
+  /** `[N, classes]`: the readout's potentials U, or -min(t, T) with `readout: "spike"`. */
+  scores: Float32Array;
+  /** `[N, classes]` output spike times (`Infinity` = none) with `readout: "spike"`; else null. */
+  outputTimes: Float32Array | null;
+  /** Spikes the conv and linear layers fired for each sample. */
+  spikes: number[];
+  /** With `{ times: true }`: per layer (readout excluded unless it spikes) `[N, ...outShape]`. */
+  times?: Float32Array[];
+}
+
 /** The GPU's "no spike" time (`NO_SPIKE` in `_common.wgsl`); read-backs turn it into Infinity. */
 export const NO_SPIKE = 1e30;
 
@@ -83,6 +97,8 @@ export class Model {
   readonly readout: "potential" | "spike";
   /** Arithmetic of the matrix products. */
   readonly precision: Precision;
+  /** Per-channel pixel mean and std applied before encoding, or null. */
+  readonly normalize: { mean: number[]; std: number[] } | null;
   /** Learning rate of the next step (the training loop anneals it). */
   lr: number;
   /** Optimiser steps taken (Adam's t). */
@@ -132,6 +148,9 @@ export class Model {
     this.lr = o.optimizer.lr;
     this.readout = o.readout;
     this.precision = o.precision;
+    this.normalize = o.normalize
+      ? { mean: [...o.normalize.mean], std: [...o.normalize.std] }
+      : null;
     this.params = net.params;
     this.grads = net.grads;
     this.adamM = net.adamM;
@@ -403,6 +422,75 @@ export class Model {
       return best;
     });
     return { times: outs, potentials, predictions };
+  }
+
+  /**
+   * Inference on any number of samples (run `maxBatch` at a time): the
+   * predicted class of each, its scores (the readout's potentials U, or
+   * -min(t, T) with `readout: "spike"`), the output layer's spike times
+   * (`readout: "spike"` only), how many spikes the network fired for it
+   * (conv and linear layers), and with `{ times: true }` every layer's spike
+   * times (`Infinity` = no spike; pooling layers pass their winner's time).
+   * `images` are intensities in [0, 1] laid out `[N, ...inputShape]`.
+   *
+   * @example
+   * ```ts
+   * import { Engine, Model } from "../../mod.ts";
+   * const engine = await Engine.create();
+   * const model = await Model.create(engine, { arch: "8C3-P2", inputShape: [1, 8, 8], classes: 3, maxBatch: 2 });
+   * const images = new Float32Array(5 * 64).map((_, i) => (i % 9) / 9); // 5 samples, 3 batches
+   * const p = await model.predict(images, { times: true });
+   * if (p.predictions.length !== 5 || p.scores.length !== 15 || p.spikes.length !== 5) throw new Error();
+   * if (p.times!.length !== 2 || p.times![0].length !== 5 * 8 * 8 * 8) throw new Error();
+   * if (!p.predictions.every((c, n) => p.scores[n * 3 + c] === Math.max(...p.scores.subarray(n * 3, n * 3 + 3)))) {
+   *   throw new Error("a prediction is not its sample's highest score");
+   * }
+   * engine.destroy();
+   * ```
+   */
+  async predict(
+    images: ArrayLike<number>,
+    { times = false }: { times?: boolean } = {},
+  ): Promise<Prediction> {
+    const inSize = sizeOf(this.inputShape);
+    if (images.length % inSize !== 0 || images.length === 0) {
+      throw new Error(
+        `Cannot predict: expected images of shape [N, ${this.inputShape}] (a multiple of ${inSize} values), got ${images.length} values`,
+      );
+    }
+    const n = images.length / inSize;
+    const K = this.classes;
+    const spiking = this.readout === "spike";
+    const layers = spiking ? this.plan : this.plan.slice(0, -1);
+    const out: Prediction = {
+      predictions: [],
+      scores: new Float32Array(n * K),
+      outputTimes: spiking ? new Float32Array(n * K) : null,
+      spikes: [],
+      ...(times ? { times: layers.map((p) => new Float32Array(n * sizeOf(p.outShape))) } : {}),
+    };
+    const counted = this.#net.spiking;
+    const all = Array.from(images as ArrayLike<number>);
+    for (let first = 0; first < n; first += this.maxBatch) {
+      const b = Math.min(this.maxBatch, n - first);
+      const r = await this.forward(all.slice(first * inSize, (first + b) * inSize));
+      out.predictions.push(...r.predictions);
+      out.scores.set(r.potentials, first * K);
+      if (out.outputTimes) out.outputTimes.set(r.times[r.times.length - 1], first * K);
+      for (let s = 0; s < b; s++) {
+        let count = 0;
+        for (const i of counted) {
+          const size = sizeOf(this.plan[i].outShape);
+          const t = r.times[i].subarray(s * size, (s + 1) * size);
+          for (let j = 0; j < size; j++) if (t[j] !== Infinity) count++;
+        }
+        out.spikes.push(count);
+      }
+      if (out.times) {
+        r.times.forEach((t, i) => out.times![i].set(t, first * sizeOf(layers[i].outShape)));
+      }
+    }
+    return out;
   }
 
   /**

@@ -23,6 +23,7 @@
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { parseArch } from "../engine/spec.ts";
+import { gpuProblem } from "../engine/gpu_select.ts";
 import {
   describeValue,
   ExperimentError,
@@ -107,6 +108,12 @@ export interface Experiment {
   init: string | null;
   /** Storage precision of weights and activations on the GPU. */
   precision: "f32" | "f16";
+  /**
+   * Which GPU: an index (PCI order, as `nvidia-smi` counts), a PCI address or
+   * a `vendor:device` id; null for the default adapter (or the one Slurm gave).
+   * Where a run happens, not what it computes: never part of a run's id.
+   */
+  gpu: number | string | null;
 }
 
 /** Settings of cluster jobs for an experiment (all optional). */
@@ -161,6 +168,7 @@ export const DEFAULTS: Readonly<{ [K in DefaultedKey]: Readonly<Experiment[K]> }
   output: "runs",
   init: null,
   precision: "f32",
+  gpu: null,
 });
 
 function deepFreeze<T>(value: T): T {
@@ -184,10 +192,11 @@ export const SETTING_KEYS: readonly (keyof Experiment)[] = [
 /**
  * Settings that a `grid` may vary: all but those that name or place the run
  * folders (`name`, `description`, `output`), since one experiment writes its
- * points under one folder.
+ * points under one folder, and the GPU, which changes where a run happens,
+ * not what it computes.
  */
 export const GRID_KEYS: readonly (keyof Experiment)[] = SETTING_KEYS.filter((k) =>
-  k !== "name" && k !== "description" && k !== "output"
+  k !== "name" && k !== "description" && k !== "output" && k !== "gpu"
 );
 
 /**
@@ -304,6 +313,14 @@ const FIELDS = {
   init: z.string(expecting("null or a path to a .safetensors file")).regex(/\.safetensors$/i)
     .nullable(),
   precision: z.enum(["f32", "f16"], expecting("'f32' or 'f16'")),
+  gpu: z.union([z.number(), z.string()], expecting("a GPU index, PCI address or vendor:device id"))
+    .superRefine((v, ctx) => {
+      const problem = gpuProblem(v);
+      if (problem !== null) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem, params: FULL });
+      }
+    })
+    .nullable(),
 } satisfies { [K in keyof Experiment]-?: z.ZodTypeAny };
 
 // Compile-time check that the schema and the Experiment interface agree.
@@ -341,6 +358,11 @@ const settingsShape = Object.fromEntries(
 ) as { [K in keyof typeof FIELDS]: z.ZodOptional<(typeof FIELDS)[K]> };
 
 const DOC = "a mapping of settings (key: value)";
+
+/** The schema of each setting (for tools that describe the format, e.g. `json_schema.ts`). */
+export const SETTING_SCHEMAS: Readonly<Record<keyof Experiment, z.ZodTypeAny>> = FIELDS;
+/** The schema of the `slurm:` section. */
+export const SLURM_SCHEMA: z.ZodTypeAny = SLURM;
 
 const EXPERIMENT_FILE = z.object({
   ...settingsShape,
@@ -486,7 +508,7 @@ function unknownKeyMessage(key: string, parent: KeyPath, isRun: boolean): string
       "under one output (give --output, or write one file per output)";
   }
   if (where === "grid" && (SETTING_KEYS as readonly string[]).includes(key)) {
-    return "cannot be varied in a grid (expected any setting but name, description and output)";
+    return "cannot be varied in a grid (expected any setting but name, description, output and gpu)";
   }
   if (where === "" && isRun && key === "grid") {
     return "unknown key: a run file (kind: run) holds one point and has no grid";
@@ -548,4 +570,33 @@ export function checkSettings(settings: Experiment, source = "settings"): void {
     }
   }
   throw new ExperimentError(issues);
+}
+
+/**
+ * The problems of one setting's value, worded as in an experiment file:
+ * `[]` when it is valid, else per problem the key path (`lr`, `betas[1]`)
+ * and `expected ..., got ...`.
+ *
+ * @example
+ * ```ts
+ * import { settingIssues } from "./config.ts";
+ * const [issue] = settingIssues("lr", "abc");
+ * if (issue.path !== "lr" || issue.message !== 'expected a positive number, got "abc"') {
+ *   throw new Error(JSON.stringify(issue));
+ * }
+ * if (settingIssues("betas", [0.9, 0.99]).length !== 0) throw new Error();
+ * ```
+ */
+export function settingIssues(
+  key: keyof Experiment,
+  value: unknown,
+): { path: string; message: string }[] {
+  const result = FIELDS[key].safeParse(value);
+  if (result.success) return [];
+  return result.error.issues.map((issue) => ({
+    path: pathString([key, ...issue.path]),
+    message: issue.code === z.ZodIssueCode.custom && issue.params?.full
+      ? issue.message
+      : `expected ${issue.message}, got ${describeValue(valueAt(value, issue.path))}`,
+  }));
 }

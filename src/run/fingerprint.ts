@@ -4,7 +4,8 @@
  *
  * Every setting changes the trajectory of a run except two kinds:
  * - settings that only place or describe it (`name`, `description`, `output`,
- *   `data_dir`: the data itself is compared by its files' SHA-256), and
+ *   `data_dir`: the data itself is compared by its files' SHA-256; `gpu`:
+ *   which device runs it), and
  * - settings that only extend it (`epochs`, `early_stopping`, `max_steps`):
  *   raising them continues a run where it stopped.
  *
@@ -34,6 +35,7 @@ export const PLACEMENT_KEYS: readonly (keyof Experiment)[] = [
   "description",
   "output",
   "data_dir",
+  "gpu",
 ];
 
 /** Settings that only extend a run: raising them continues it. */

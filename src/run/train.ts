@@ -15,7 +15,9 @@ import { resolvedYaml } from "../experiment/grid.ts";
 import { Engine } from "../engine/gpu.ts";
 import { type Metrics, Model } from "../engine/model.ts";
 import { Rng } from "../util/rng.ts";
-import { readSafetensors, writeSafetensors } from "../engine/safetensors.ts";
+import { readSafetensors } from "../engine/safetensors.ts";
+import { saveWeights } from "../engine/weights.ts";
+import { runWeightsMetadata } from "./weights_meta.ts";
 import { provenance } from "./provenance.ts";
 import { GpuData, type Source } from "../data/data_gpu.ts";
 import { loadCheckpoint, newLoopState, saveCheckpoint } from "./checkpoint.ts";
@@ -474,11 +476,7 @@ async function trainPoint(
     }
     const bestW = await e.readF32(best, model.paramCount);
     model.importState({ ...(await model.exportState()), params: bestW });
-    await writeSafetensors(join(o.dir, "weights.safetensors"), await model.getWeights(), {
-      format: "pt",
-      arch: s.arch,
-      run: o.id,
-    });
+    await saveWeights(model, join(o.dir, "weights.safetensors"), runWeightsMetadata(s, o.id));
     const bestRec = state.history[state.bestEpoch];
     const results: RunResults = {
       epochs_run: state.history.length,

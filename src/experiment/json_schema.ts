@@ -1,0 +1,246 @@
+/**
+ * A JSON Schema (draft-07) of experiment files, generated from the zod
+ * schema in `config.ts`, so editors complete and check keys. Every shipped
+ * experiment names it on its first line:
+ *
+ *     # yaml-language-server: $schema=./schema.json
+ *
+ * `deno task schema` writes it to `experiments/schema.json`; a test checks
+ * that the file is up to date and that the schema accepts and refuses what
+ * the zod schema does. Checks zod does in code (an architecture's tokens, a
+ * GPU id) become patterns here; a few only zod makes (`weight_clip` min <
+ * max, no duplicate augmentations) are left to `deno task exp`.
+ *
+ * @example
+ * ```ts
+ * import { experimentJsonSchema } from "./json_schema.ts";
+ * const s = experimentJsonSchema() as { properties: Record<string, { default?: unknown }> };
+ * if (s.properties.lr.default !== 1e-4 || !("grid" in s.properties)) throw new Error();
+ * ```
+ *
+ * @module
+ */
+
+import type { z } from "zod";
+import {
+  DEFAULTS,
+  type Experiment,
+  GRID_KEYS,
+  RUN_SECTIONS,
+  SETTING_KEYS,
+  SETTING_SCHEMAS,
+  SLURM_SCHEMA,
+} from "./config.ts";
+
+type Json = Record<string, unknown>;
+
+/** One line per setting: what an editor shows when hovering the key. */
+export const SETTING_DESCRIPTIONS: Readonly<Record<keyof Experiment, string>> = {
+  name: "Name of the experiment (runs go to <output>/<name>/<id>); default: the file's name.",
+  description: "Free text about the experiment.",
+  dataset: "Dataset to train on.",
+  data_dir: "Folder with the dataset files; null for the usual lookup ($FIRSTSPIKE_DATA, " +
+    "system folders, cache, download).",
+  arch: "Architecture: vgg7, vgg11 or tokens such as 32C5-P2-64C5-P2-100F (aCk conv, nF fully " +
+    "connected, Pk max pool); the readout is added.",
+  normalize: "Normalise pixels by the dataset's mean and std before encoding (the reference does).",
+  t_win: "Window length T of each layer.",
+  readout: "potential: argmax of the readout's potentials; spike: the earliest output spike.",
+  optimizer: "Update rule.",
+  lr: "Learning rate.",
+  betas: "Adam's [b1, b2].",
+  eps: "Adam's epsilon.",
+  weight_decay: "Decoupled weight decay: w -= lr * weight_decay * w after each step.",
+  annealing: "Learning-rate factor applied after every epoch.",
+  grad_clip: "Clip of the backward factors g_I, g_S to [-c, c].",
+  weight_clip: "Clip weights to [min, max] after each step; null for none.",
+  fixed_signs: "Keep each weight's initial sign.",
+  batch_size: "Samples per batch.",
+  epochs: "Maximum number of epochs.",
+  max_steps: "Stop after this many optimiser steps in total; null for no limit.",
+  early_stopping: "Epochs without better validation accuracy before stopping.",
+  validation_fraction:
+    "Fraction of the training split held out for validation, chosen with the seed.",
+  shuffle: "Shuffle the training samples every epoch.",
+  augment: "Augmentations, applied in this order.",
+  train_subset:
+    "Use only the first N training samples after shuffling with the seed; null for all.",
+  test_subset: "Use only the first N test samples; null for all.",
+  seed: "Seed of initialisation, shuffling, validation split and augmentation.",
+  output: "Folder under which runs are written.",
+  init: "Initial weights from a .safetensors file; null for random initialisation.",
+  precision: "Arithmetic of the matrix products on the GPU (f16 needs shader-f16).",
+  gpu: "GPU: an index (nvidia-smi order), a PCI address (0000:41:00.0) or a vendor:device id " +
+    "(10de:2335); null for the default (or the one Slurm gave).",
+};
+
+/** Extra constraints for checks zod makes in code. */
+const TOKEN = "(?:[0-9]+[Cc][0-9]+|[0-9]+[Ff]|[Pp][0-9]+)";
+const PATTERNS: Partial<Record<keyof Experiment, Json>> = {
+  arch: {
+    pattern: `^\\s*(?:[Vv][Gg][Gg](?:7|11)|${TOKEN}(?:\\s*-\\s*${TOKEN})*)\\s*$`,
+  },
+};
+const GPU_JSON: Json = {
+  anyOf: [
+    { type: "integer", minimum: 0 },
+    {
+      type: "string",
+      pattern: "^\\s*(?:[0-9]+|(?:pci-)?(?:[0-9A-Fa-f]{1,8}[:_])?[0-9A-Fa-f]{1,2}[:_]" +
+        "[0-9A-Fa-f]{1,2}[._][0-7]|[0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{1,8})\\s*$",
+    },
+    { type: "null" },
+  ],
+};
+
+type AnyDef = any;
+
+/** A regex source made case-insensitive by letter classes (JSON Schema patterns have no flags). */
+function caseless(source: string): string {
+  let out = "";
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === "\\") {
+      out += c + (source[i + 1] ?? "");
+      i++;
+    } else if (/[a-z]/i.test(c)) out += `[${c.toLowerCase()}${c.toUpperCase()}]`;
+    else out += c;
+  }
+  return out;
+}
+
+/** Converts the zod types the experiment schema uses. */
+function convert(schema: z.ZodTypeAny): Json {
+  const def: AnyDef = schema._def;
+  switch (def.typeName) {
+    case "ZodNumber": {
+      const out: Json = { type: "number" };
+      for (const c of def.checks ?? []) {
+        if (c.kind === "int") out.type = "integer";
+        else if (c.kind === "min") out[c.inclusive ? "minimum" : "exclusiveMinimum"] = c.value;
+        else if (c.kind === "max") out[c.inclusive ? "maximum" : "exclusiveMaximum"] = c.value;
+      }
+      return out;
+    }
+    case "ZodString": {
+      const out: Json = { type: "string" };
+      for (const c of def.checks ?? []) {
+        if (c.kind === "min") out.minLength = c.value;
+        else if (c.kind === "regex") {
+          const re = c.regex as RegExp;
+          out.pattern = re.flags.includes("i") ? caseless(re.source) : re.source;
+        }
+      }
+      return out;
+    }
+    case "ZodBoolean":
+      return { type: "boolean" };
+    case "ZodEnum":
+      return { type: "string", enum: [...def.values] };
+    case "ZodLiteral":
+      return { const: def.value };
+    case "ZodUnknown":
+    case "ZodAny":
+      return {};
+    case "ZodTuple":
+      return {
+        type: "array",
+        items: def.items.map(convert),
+        minItems: def.items.length,
+        maxItems: def.items.length,
+        additionalItems: false,
+      };
+    case "ZodArray": {
+      const out: Json = { type: "array", items: convert(def.type) };
+      if (def.minLength) out.minItems = def.minLength.value;
+      return out;
+    }
+    case "ZodNullable":
+      return { anyOf: [convert(def.innerType), { type: "null" }] };
+    case "ZodOptional":
+      return convert(def.innerType);
+    case "ZodUnion":
+      return { anyOf: def.options.map(convert) };
+    case "ZodEffects":
+      return convert(def.schema);
+    case "ZodObject": {
+      const shape = def.shape() as Record<string, z.ZodTypeAny>;
+      return {
+        type: "object",
+        properties: Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, convert(v)])),
+        additionalProperties: false,
+      };
+    }
+  }
+  throw new Error(`Cannot convert zod type ${def.typeName} to JSON Schema`);
+}
+
+/** The JSON Schema of one setting, with its description, default and extra checks. */
+function settingJson(key: keyof Experiment): Json {
+  const base = key === "gpu" ? GPU_JSON : convert(SETTING_SCHEMAS[key]);
+  const extra = PATTERNS[key] ?? {};
+  const out: Json = { description: SETTING_DESCRIPTIONS[key], ...base };
+  if (Object.keys(extra).length) {
+    // A pattern joins the string schema (arch is a plain string).
+    Object.assign(out, extra);
+  }
+  if (key in DEFAULTS) out.default = structuredClone(DEFAULTS[key as keyof typeof DEFAULTS]);
+  return out;
+}
+
+/** The JSON Schema of experiment files (and of runs' `run.yaml`). */
+export function experimentJsonSchema(): Json {
+  const settings = Object.fromEntries(SETTING_KEYS.map((k) => [k, settingJson(k)]));
+  const grid = {
+    description: "Settings to vary: each key maps to a list of values; the experiment runs " +
+      "their cartesian product.",
+    type: "object",
+    additionalProperties: false,
+    properties: Object.fromEntries(GRID_KEYS.map((k) => {
+      const { default: _, description, ...item } = settingJson(k);
+      return [k, {
+        description: `Values of ${k} to try. ${description}`,
+        type: "array",
+        minItems: 1,
+        uniqueItems: true,
+        items: item,
+      }];
+    })),
+  };
+  const slurm = {
+    description: "Cluster jobs: sbatch options for `deno task exp --slurm`.",
+    ...convert(SLURM_SCHEMA),
+  };
+  const required = (key: string) => ({
+    anyOf: [
+      { required: [key] },
+      { required: ["grid"], properties: { grid: { required: [key] } } },
+    ],
+  });
+  return {
+    $schema: "http://json-schema.org/draft-07/schema#",
+    title: "firstspike experiment",
+    description: "A firstspike experiment file: settings (every one but dataset and arch has the " +
+      "reference's default), an optional grid and Slurm options. Check: deno task exp FILE --dry-run.",
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      ...settings,
+      kind: {
+        description: "experiment (default) or run (a run's resolved run.yaml).",
+        enum: ["experiment", "run"],
+      },
+      slurm,
+      grid,
+      ...Object.fromEntries(
+        RUN_SECTIONS.map((k) => [k, { description: "Written by a run into its run.yaml." }]),
+      ),
+    },
+    allOf: [required("dataset"), required("arch")],
+  };
+}
+
+/** The schema as the text of `experiments/schema.json` (two-space JSON and a newline). */
+export function experimentJsonSchemaText(): string {
+  return JSON.stringify(experimentJsonSchema(), null, 2) + "\n";
+}

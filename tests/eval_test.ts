@@ -1,0 +1,159 @@
+// Evaluating saved weights: a run folder's weights give exactly the numbers
+// its training recorded for its best epoch; the weights file alone carries
+// what is needed (metadata round trip); `deno task eval --json` parses.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import YAML from "yaml";
+import { parseExperiment } from "../src/experiment/config.ts";
+import { expandGrid } from "../src/experiment/grid.ts";
+import { runPoint } from "../src/run/train.ts";
+import { evalIndices, type EvalResult, evalTarget, evaluate } from "../src/run/evaluate.ts";
+import { readSafetensors } from "../src/engine/safetensors.ts";
+import { weightsInfo } from "../src/engine/weights.ts";
+import { loadDataset } from "../src/data/datasets.ts";
+import { withTempDir, writeFakeFmnist } from "./_data.ts";
+import { GPU_TEST, testEngine } from "./_compare.ts";
+
+/** The metrics.jsonl record of the epoch whose weights a run kept. */
+async function bestRecord(dir: string) {
+  const run = YAML.parse(await Deno.readTextFile(join(dir, "run.yaml")));
+  const lines = (await Deno.readTextFile(join(dir, "metrics.jsonl"))).trim().split("\n")
+    .map((l) => JSON.parse(l));
+  return lines[run.results.best_epoch - 1];
+}
+
+function assertSameAsTraining(
+  r: EvalResult,
+  rec: Record<string, any>,
+  split: "test" | "val",
+  samples: number,
+) {
+  assert.equal(r.samples, samples);
+  assert.equal(r.accuracy, rec[`${split}_acc`]);
+  assert.equal(r.loss, rec[`${split}_loss`]);
+  // The confusion matrix counts every sample once and agrees with the GPU's accuracy.
+  const total = r.confusion.flat().reduce((a, b) => a + b, 0);
+  const correct = r.confusion.reduce((a, row, k) => a + row[k], 0);
+  assert.equal(total, samples);
+  assert.equal(correct / total, r.accuracy);
+}
+
+Deno.test(
+  "eval: a run's weights give its recorded best-epoch test and validation numbers; the file alone too",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    await withTempDir(async (tmp) => {
+      const dataDir = join(tmp, "data");
+      await writeFakeFmnist(dataDir);
+      const exp = parseExperiment(
+        YAML.stringify({
+          dataset: "fmnist",
+          data_dir: dataDir,
+          arch: "P2-32F",
+          batch_size: 32,
+          lr: 3e-3,
+          weight_decay: 0,
+          epochs: 2,
+          validation_fraction: 0.2,
+          seed: 7,
+        }),
+        "tiny.yaml",
+      );
+      const [p] = expandGrid(exp);
+      const dir = join(tmp, "run");
+      await runPoint({ ...p, dir, engine, log: () => {} });
+      const rec = await bestRecord(dir);
+
+      const target = await evalTarget(dir);
+      assert.equal(target.run, "default");
+      const test = await evaluate(target, { engine, log: () => {} });
+      assertSameAsTraining(test, rec, "test", 96);
+      // Spike statistics are the test evaluation's, layer by layer.
+      assert.equal(test.spikes_per_sample, rec.spikes_per_sample);
+      assert.deepEqual(
+        test.layers.map((l) => [l.index, l.token, l.firing, l.mean_time, l.hist]),
+        rec.layers.map((l: any) => [l.index, l.token, l.firing, l.mean_time, l.hist]),
+      );
+      // The rows of the confusion matrix are the test set's class counts.
+      const testSet = await loadDataset("fmnist", "test", { dir: dataDir, log: () => {} });
+      const perClass = new Array(10).fill(0);
+      for (const y of testSet.labels) perClass[y]++;
+      assert.deepEqual(test.confusion.map((row) => row.reduce((a, b) => a + b, 0)), perClass);
+
+      const val = await evaluate(target, { split: "val", engine, log: () => {} });
+      assertSameAsTraining(val, rec, "val", Math.floor(320 * 0.2));
+
+      // The weights file alone: its metadata says everything, and gives the same numbers.
+      const lone = join(tmp, "lone.safetensors");
+      await Deno.copyFile(join(dir, "weights.safetensors"), lone);
+      const { metadata } = await readSafetensors(lone);
+      const info = weightsInfo(metadata, lone);
+      assert.deepEqual(
+        [info.arch, info.inputShape, info.classes, info.tWin, info.readout, info.normalize],
+        ["P2-32F", [1, 28, 28], 10, 1, "potential", null],
+      );
+      assert.deepEqual(
+        [
+          info.dataset,
+          metadata.run,
+          metadata.seed,
+          metadata.validation_fraction,
+          metadata.batch_size,
+        ],
+        ["fmnist", "default", "7", "0.2", "32"],
+      );
+      assert.deepEqual(JSON.parse(metadata.layers).map((l: any) => l.kind), [
+        "pool",
+        "linear",
+        "readout",
+      ]);
+      const alone = await evalTarget(lone, { dataDir });
+      assert.equal(alone.runDir, null);
+      const loneTest = await evaluate(alone, { engine, log: () => {} });
+      assert.deepEqual({ ...loneTest, weights: "" }, { ...test, weights: "" });
+      const loneVal = await evaluate(alone, { split: "val", engine, log: () => {} });
+      assert.deepEqual({ ...loneVal, weights: "" }, { ...val, weights: "" });
+
+      // `deno task eval --json` on the run folder prints JSON with the same numbers.
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("../tasks/eval.ts", import.meta.url).pathname, dir, "--json"],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, stderr);
+      const json = JSON.parse(new TextDecoder().decode(out.stdout));
+      assert.equal(json.accuracy, test.accuracy);
+      assert.equal(json.loss, test.loss);
+      assert.deepEqual(json.confusion, test.confusion);
+      assert.match(stderr, /^adapter: .+/m);
+    });
+  },
+);
+
+Deno.test("eval: which samples each split takes; a lone file without split metadata has no val", () => {
+  const split = { seed: 7, validation_fraction: 0.25, train_subset: null, test_subset: 5 };
+  const t = { weights: "w.safetensors", split };
+  assert.deepEqual([...evalIndices(t, "test", { train: 0, test: 9 })], [0, 1, 2, 3, 4]);
+  const val = evalIndices(t, "val", { train: 20, test: 0 });
+  const train = evalIndices(t, "train", { train: 20, test: 0 });
+  assert.equal(val.length, 5);
+  assert.equal(train.length, 15);
+  assert.deepEqual(
+    [...val, ...train].sort((a, b) => a - b),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
+  assert.throws(
+    () => evalIndices({ weights: "w.safetensors", split: null }, "val", { train: 20, test: 0 }),
+    /Cannot evaluate 'w\.safetensors' on the validation split: its metadata does not say/,
+  );
+  assert.throws(
+    () =>
+      evalIndices({ weights: "w", split: { ...split, validation_fraction: 0 } }, "val", {
+        train: 4,
+        test: 0,
+      }),
+    /held out no validation samples/,
+  );
+});
