@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--json FILE] [--only NAME[,NAME]] [--reps N] [--steps N]`
+ * `deno task bench [--quick] [--peer] [--json FILE] [--only NAME[,NAME]] [--reps N] [--steps N]`
  *
  * The claim measured: a firstspike training step (input encoding, forward,
  * loss, event-driven backward, Adam update; one compute pass, no host
@@ -27,6 +27,19 @@
  * buffers, beside what the layer plan counts (activations per step and five
  * weight-sized buffers). `--precision f16` times the float16 path.
  *
+ * Start-up: how long `Engine.create` takes (once) and `Model.create` (per
+ * shape; it creates the network's pipelines, so a cold Mesa cache,
+ * `MESA_SHADER_CACHE_DISABLE=true`, shows the cold cost).
+ *
+ * `--peer` also trains the same-shape ReLU network in TensorFlow.js's WebGPU
+ * backend (`src/bench/peer.ts`, `peer_tfjs.ts`; loaded only then) on the same
+ * adapter: per shape it is built and warmed up (its first step, which
+ * compiles its shaders, timed apart), then its samples alternate with
+ * firstspike's training repetitions (A B A B ...), each the same S steps
+ * ending in one read-back (the loss's `data()`). The table gives both ms per
+ * step, the ratio TF.js / firstspike and whether it reaches the target (4x on
+ * a CPU driver, 15x on a GPU).
+ *
  * Prints the adapter, Deno's version, the git commit, the date and a table;
  * writes JSON to `bench.json` (or `--json FILE`). Any GPU error exits non-zero.
  *
@@ -52,9 +65,18 @@ import { parseExperiment } from "../src/experiment/config.ts";
 import { runPoint } from "../src/run/train.ts";
 import { gitCommit, VERSION } from "../src/run/provenance.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
+import {
+  formatPeerTable,
+  PEER_TARGETS,
+  peerLayers,
+  type PeerShapeResult,
+  peerTarget,
+  speedRatio,
+} from "../src/bench/peer.ts";
+import { loadPeer, type PeerRuntime, PeerTrainer } from "../src/bench/peer_tfjs.ts";
 
 const USAGE =
-  "usage: deno task bench [--quick] [--json FILE] [--only NAME[,NAME...]] [--reps N] [--steps N] [--precision f32|f16]";
+  "usage: deno task bench [--quick] [--peer] [--json FILE] [--only NAME[,NAME...]] [--reps N] [--steps N] [--precision f32|f16]";
 
 /** Timings from the performance issue (ms per training step). */
 export interface Anchor {
@@ -178,6 +200,10 @@ export interface ShapeResult {
   anchor: Anchor | null;
   speedup_vs_tfjs: number | null;
   speedup_vs_reference: number | null;
+  /** `Model.create` of this shape (it creates the network's pipelines). */
+  startup: { model_create_ms: number };
+  /** TensorFlow.js on the same shape, interleaved (`--peer`); null without. */
+  peer: PeerShapeResult | null;
 }
 
 /** The end-to-end epoch's result (or why it was skipped). */
@@ -224,6 +250,7 @@ async function timeReps(
   steps: number,
   params: () => StepParams,
   encode: (pass: GPUComputePassEncoder, offset: number) => void,
+  after?: () => Promise<void>,
 ): Promise<number[]> {
   const out: number[] = [];
   for (let r = 0; r < reps; r++) {
@@ -236,6 +263,7 @@ async function timeReps(
     engine.device.queue.submit([enc.finish()]);
     await engine.sync();
     out.push((performance.now() - t0) / steps);
+    await after?.();
   }
   return out;
 }
@@ -244,9 +272,10 @@ async function timeReps(
 export async function benchShape(
   engine: Engine,
   shape: BenchShape,
-  opts: { reps: number; steps: number; warmup: number; precision?: Precision },
+  opts: { reps: number; steps: number; warmup: number; precision?: Precision; peer?: PeerRuntime },
 ): Promise<ShapeResult> {
   const B = shape.batch;
+  const t0 = performance.now();
   const model = await Model.create(engine, {
     arch: shape.arch,
     inputShape: shape.input,
@@ -254,7 +283,9 @@ export async function benchShape(
     maxBatch: B,
     precision: opts.precision ?? "f32",
   });
+  const modelCreateMs = performance.now() - t0;
   const rng = new Rng(1);
+  let peer: PeerTrainer | null = null;
   const labels = engine.buffer(B * 4, "bench labels");
   const indices = engine.buffer(B * 4, "bench indices");
   try {
@@ -274,8 +305,28 @@ export async function benchShape(
     };
     const inferParams = () => ({ batch: B, metricSlot: 3 });
 
+    let peerWarmup = null;
+    const peerMs: number[] = [];
+    if (opts.peer) {
+      peer = PeerTrainer.create(
+        opts.peer.tf,
+        peerLayers(model.plan),
+        shape.input,
+        shape.classes,
+        B,
+      );
+      peerWarmup = await peer.warmup(opts.warmup);
+    }
     await timeReps(engine, 1, opts.warmup, trainParams, train);
-    const trainMs = await timeReps(engine, opts.reps, opts.steps, trainParams, train);
+    // With a peer, its samples alternate with firstspike's (A B A B ...).
+    const trainMs = await timeReps(
+      engine,
+      opts.reps,
+      opts.steps,
+      trainParams,
+      train,
+      peer ? async () => void peerMs.push(await peer!.sample(opts.steps)) : undefined,
+    );
     await timeReps(engine, 1, opts.warmup, inferParams, infer);
     const inferMs = await timeReps(engine, opts.reps, opts.steps, inferParams, infer);
     // The loss must stay finite: a benchmark of a broken step is worthless.
@@ -292,6 +343,25 @@ export async function benchShape(
     const weights = weightBytes(plan);
 
     const trainT = timing(trainMs, B, f.total);
+    let peerResult: PeerShapeResult | null = null;
+    if (peer && opts.peer && peerWarmup) {
+      const med = median(peerMs), min = Math.min(...peerMs);
+      const ratio = speedRatio(med, trainT.median_ms);
+      const target = peerTarget(engine.cpu);
+      peerResult = {
+        library: `TensorFlow.js ${opts.peer.version} (webgpu)`,
+        params: peer.params,
+        layer_shapes: peer.layerShapes,
+        build_ms: peer.buildMs,
+        warmup: peerWarmup,
+        train: { median_ms: med, min_ms: min, reps_ms: peerMs },
+        final_loss: peer.lastLoss,
+        ratio,
+        ratio_min: speedRatio(min, trainT.min_ms),
+        target,
+        met: ratio >= target,
+      };
+    }
     return {
       name: shape.name,
       arch: shape.arch,
@@ -312,8 +382,11 @@ export async function benchShape(
       anchor: shape.anchor,
       speedup_vs_tfjs: shape.anchor ? shape.anchor.tfjs_ms / trainT.median_ms : null,
       speedup_vs_reference: shape.anchor ? shape.anchor.reference_ms / trainT.median_ms : null,
+      startup: { model_create_ms: modelCreateMs },
+      peer: peerResult,
     };
   } finally {
+    peer?.dispose();
     labels.destroy();
     indices.destroy();
     model.destroy();
@@ -430,6 +503,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     "reference ms",
     "TF.js ms",
     "vs TF.js",
+    "Model.create s",
   ];
   const rows = results.map((r) => [
     r.name,
@@ -444,6 +518,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     r.anchor ? String(r.anchor.reference_ms) : "-",
     r.anchor ? String(r.anchor.tfjs_ms) : "-",
     r.speedup_vs_tfjs !== null ? `${r.speedup_vs_tfjs.toFixed(1)}x` : "-",
+    fmt(r.startup.model_create_ms / 1000),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
@@ -461,6 +536,7 @@ async function main(): Promise<number> {
       reps: { type: "string" },
       steps: { type: "string" },
       precision: { type: "string" },
+      peer: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -487,7 +563,9 @@ async function main(): Promise<number> {
     throw new Error(`--precision: expected 'f32' or 'f16', got '${values.precision}'`);
   }
 
+  let t0 = performance.now();
   const engine = await Engine.create();
+  const engineCreateMs = performance.now() - t0;
   const commit = await gitCommit();
   const date = new Date().toISOString();
   const header = [
@@ -498,16 +576,27 @@ async function main(): Promise<number> {
     `date: ${date}`,
     `method: median over ${reps} repetitions of ${steps} steps per submission, ${warmup} warm-up steps`,
     `precision: ${precision} (matrix products)`,
+    `start-up: Engine.create ${fmt(engineCreateMs)} ms`,
   ];
   console.log(header.join("\n"));
   const results: ShapeResult[] = [];
   try {
+    let peer: PeerRuntime | undefined;
+    if (values.peer) {
+      t0 = performance.now();
+      peer = await loadPeer(engine.adapterName, (l) => console.error(l));
+      console.log(
+        `peer: TensorFlow.js ${peer.version}, webgpu backend on ${peer.adapter} ` +
+          `(loaded in ${fmt(performance.now() - t0)} ms: bundle ${fmt(peer.bundle.bundle_ms)}, ` +
+          `import ${fmt(peer.import_ms)}, backend start ${fmt(peer.backend_init_ms)})`,
+      );
+    }
     for (const shape of shapes) {
       if (!wanted(shape.name)) continue;
       console.error(
         `${shape.name}: ${shape.arch} on ${shape.input.join("x")}, batch ${shape.batch}`,
       );
-      results.push(await benchShape(engine, shape, { reps, steps, warmup, precision }));
+      results.push(await benchShape(engine, shape, { reps, steps, warmup, precision, peer }));
     }
     let epoch: EpochResult | null = null;
     if (wanted(EPOCH_NAME)) {
@@ -518,6 +607,11 @@ async function main(): Promise<number> {
 
     console.log("");
     if (results.length) console.log(formatTable(results));
+    const peered = results.filter((r) => r.peer).map((r) => ({ ...r, peer: r.peer! }));
+    if (peered.length) {
+      console.log(`\nsame shapes in TensorFlow.js (interleaved, ${steps} steps per read-back):`);
+      console.log(formatPeerTable(peered));
+    }
     if (epoch) {
       console.log("");
       if ("skipped" in epoch) console.log(`${EPOCH_NAME}: skipped, ${epoch.skipped}`);
@@ -562,6 +656,16 @@ async function main(): Promise<number> {
         );
       }
     }
+    if (peered.length) {
+      const short = peered.filter((r) => !r.peer.met);
+      notes.push(
+        `measured speed-up vs TF.js target >= ${peered[0].peer.target}x ` +
+          `(${engine.cpu ? "CPU driver" : "GPU"}): ` +
+          (short.length
+            ? `not met by ${short.map((r) => r.name).join(", ")}`
+            : "met by every shape run"),
+      );
+    }
     if (notes.length) console.log(["", ...notes].join("\n"));
     const report = {
       firstspike: VERSION,
@@ -577,6 +681,19 @@ async function main(): Promise<number> {
       flops_note:
         "products of conv/linear/readout layers only; pools, encoding, loss, optimiser count 0",
       targets: TARGETS,
+      startup: { engine_create_ms: engineCreateMs },
+      peer: peer
+        ? {
+          library: `TensorFlow.js ${peer.version} (webgpu)`,
+          packages: peer.bundle.packages,
+          adapter: peer.adapter,
+          bundle_ms: peer.bundle.bundle_ms,
+          import_ms: peer.import_ms,
+          backend_init_ms: peer.backend_init_ms,
+          targets: PEER_TARGETS,
+          network: "same layers as the plan with ReLU, no bias, NHWC, softmax cross-entropy, Adam",
+        }
+        : null,
       shapes: results,
       epoch,
     };
