@@ -27,9 +27,10 @@
  * buffers, beside what the layer plan counts (activations per step and five
  * weight-sized buffers). `--precision f16` times the float16 path.
  *
- * Start-up: how long `Engine.create` takes (once) and `Model.create` (per
- * shape; it creates the network's pipelines, so a cold Mesa cache,
- * `MESA_SHADER_CACHE_DISABLE=true`, shows the cold cost).
+ * Start-up: how long `Engine.create` takes (once), and per shape
+ * `Model.create` (it creates the network's pipelines) and the first training
+ * step with its read-back (the "start-up s" column is their sum); a cold Mesa
+ * cache, `MESA_SHADER_CACHE_DISABLE=true`, shows the cold cost.
  *
  * `--peer` also trains the same-shape ReLU network in TensorFlow.js's WebGPU
  * backend (`src/bench/peer.ts`, `peer_tfjs.ts`; loaded only then) on the same
@@ -200,8 +201,8 @@ export interface ShapeResult {
   anchor: Anchor | null;
   speedup_vs_tfjs: number | null;
   speedup_vs_reference: number | null;
-  /** `Model.create` of this shape (it creates the network's pipelines). */
-  startup: { model_create_ms: number };
+  /** `Model.create` of this shape (it creates the network's pipelines) and the first step. */
+  startup: { model_create_ms: number; first_step_ms: number };
   /** TensorFlow.js on the same shape, interleaved (`--peer`); null without. */
   peer: PeerShapeResult | null;
 }
@@ -317,7 +318,9 @@ export async function benchShape(
       );
       peerWarmup = await peer.warmup(opts.warmup);
     }
-    await timeReps(engine, 1, opts.warmup, trainParams, train);
+    // Warm-up; its first step (with its read-back) is timed apart: lazy pipeline work shows there.
+    const firstStepMs = (await timeReps(engine, 1, 1, trainParams, train))[0];
+    if (opts.warmup > 1) await timeReps(engine, 1, opts.warmup - 1, trainParams, train);
     // With a peer, its samples alternate with firstspike's (A B A B ...).
     const trainMs = await timeReps(
       engine,
@@ -382,7 +385,7 @@ export async function benchShape(
       anchor: shape.anchor,
       speedup_vs_tfjs: shape.anchor ? shape.anchor.tfjs_ms / trainT.median_ms : null,
       speedup_vs_reference: shape.anchor ? shape.anchor.reference_ms / trainT.median_ms : null,
-      startup: { model_create_ms: modelCreateMs },
+      startup: { model_create_ms: modelCreateMs, first_step_ms: firstStepMs },
       peer: peerResult,
     };
   } finally {
@@ -503,7 +506,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     "reference ms",
     "TF.js ms",
     "vs TF.js",
-    "Model.create s",
+    "start-up s",
   ];
   const rows = results.map((r) => [
     r.name,
@@ -518,7 +521,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     r.anchor ? String(r.anchor.reference_ms) : "-",
     r.anchor ? String(r.anchor.tfjs_ms) : "-",
     r.speedup_vs_tfjs !== null ? `${r.speedup_vs_tfjs.toFixed(1)}x` : "-",
-    fmt(r.startup.model_create_ms / 1000),
+    fmt((r.startup.model_create_ms + r.startup.first_step_ms) / 1000),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
@@ -596,7 +599,16 @@ async function main(): Promise<number> {
       console.error(
         `${shape.name}: ${shape.arch} on ${shape.input.join("x")}, batch ${shape.batch}`,
       );
-      results.push(await benchShape(engine, shape, { reps, steps, warmup, precision, peer }));
+      const r = await benchShape(engine, shape, { reps, steps, warmup, precision, peer });
+      results.push(r);
+      console.error(
+        `  ${fmt(r.train.median_ms)} ms/step, Model.create ${fmt(r.startup.model_create_ms)} ms, ` +
+          `first step ${fmt(r.startup.first_step_ms)} ms` +
+          (r.peer
+            ? `; TF.js ${fmt(r.peer.train.median_ms)} ms/step, build ${fmt(r.peer.build_ms)} ms, ` +
+              `first step ${fmt(r.peer.warmup.first_step_ms)} ms; ratio ${r.peer.ratio.toFixed(2)}x`
+            : ""),
+      );
     }
     let epoch: EpochResult | null = null;
     if (wanted(EPOCH_NAME)) {

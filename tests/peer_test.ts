@@ -132,7 +132,7 @@ Deno.test("bench --quick --peer --only mnist-cnn: TF.js trains the same network,
     // What TensorFlow.js built and computed, against firstspike's plan.
     assert.equal(p.params, planWeights(plan));
     assert.deepEqual(p.layer_shapes, plan.map((l) => toNhwc(l.outShape)));
-    assert.ok(s.startup.model_create_ms > 0);
+    assert.ok(s.startup.model_create_ms > 0 && s.startup.first_step_ms > 0);
     assert.ok(p.warmup.first_step_ms > 0 && p.warmup.steps === 2);
     assert.equal(p.train.reps_ms.length, 2, "one TF.js sample per firstspike repetition");
     assert.equal(s.train.reps_ms.length, 2);
