@@ -68,14 +68,20 @@ function onSignal(sig: "SIGTERM" | "SIGINT"): void {
   }, grace);
 }
 
-self.onmessage = (e: MessageEvent) => {
+/** This module runs as a worker: its global scope receives and posts messages. */
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent) => void) | null;
+  postMessage(message: unknown): void;
+};
+
+scope.onmessage = (e: MessageEvent) => {
   const m = e.data as Partial<Init> & { lock?: string | null };
   if (m.flags) {
     flags = new Int32Array(m.flags);
     grace = m.graceMs ?? grace;
     Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
-    self.postMessage("ready");
+    scope.postMessage("ready");
   }
   if ("lock" in m) lockPath = m.lock ?? null;
 };

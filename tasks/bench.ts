@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--json FILE] [--only NAME[,NAME]] [--reps N] [--steps N]`
+ * `deno task bench [--quick] [--peer] [--json FILE] [--only NAME[,NAME]] [--reps N] [--steps N]`
  *
  * The claim measured: a firstspike training step (input encoding, forward,
  * loss, event-driven backward, Adam update; one compute pass, no host
@@ -27,6 +27,20 @@
  * buffers, beside what the layer plan counts (activations per step and five
  * weight-sized buffers). `--precision f16` times the float16 path.
  *
+ * Start-up: how long `Engine.create` takes (once), and per shape
+ * `Model.create` (it creates the network's pipelines) and the first training
+ * step with its read-back (the "start-up s" column is their sum); a cold Mesa
+ * cache, `MESA_SHADER_CACHE_DISABLE=true`, shows the cold cost.
+ *
+ * `--peer` also trains the same-shape ReLU network in TensorFlow.js's WebGPU
+ * backend (`src/bench/peer.ts`, `peer_tfjs.ts`; loaded only then) on the same
+ * adapter: per shape it is built and warmed up (its first step, which
+ * compiles its shaders, timed apart), then its samples alternate with
+ * firstspike's training repetitions (A B A B ...), each the same S steps
+ * ending in one read-back (the loss's `data()`). The table gives both ms per
+ * step, the ratio TF.js / firstspike and whether it reaches the target (4x on
+ * a CPU driver, 15x on a GPU).
+ *
  * Prints the adapter, Deno's version, the git commit, the date and a table;
  * writes JSON to `bench.json` (or `--json FILE`). Any GPU error exits non-zero.
  *
@@ -52,6 +66,15 @@ import { parseExperiment } from "../src/experiment/config.ts";
 import { runPoint } from "../src/run/train.ts";
 import { gitCommit, VERSION } from "../src/run/provenance.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
+import {
+  formatPeerTable,
+  PEER_TARGETS,
+  peerLayers,
+  type PeerShapeResult,
+  peerTarget,
+  speedRatio,
+} from "../src/bench/peer.ts";
+import { loadPeer, type PeerRuntime, PeerTrainer } from "../src/bench/peer_tfjs.ts";
 
 /** The command line of `deno task bench`. */
 export const BENCH: CommandSpec = {
@@ -96,9 +119,19 @@ export const BENCH: CommandSpec = {
       value: "f32|f16",
       help: "arithmetic of the matrix products",
     },
+    {
+      name: "peer",
+      type: "boolean",
+      help: "also train the same-shape ReLU network in TensorFlow.js's WebGPU backend " +
+        "(interleaved, same adapter) and print the ratio per shape",
+    },
     GPU_OPTION,
   ],
-  examples: ["deno task bench --quick", "deno task bench --only vgg7-b256 --json vgg7.json"],
+  examples: [
+    "deno task bench --quick",
+    "deno task bench --quick --peer",
+    "deno task bench --only vgg7-b256 --json vgg7.json",
+  ],
 };
 
 /** Timings from the performance issue (ms per training step). */
@@ -223,6 +256,10 @@ export interface ShapeResult {
   anchor: Anchor | null;
   speedup_vs_tfjs: number | null;
   speedup_vs_reference: number | null;
+  /** `Model.create` of this shape (it creates the network's pipelines) and the first step. */
+  startup: { model_create_ms: number; first_step_ms: number };
+  /** TensorFlow.js on the same shape, interleaved (`--peer`); null without. */
+  peer: PeerShapeResult | null;
 }
 
 /** The end-to-end epoch's result (or why it was skipped). */
@@ -269,6 +306,7 @@ async function timeReps(
   steps: number,
   params: () => StepParams,
   encode: (pass: GPUComputePassEncoder, offset: number) => void,
+  after?: () => Promise<void>,
 ): Promise<number[]> {
   const out: number[] = [];
   for (let r = 0; r < reps; r++) {
@@ -281,6 +319,7 @@ async function timeReps(
     engine.device.queue.submit([enc.finish()]);
     await engine.sync();
     out.push((performance.now() - t0) / steps);
+    await after?.();
   }
   return out;
 }
@@ -289,9 +328,10 @@ async function timeReps(
 export async function benchShape(
   engine: Engine,
   shape: BenchShape,
-  opts: { reps: number; steps: number; warmup: number; precision?: Precision },
+  opts: { reps: number; steps: number; warmup: number; precision?: Precision; peer?: PeerRuntime },
 ): Promise<ShapeResult> {
   const B = shape.batch;
+  const t0 = performance.now();
   const model = await Model.create(engine, {
     arch: shape.arch,
     inputShape: shape.input,
@@ -299,7 +339,9 @@ export async function benchShape(
     maxBatch: B,
     precision: opts.precision ?? "f32",
   });
+  const modelCreateMs = performance.now() - t0;
   const rng = new Rng(1);
+  let peer: PeerTrainer | null = null;
   const labels = engine.buffer(B * 4, "bench labels");
   const indices = engine.buffer(B * 4, "bench indices");
   try {
@@ -319,8 +361,30 @@ export async function benchShape(
     };
     const inferParams = () => ({ batch: B, metricSlot: 3 });
 
-    await timeReps(engine, 1, opts.warmup, trainParams, train);
-    const trainMs = await timeReps(engine, opts.reps, opts.steps, trainParams, train);
+    let peerWarmup = null;
+    const peerMs: number[] = [];
+    if (opts.peer) {
+      peer = PeerTrainer.create(
+        opts.peer.tf,
+        peerLayers(model.plan),
+        shape.input,
+        shape.classes,
+        B,
+      );
+      peerWarmup = await peer.warmup(opts.warmup);
+    }
+    // Warm-up; its first step (with its read-back) is timed apart: lazy pipeline work shows there.
+    const firstStepMs = (await timeReps(engine, 1, 1, trainParams, train))[0];
+    if (opts.warmup > 1) await timeReps(engine, 1, opts.warmup - 1, trainParams, train);
+    // With a peer, its samples alternate with firstspike's (A B A B ...).
+    const trainMs = await timeReps(
+      engine,
+      opts.reps,
+      opts.steps,
+      trainParams,
+      train,
+      peer ? async () => void peerMs.push(await peer!.sample(opts.steps)) : undefined,
+    );
     await timeReps(engine, 1, opts.warmup, inferParams, infer);
     const inferMs = await timeReps(engine, opts.reps, opts.steps, inferParams, infer);
     // The loss must stay finite: a benchmark of a broken step is worthless.
@@ -337,6 +401,25 @@ export async function benchShape(
     const weights = weightBytes(plan);
 
     const trainT = timing(trainMs, B, f.total);
+    let peerResult: PeerShapeResult | null = null;
+    if (peer && opts.peer && peerWarmup) {
+      const med = median(peerMs), min = Math.min(...peerMs);
+      const ratio = speedRatio(med, trainT.median_ms);
+      const target = peerTarget(engine.cpu);
+      peerResult = {
+        library: `TensorFlow.js ${opts.peer.version} (webgpu)`,
+        params: peer.params,
+        layer_shapes: peer.layerShapes,
+        build_ms: peer.buildMs,
+        warmup: peerWarmup,
+        train: { median_ms: med, min_ms: min, reps_ms: peerMs },
+        final_loss: peer.lastLoss,
+        ratio,
+        ratio_min: speedRatio(min, trainT.min_ms),
+        target,
+        met: ratio >= target,
+      };
+    }
     return {
       name: shape.name,
       arch: shape.arch,
@@ -357,8 +440,11 @@ export async function benchShape(
       anchor: shape.anchor,
       speedup_vs_tfjs: shape.anchor ? shape.anchor.tfjs_ms / trainT.median_ms : null,
       speedup_vs_reference: shape.anchor ? shape.anchor.reference_ms / trainT.median_ms : null,
+      startup: { model_create_ms: modelCreateMs, first_step_ms: firstStepMs },
+      peer: peerResult,
     };
   } finally {
+    peer?.dispose();
     labels.destroy();
     indices.destroy();
     model.destroy();
@@ -475,6 +561,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     "reference ms",
     "TF.js ms",
     "vs TF.js",
+    "start-up s",
   ];
   const rows = results.map((r) => [
     r.name,
@@ -489,6 +576,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     r.anchor ? String(r.anchor.reference_ms) : "-",
     r.anchor ? String(r.anchor.tfjs_ms) : "-",
     r.speedup_vs_tfjs !== null ? `${r.speedup_vs_tfjs.toFixed(1)}x` : "-",
+    fmt((r.startup.model_create_ms + r.startup.first_step_ms) / 1000),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
@@ -520,7 +608,9 @@ async function main(args: ParsedArgs): Promise<number> {
   const gpu = gpuFlag(args.string("gpu"));
 
   console.error(await startGpu({ flag: gpu }));
+  let t0 = performance.now();
   const engine = await Engine.create();
+  const engineCreateMs = performance.now() - t0;
   const commit = await gitCommit();
   const date = new Date().toISOString();
   const header = [
@@ -531,16 +621,36 @@ async function main(args: ParsedArgs): Promise<number> {
     `date: ${date}`,
     `method: median over ${reps} repetitions of ${steps} steps per submission, ${warmup} warm-up steps`,
     `precision: ${precision} (matrix products)`,
+    `start-up: Engine.create ${fmt(engineCreateMs)} ms`,
   ];
   console.log(header.join("\n"));
   const results: ShapeResult[] = [];
   try {
+    let peer: PeerRuntime | undefined;
+    if (args.flag("peer")) {
+      t0 = performance.now();
+      peer = await loadPeer(engine.adapterName, (l) => console.error(l));
+      console.log(
+        `peer: TensorFlow.js ${peer.version}, webgpu backend on ${peer.adapter} ` +
+          `(loaded in ${fmt(performance.now() - t0)} ms: bundle ${fmt(peer.bundle.bundle_ms)}, ` +
+          `import ${fmt(peer.import_ms)}, backend start ${fmt(peer.backend_init_ms)})`,
+      );
+    }
     for (const shape of shapes) {
       if (!wanted(shape.name)) continue;
       console.error(
         `${shape.name}: ${shape.arch} on ${shape.input.join("x")}, batch ${shape.batch}`,
       );
-      results.push(await benchShape(engine, shape, { reps, steps, warmup, precision }));
+      const r = await benchShape(engine, shape, { reps, steps, warmup, precision, peer });
+      results.push(r);
+      console.error(
+        `  ${fmt(r.train.median_ms)} ms/step, Model.create ${fmt(r.startup.model_create_ms)} ms, ` +
+          `first step ${fmt(r.startup.first_step_ms)} ms` +
+          (r.peer
+            ? `; TF.js ${fmt(r.peer.train.median_ms)} ms/step, build ${fmt(r.peer.build_ms)} ms, ` +
+              `first step ${fmt(r.peer.warmup.first_step_ms)} ms; ratio ${r.peer.ratio.toFixed(2)}x`
+            : ""),
+      );
     }
     let epoch: EpochResult | null = null;
     if (wanted(EPOCH_NAME)) {
@@ -551,6 +661,11 @@ async function main(args: ParsedArgs): Promise<number> {
 
     console.log("");
     if (results.length) console.log(formatTable(results));
+    const peered = results.filter((r) => r.peer).map((r) => ({ ...r, peer: r.peer! }));
+    if (peered.length) {
+      console.log(`\nsame shapes in TensorFlow.js (interleaved, ${steps} steps per read-back):`);
+      console.log(formatPeerTable(peered));
+    }
     if (epoch) {
       console.log("");
       if ("skipped" in epoch) console.log(`${EPOCH_NAME}: skipped, ${epoch.skipped}`);
@@ -595,6 +710,16 @@ async function main(args: ParsedArgs): Promise<number> {
         );
       }
     }
+    if (peered.length) {
+      const short = peered.filter((r) => !r.peer.met);
+      notes.push(
+        `measured speed-up vs TF.js target >= ${peered[0].peer.target}x ` +
+          `(${engine.cpu ? "CPU driver" : "GPU"}): ` +
+          (short.length
+            ? `not met by ${short.map((r) => r.name).join(", ")}`
+            : "met by every shape run"),
+      );
+    }
     if (notes.length) console.log(["", ...notes].join("\n"));
     const report = {
       firstspike: VERSION,
@@ -610,6 +735,19 @@ async function main(args: ParsedArgs): Promise<number> {
       flops_note:
         "products of conv/linear/readout layers only; pools, encoding, loss, optimiser count 0",
       targets: TARGETS,
+      startup: { engine_create_ms: engineCreateMs },
+      peer: peer
+        ? {
+          library: `TensorFlow.js ${peer.version} (webgpu)`,
+          packages: peer.bundle.packages,
+          adapter: peer.adapter,
+          bundle_ms: peer.bundle.bundle_ms,
+          import_ms: peer.import_ms,
+          backend_init_ms: peer.backend_init_ms,
+          targets: PEER_TARGETS,
+          network: "same layers as the plan with ReLU, no bias, NHWC, softmax cross-entropy, Adam",
+        }
+        : null,
       shapes: results,
       epoch,
     };

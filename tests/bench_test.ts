@@ -232,6 +232,10 @@ Deno.test("bench --quick --only mnist-cnn --reps 2: exits 0 and writes the JSON"
     assert.equal(m.forward_bytes_per_sample, forwardBytes(plan, 1));
     assert.equal(s.anchor, null);
     assert.equal(s.speedup_vs_tfjs, null);
+    assert.equal(s.peer, null, "no --peer, no TF.js");
+    assert.equal(j.peer, null);
+    assert.ok(s.startup.model_create_ms > 0 && s.startup.first_step_ms > 0);
+    assert.ok(j.startup.engine_create_ms > 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
