@@ -140,27 +140,7 @@ fn pix(base: u32, i: u32) -> u32 {
   return (img[base + (i >> 2u)] >> ((i & 3u) * 8u)) & 255u;
 }
 
-fn image_byte(j: u32) -> u32 {
-  return (images[j >> 2u] >> ((j & 3u) * 8u)) & 255u;
-}
-
-// Exactly f32(p / 255), round to nearest: p / 255 in binary is p's 8 bits repeated forever.
-fn to_unit(p: u32) -> f32 {
-  if (p == 0u) {
-    return 0.0;
-  }
-  if (p >= 255u) {
-    return 1.0;
-  }
-  let r = p * 0x01010101u; // floor(p / 255 * 2^32)
-  let sh = firstLeadingBit(r) - 23u; // keep 24 significant bits
-  var m = r >> sh;
-  let rem = r & ((1u << sh) - 1u);
-  if (rem >= (1u << (sh - 1u))) {
-    m += 1u; // the discarded tail is never exactly one half
-  }
-  return ldexp(f32(m), i32(sh) - 32);
-}
+// image_byte and to_unit: `_bytes.wgsl`, concatenated after this file.
 
 fn blend(p: u32, deg: u32, f: i32) -> u32 {
   let v = f * i32(p) + (10 - f) * i32(deg);

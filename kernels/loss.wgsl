@@ -1,10 +1,11 @@
 // loss.wgsl: softmax cross-entropy on the readout potentials, its gradient
 // dL/dU = (softmax(U) - onehot(y)) / B, and the running sums of loss and
 // correct predictions (argmax, first maximum on ties) in metrics[slot].
-// One workgroup of 256: invocation j handles samples j, j + 256, ...; after
-// one barrier, invocation 0 adds the 256 partial sums in order, so results are
-// deterministic. (No tree of barriers: a CPU driver compiles each barrier as a
-// split of the kernel, and a loop of them took it tens of seconds.)
+// One workgroup of 64: invocation j handles samples j, j + 64, ...; after one
+// barrier, invocation 0 adds the 64 partial sums in order, so results are
+// deterministic. (No tree of barriers, and a narrow workgroup: a CPU driver
+// keeps every invocation's state across a barrier; 256 invocations with a
+// tree of barriers took it seconds to compile, this form a fifth of one.)
 // Labels are read through the epoch's index list: y_b = labels[indices[offset + b]].
 // With SPIKE_OUT the output layer spikes: the logits are -min(tau, T) (an
 // output that does not fire counts as firing at the window's end), the
@@ -25,16 +26,16 @@ fn logit(v: f32) -> f32 {
 @group(1) @binding(3) var<storage, read> indices: array<u32>;
 @group(1) @binding(4) var<storage, read_write> metrics: array<f32>; // [slots, 4]
 
-var<workgroup> red_loss: array<f32, 256>;
-var<workgroup> red_hit: array<f32, 256>;
+var<workgroup> red_loss: array<f32, 64>;
+var<workgroup> red_hit: array<f32, 64>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) tid: u32) {
   let B = step.batch;
   let inv_b = 1.0 / f32(B);
   var loss = 0.0;
   var hits = 0.0;
-  for (var b = tid; b < B; b += 256u) {
+  for (var b = tid; b < B; b += 64u) {
     let y = labels[indices[step.sample_offset + b]];
     let row = b * K;
     var mx = logit(u[row]);
@@ -59,7 +60,7 @@ fn main(@builtin(local_invocation_index) tid: u32) {
   if (tid == 0u) {
     var total_loss = 0.0;
     var total_hits = 0.0;
-    for (var i = 0u; i < 256u; i++) {
+    for (var i = 0u; i < 64u; i++) {
       total_loss += red_loss[i];
       total_hits += red_hit[i];
     }

@@ -2,98 +2,86 @@
 // once per epoch. Two entry points, run back to back for each layer:
 //   `partial`: workgroup g reduces elements [g*CHUNK, (g+1)*CHUNK) of the
 //     layer's spike times to (count fired, sum of tau, 16-bin histogram of tau
-//     over [0, T]) in part[g]: each of its 64 invocations counts its share in
-//     registers, then after one barrier invocation f < 18 adds field f of the
-//     64 shares in order (exact counts, deterministic sums). No atomics and no
-//     tree of barriers: a CPU driver compiles each barrier as a split of the
-//     kernel, and the former tree took it tens of seconds.
-//   `finish`: one workgroup adds the partials in a fixed order into
-//     acc[(slot * NLAYERS + LAYER) * 18 ..] = count, tau sum, hist[16].
+//     over [0, T]) in part[g]: each of its 64 invocations sums its share in
+//     registers and counts the histogram with workgroup integer atomics
+//     (exact); after one barrier, invocations 0 and 1 add the 64 shares of the
+//     count and of the sum in order (deterministic).
+//   `finish`: one workgroup adds the partials in a fixed order (16 lanes of
+//     strided partials, then the lanes in order) into
+//     acc[(slot * layers + layer) * 18 ..] = count, tau sum, hist[16].
+// Each kernel has one barrier and no per-invocation arrays kept across it: a
+// CPU driver (lavapipe) keeps every invocation's state across a barrier, and
+// a tree of barriers, or a private array copied to workgroup memory, took it
+// seconds to tens of seconds to compile (this form: a tenth of a second).
 
-override NEURONS: u32 = 1u;   // neurons per sample
-override TWIN: f32 = 1.0;
-override LAYER: u32 = 0u;
-override NLAYERS: u32 = 1u;
-
+// The layer's shape and place come from `info`, not from override constants,
+// so one pair of pipelines serves every layer of every network (a CPU driver
+// compiles each pipeline for seconds): info = (neurons per sample, layer
+// index, layers in the network, bits of T).
 const CHUNK: u32 = 4096u;
 const BINS: u32 = 16u;
 const REC: u32 = 18u;
 
 @group(1) @binding(0) var<storage, read> t: array<f32>;
 @group(1) @binding(1) var<storage, read_write> part: array<f32>; // [groups, REC]
-@group(1) @binding(2) var<storage, read_write> acc: array<f32>;  // [slots, NLAYERS, REC]
+@group(1) @binding(2) var<storage, read_write> acc: array<f32>;  // [slots, layers, REC]
+@group(1) @binding(3) var<storage, read> info: vec4<u32>;
 
 const LANES: u32 = 64u;
 
-var<workgroup> shares: array<array<f32, REC>, LANES>; // partial: per invocation
-var<workgroup> red_n: array<f32, 256>;                // finish
-var<workgroup> red_s: array<f32, 256>;
-var<workgroup> red_h: array<array<f32, 16>, 16>;
-
+var<workgroup> sh_ns: array<vec2<f32>, LANES>;
+var<workgroup> sh_hist: array<atomic<u32>, BINS>;
 @compute @workgroup_size(64)
 fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) tid: u32) {
   let g = wg.x + wg.y * nwg.x;
-  let total = step.batch * NEURONS;
-  var share: array<f32, REC>; // count, tau sum, histogram
-  for (var f = 0u; f < REC; f++) { share[f] = 0.0; }
+  let total = step.batch * info.x;
+  let twin = bitcast<f32>(info.w);
+  if (tid < BINS) { atomicStore(&sh_hist[tid], 0u); }
+  workgroupBarrier();
+  var n = 0.0;
+  var s = 0.0;
   let begin = g * CHUNK;
   let end = min(begin + CHUNK, total);
   for (var i = begin + tid; i < end; i += LANES) {
     let v = t[i];
     if (fired(v)) {
-      share[0] += 1.0;
-      share[1] += v;
-      let bin = min(u32(max(v, 0.0) / TWIN * f32(BINS)), BINS - 1u);
-      share[2u + bin] += 1.0;
+      n += 1.0;
+      s += v;
+      atomicAdd(&sh_hist[min(u32(max(v, 0.0) / twin * f32(BINS)), BINS - 1u)], 1u);
     }
   }
-  shares[tid] = share;
+  sh_ns[tid] = vec2<f32>(n, s);
   workgroupBarrier();
-  if (tid < REC) {
+  if (tid < 2u) {
     var sum = 0.0;
-    for (var l = 0u; l < LANES; l++) { sum += shares[l][tid]; }
+    for (var l = 0u; l < LANES; l++) { sum += sh_ns[l][tid]; }
     part[g * REC + tid] = sum;
+  } else if (tid < REC) {
+    part[g * REC + tid] = f32(atomicLoad(&sh_hist[tid - 2u]));
   }
 }
 
+var<workgroup> red: array<f32, 16u * REC>;
 @compute @workgroup_size(256)
 fn finish(@builtin(local_invocation_index) tid: u32) {
-  let groups = (step.batch * NEURONS + CHUNK - 1u) / CHUNK;
-  // Lane l (of 16) sums partials l, l + 16, ...; field f its histogram bin f
-  // (field 0 also the count and the tau sum); then a fixed combine over lanes.
+  let groups = (step.batch * info.x + CHUNK - 1u) / CHUNK;
   let lane = tid / 16u;
   let field = tid % 16u;
-  var h = 0.0;
-  var n = 0.0;
-  var s = 0.0;
+  // 16 lanes x 18 fields = 288 > 256: fields 16 and 17 are done by field 0 and 1's invocations.
+  var a = 0.0;
+  var b = 0.0;
   for (var g = lane; g < groups; g += 16u) {
-    h += part[g * REC + 2u + field];
-    if (field == 0u) {
-      n += part[g * REC];
-      s += part[g * REC + 1u];
-    }
+    a += part[g * REC + field];
+    if (field < 2u) { b += part[g * REC + 16u + field]; }
   }
-  red_h[lane][field] = h;
-  if (field == 0u) {
-    red_n[lane] = n;
-    red_s[lane] = s;
-  }
+  red[lane * REC + field] = a;
+  if (field < 2u) { red[lane * REC + 16u + field] = b; }
   workgroupBarrier();
-  if (tid < 16u) {
-    var hs = 0.0;
-    for (var l = 0u; l < 16u; l++) { hs += red_h[l][tid]; }
-    let o = (step.metric_slot * NLAYERS + LAYER) * REC;
-    acc[o + 2u + tid] += hs;
-    if (tid == 0u) {
-      var ns = 0.0;
-      var ss = 0.0;
-      for (var l = 0u; l < 16u; l++) {
-        ns += red_n[l];
-        ss += red_s[l];
-      }
-      acc[o] += ns;
-      acc[o + 1u] += ss;
-    }
+  if (tid < REC) {
+    var sum = 0.0;
+    for (var l = 0u; l < 16u; l++) { sum += red[l * REC + tid]; }
+    let o = (step.metric_slot * info.z + info.y) * REC;
+    acc[o + tid] += sum;
   }
 }

@@ -604,3 +604,62 @@ Deno.test("every op name has a kernel id", () => {
   assert.equal(AUGMENT_OPS.length, 14);
   assert.equal(AUGMENT_OPS.indexOf("Invert"), 13);
 });
+
+gpuTest(
+  "the plain gather kernel gives the augmentation kernel's bytes with no flag set",
+  async (device) => {
+    const { createGatherPipeline } = await import("../src/data/gather.ts");
+    const { packAugmentParams } = await import("../src/data/augment.ts");
+    for (const shape of [[3, 32, 32], [1, 28, 28], [1, 3, 5]] as ImageShape[]) {
+      const n = size(shape);
+      const count = 5;
+      const bytes = Uint8Array.from({ length: count * n }, (_, i) => (i * 37 + 11) % 256);
+      bytes.set([0, 1, 127, 128, 254, 255], 0);
+      const indices = Uint32Array.from([4, 0, 2, 2, 1]);
+      const params = { batch: 3, offset: 1, seed: 9, epoch: 2, flags: 0 };
+      const want = await runAugmentGpu(device, bytes, shape, indices, params);
+      const pipeline = await createGatherPipeline(device, shape);
+      const buf = (data: ArrayBufferView, usage: number) => {
+        const b = device.createBuffer({
+          size: Math.max(16, Math.ceil(data.byteLength / 4) * 4),
+          usage: usage | GPUBufferUsage.COPY_DST,
+        });
+        const padded = new Uint8Array(b.size);
+        padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        device.queue.writeBuffer(b, 0, padded);
+        return b;
+      };
+      const images = buf(bytes, GPUBufferUsage.STORAGE);
+      const idx = buf(indices, GPUBufferUsage.STORAGE);
+      const out = buf(
+        new Float32Array(params.batch * n).fill(NaN),
+        GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+      );
+      const uni = buf(packAugmentParams(params), GPUBufferUsage.UNIFORM);
+      const read = device.createBuffer({
+        size: out.size,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      const group = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [images, idx, out, uni].map((buffer, binding) => ({
+          binding,
+          resource: { buffer },
+        })),
+      });
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(params.batch);
+      pass.end();
+      enc.copyBufferToBuffer(out, 0, read, 0, out.size);
+      device.queue.submit([enc.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      const got = new Float32Array(read.getMappedRange().slice(0, params.batch * n * 4));
+      read.unmap();
+      assert.deepEqual(Array.from(got), Array.from(want), `shape ${shape}`);
+      for (const b of [images, idx, out, uni, read]) b.destroy();
+    }
+  },
+);

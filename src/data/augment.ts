@@ -183,9 +183,9 @@ export function augmentFlags(list: AugmentName[]): number {
   return flags;
 }
 
-/** The kernel source, `kernels/augment.wgsl`, from the engine's one WGSL loader. */
+/** The kernel source, `kernels/augment.wgsl` with `_bytes.wgsl`, from the engine's one WGSL loader. */
 export function augmentWgsl(): Promise<string> {
-  return Promise.resolve(kernelSource("augment.wgsl"));
+  return Promise.resolve(kernelSource("augment.wgsl") + "\n" + kernelSource("_bytes.wgsl"));
 }
 
 /**

@@ -3,12 +3,15 @@
  * uploaded once as bytes with their labels, and per split ("source") an
  * index list, the augmentation kernel's per-step parameters and its bind
  * groups (made once, reused every epoch). A step gathers, augments and
- * writes its batch into the model's input with one dispatch.
+ * writes its batch into the model's input with one dispatch. Splits that are
+ * not augmented (validation, test, and training without augmentation) use
+ * the plain gather kernel, which gives the same bytes and compiles at once.
  *
  * @module
  */
 
 import { createAugmentPipeline, packAugmentParams } from "./augment.ts";
+import { createGatherPipeline } from "./gather.ts";
 import type { Dataset } from "./datasets.ts";
 import type { Engine } from "../engine/gpu.ts";
 import type { Model } from "../engine/model.ts";
@@ -25,8 +28,10 @@ export interface Source {
   count: number;
   /** Per step: 256-byte entries of the augmentation kernel's parameters. */
   params: GPUBuffer;
-  /** Per step: the augmentation kernel's bind group. */
+  /** Per step: the bind group of the source's kernel. */
   groups: GPUBindGroup[];
+  /** The source's kernel: augmentation (training with augmentation) or plain gather. */
+  pipeline: GPUComputePipeline;
   /** The model's loss bind group for this split's labels. */
   loss: GPUBindGroup;
 }
@@ -43,19 +48,16 @@ export class GpuData {
   /** The test samples used. */
   readonly test: Source;
   readonly #engine: Engine;
-  readonly #pipeline: GPUComputePipeline;
   readonly #batch: number;
   readonly #buffers: GPUBuffer[];
 
   private constructor(
     engine: Engine,
-    pipeline: GPUComputePipeline,
     batch: number,
     buffers: GPUBuffer[],
     sources: { train: Source; val: Source | null; test: Source },
   ) {
     this.#engine = engine;
-    this.#pipeline = pipeline;
     this.#batch = batch;
     this.#buffers = buffers;
     this.train = sources.train;
@@ -66,15 +68,20 @@ export class GpuData {
   /**
    * Uploads the samples a run uses: `trainUsed` of the training split
    * (ascending), which `train` and `val` index into, and `testUsed` of the
-   * test split.
+   * test split. With `augment` false (default true) the training split uses
+   * the plain gather kernel too (its flags must then stay 0).
    */
   static async create(
     engine: Engine,
     model: Model,
     sets: { train: Dataset; test: Dataset },
     split: { trainUsed: Uint32Array; train: Uint32Array; val: Uint32Array; testUsed: Uint32Array },
+    { augment = true }: { augment?: boolean } = {},
   ): Promise<GpuData> {
-    const pipeline = await createAugmentPipeline(engine.device, sets.train.shape);
+    const gather = await createGatherPipeline(engine.device, sets.train.shape);
+    const augmenting = augment
+      ? await createAugmentPipeline(engine.device, sets.train.shape)
+      : gather;
     const buffers: GPUBuffer[] = [];
     const batch = model.maxBatch;
     const upload = (d: Dataset, used: Uint32Array) => {
@@ -99,6 +106,7 @@ export class GpuData {
       data: { images: GPUBuffer; labels: GPUBuffer },
       idx: Uint32Array,
       name: string,
+      pipeline: GPUComputePipeline,
     ): Source => {
       const indices = engine.buffer(idx.length * 4, `${name} indices`);
       engine.write(indices, idx);
@@ -121,14 +129,23 @@ export class GpuData {
           ],
         }));
       const loss = model.lossGroup(data.labels, indices);
-      return { name, labels: data.labels, indices, count: idx.length, params, groups, loss };
+      return {
+        name,
+        labels: data.labels,
+        indices,
+        count: idx.length,
+        params,
+        groups,
+        pipeline,
+        loss,
+      };
     };
     const trainData = upload(sets.train, split.trainUsed);
     const testData = upload(sets.test, split.testUsed);
-    return new GpuData(engine, pipeline, batch, buffers, {
-      train: source(trainData, split.train, "train"),
-      val: split.val.length ? source(trainData, split.val, "validation") : null,
-      test: source(testData, Uint32Array.from(split.testUsed.keys()), "test"),
+    return new GpuData(engine, batch, buffers, {
+      train: source(trainData, split.train, "train", augmenting),
+      val: split.val.length ? source(trainData, split.val, "validation", gather) : null,
+      test: source(testData, Uint32Array.from(split.testUsed.keys()), "test", gather),
     });
   }
 
@@ -160,7 +177,7 @@ export class GpuData {
 
   /** Records the gather (and augmentation) of step `i` of a source into the model's input. */
   encodeGather(pass: GPUComputePassEncoder, src: Source, i: number): void {
-    pass.setPipeline(this.#pipeline);
+    pass.setPipeline(src.pipeline);
     pass.setBindGroup(0, src.groups[i]);
     pass.dispatchWorkgroups(this.batchOf(src, i));
   }

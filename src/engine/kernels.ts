@@ -12,6 +12,7 @@
  * @module
  */
 
+import privateBytes from "../../kernels/_bytes.wgsl" with { type: "text" };
 import privateCommon from "../../kernels/_common.wgsl" with { type: "text" };
 import privateEpilogue from "../../kernels/_epilogue.wgsl" with { type: "text" };
 import privateGemm from "../../kernels/_gemm.wgsl" with { type: "text" };
@@ -22,6 +23,7 @@ import convBackwardWeight from "../../kernels/conv_backward_weight.wgsl" with { 
 import convForward from "../../kernels/conv_forward.wgsl" with { type: "text" };
 import encode from "../../kernels/encode.wgsl" with { type: "text" };
 import forwardSplits from "../../kernels/forward_splits.wgsl" with { type: "text" };
+import gather from "../../kernels/gather.wgsl" with { type: "text" };
 import loss from "../../kernels/loss.wgsl" with { type: "text" };
 import optimizer from "../../kernels/optimizer.wgsl" with { type: "text" };
 import poolBackward from "../../kernels/pool_backward.wgsl" with { type: "text" };
@@ -31,6 +33,7 @@ import stats from "../../kernels/stats.wgsl" with { type: "text" };
 
 /** Every kernel file by name (`_`-prefixed files are pieces that others include). */
 export const KERNELS: Readonly<Record<string, string>> = Object.freeze({
+  "_bytes.wgsl": privateBytes,
   "_common.wgsl": privateCommon,
   "_epilogue.wgsl": privateEpilogue,
   "_gemm.wgsl": privateGemm,
@@ -41,6 +44,7 @@ export const KERNELS: Readonly<Record<string, string>> = Object.freeze({
   "conv_forward.wgsl": convForward,
   "encode.wgsl": encode,
   "forward_splits.wgsl": forwardSplits,
+  "gather.wgsl": gather,
   "loss.wgsl": loss,
   "optimizer.wgsl": optimizer,
   "pool_backward.wgsl": poolBackward,

@@ -248,18 +248,18 @@ export async function buildNetwork(
       }
     }
     if (net.spiking.includes(i)) {
-      const constants = {
-        NEURONS: sizeOf(L.plan.outShape),
-        TWIN: opts.tWin,
-        LAYER: i,
-        NLAYERS: plan.length,
-      };
-      const bindings: ("read" | "rw")[] = ["read", "rw", "rw"];
+      // One pair of stats pipelines for every layer: the layer is described by `info`.
+      const bindings: ("read" | "rw")[] = ["read", "rw", "rw", "read"];
       const [partial, final] = await Promise.all([
-        e.program({ files: ["stats.wgsl"], entry: "partial", bindings, constants }),
-        e.program({ files: ["stats.wgsl"], entry: "finish", bindings, constants }),
+        e.program({ files: ["stats.wgsl"], entry: "partial", bindings }),
+        e.program({ files: ["stats.wgsl"], entry: "finish", bindings }),
       ]);
-      L.stats = { partial, final, group: e.bind(partial, [y, statsPart, statsAcc]) };
+      const info = buf(16, `layer ${i} stats info`);
+      const words = new Uint32Array(4);
+      words.set([sizeOf(L.plan.outShape), i, plan.length]);
+      new Float32Array(words.buffer, 12, 1)[0] = opts.tWin;
+      e.write(info, words);
+      L.stats = { partial, final, group: e.bind(partial, [y, statsPart, statsAcc, info]) };
     }
   }
   const loss = await e.program({

@@ -262,7 +262,7 @@ export async function evaluate(
       train: empty,
       val: empty,
       testUsed: indices,
-    });
+    }, { augment: false });
     const src = data.test;
     data.writeParams(src, target.split?.seed ?? 0, 0, 0);
     const K = model.classes;

@@ -335,7 +335,7 @@ async function trainPoint(
     data = await GpuData.create(e, model, { train: trainSet, test: testSet }, {
       ...compact,
       testUsed: split.test,
-    });
+    }, { augment: s.augment.length > 0 });
     const hasVal = data.val !== null;
     const prov = await provenance(e, files);
     const writeRun = (status: Record<string, unknown>, results?: RunResults) =>
