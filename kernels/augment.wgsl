@@ -19,9 +19,11 @@
 //   binding 0  images : array<u32>  all images' u8 pixels packed 4 per u32, little-endian
 //   binding 1  indices: array<u32>  the epoch's sample order
 //   binding 2  out    : array<f32>  [batch, C, H, W]
-//   binding 3  params : uniform { batch, offset, seed, epoch, flags }
-//   overrides  C, H, W (image shape); FORCE_OP >= 0 (tests only) replaces the random sub-policy
-//              by the single op FORCE_OP with magnitude bin FORCE_BIN, negated if FORCE_NEG.
+//   binding 3  params : uniform { batch, offset, seed, epoch, flags, force_op, force_bin,
+//              force_neg }; force_op >= 0 (tests only) replaces the random sub-policy by the
+//              single op force_op with magnitude bin force_bin, negated if force_neg != 0
+//              (parameters, not override constants: one pipeline per image shape serves all)
+//   overrides  C, H, W (image shape)
 //   dispatch   (min(batch, 65535), ceil(batch / 65535)) workgroups.
 //   workgroup memory: the image twice (source and destination of each op, u8 packed 4 per u32),
 //   a 256-bin histogram, a 256-entry scan buffer, a C x 256 lookup table, 3 reduction words.
@@ -59,6 +61,9 @@ struct Params {
   seed: u32,
   epoch: u32,
   flags: u32,
+  force_op: i32,
+  force_bin: u32,
+  force_neg: u32,
 }
 
 @group(0) @binding(0) var<storage, read> images: array<u32>;
@@ -69,9 +74,6 @@ struct Params {
 override C: u32 = 3u;
 override H: u32 = 32u;
 override W: u32 = 32u;
-override FORCE_OP: i32 = -1;
-override FORCE_BIN: u32 = 0u;
-override FORCE_NEG: bool = false;
 
 override HW: u32 = H * W;
 override N: u32 = C * H * W;
@@ -415,8 +417,8 @@ fn main(
   workgroupBarrier();
 
   if ((flags & FLAG_AUTOAUGMENT) != 0u) {
-    if (FORCE_OP >= 0) {
-      apply_op(t, u32(FORCE_OP), FORCE_BIN, FORCE_NEG);
+    if (params.force_op >= 0) {
+      apply_op(t, u32(params.force_op), params.force_bin, params.force_neg != 0u);
     } else {
       let sub = draw(key, 3u) % 25u;
       for (var j = 0u; j < 2u; j++) {

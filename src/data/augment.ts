@@ -105,7 +105,7 @@ export interface ForceOp {
   negative?: boolean;
 }
 
-/** Options of {@link augmentReference}, {@link runAugmentGpu} and {@link createAugmentPipeline}. */
+/** Options of {@link augmentReference}, {@link runAugmentGpu} and {@link packAugmentParams}. */
 export interface AugmentOptions {
   forceOp?: ForceOp;
 }
@@ -575,22 +575,14 @@ export function augmentReference(
   return out;
 }
 
-/** Pipeline-overridable constants of the kernel for `shape` (and an optional forced op). */
-export function augmentOverrides(
-  shape: ImageShape,
-  options?: AugmentOptions,
-): Record<string, number> {
+/**
+ * Pipeline-overridable constants of the kernel for `shape`. A forced op
+ * ({@link AugmentOptions}) is a parameter ({@link packAugmentParams}), so one
+ * pipeline per shape serves every op.
+ */
+export function augmentOverrides(shape: ImageShape): Record<string, number> {
   checkShape(shape, "augmentOverrides");
-  checkForce(options, "augmentOverrides");
-  const f = options?.forceOp;
-  return {
-    C: shape[0],
-    H: shape[1],
-    W: shape[2],
-    FORCE_OP: f ? AUGMENT_OPS.indexOf(f.op) : -1,
-    FORCE_BIN: f ? f.bin : 0,
-    FORCE_NEG: f?.negative ? 1 : 0,
-  };
+  return { C: shape[0], H: shape[1], W: shape[2] };
 }
 
 /** Workgroup memory the kernel needs for `shape`, in bytes. */
@@ -600,10 +592,14 @@ export function augmentWorkgroupBytes(shape: ImageShape): number {
 }
 
 /** Packs params into the kernel's uniform layout ({@link AUGMENT_PARAMS_BYTES} bytes). */
-export function packAugmentParams(params: AugmentParams): Uint32Array {
+export function packAugmentParams(params: AugmentParams, options?: AugmentOptions): Uint32Array {
   checkU32(params, "packAugmentParams");
+  checkForce(options, "packAugmentParams");
+  const f = options?.forceOp;
   const u = new Uint32Array(AUGMENT_PARAMS_BYTES / 4);
   u.set([params.batch, params.offset, params.seed, params.epoch, params.flags]);
+  // force_op is an i32: -1 (no forced op) is stored as its two's complement.
+  u.set([f ? AUGMENT_OPS.indexOf(f.op) : 0xffffffff, f ? f.bin : 0, f?.negative ? 1 : 0], 5);
   return u;
 }
 
@@ -630,9 +626,8 @@ const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>
 export function createAugmentPipeline(
   device: GPUDevice,
   shape: ImageShape,
-  options?: AugmentOptions,
 ): Promise<GPUComputePipeline> {
-  const constants = augmentOverrides(shape, options);
+  const constants = augmentOverrides(shape);
   const need = augmentWorkgroupBytes(shape);
   const limit = device.limits.maxComputeWorkgroupStorageSize;
   if (need > limit) {
@@ -683,7 +678,7 @@ export async function runAugmentGpu(
   checkForce(options, what);
   checkBatch(images, n, indices, params, what);
   if (params.batch === 0) return new Float32Array(0);
-  const pipeline = await createAugmentPipeline(device, shape, options);
+  const pipeline = await createAugmentPipeline(device, shape);
   const U = GPUBufferUsage;
   const upload = (data: Uint8Array, usage: number) => {
     const buffer = device.createBuffer({
@@ -699,7 +694,7 @@ export async function runAugmentGpu(
   const outBytes = params.batch * n * 4;
   const imageBuf = upload(images, U.STORAGE);
   const indexBuf = upload(bytes(indices), U.STORAGE);
-  const paramBuf = upload(bytes(packAugmentParams(params)), U.UNIFORM);
+  const paramBuf = upload(bytes(packAugmentParams(params, options)), U.UNIFORM);
   const outBuf = upload(
     bytes(new Float32Array(params.batch * n).fill(NaN)),
     U.STORAGE | U.COPY_SRC,
