@@ -15,7 +15,7 @@ import {
   peerTarget,
   speedRatio,
 } from "../src/bench/peer.ts";
-import { adapterName } from "../src/bench/peer_tfjs.ts";
+import { adapterName, loadPeer } from "../src/bench/peer_tfjs.ts";
 import { type LayerPlan, planModel, sizeOf } from "../src/engine/spec.ts";
 import { FULL_SHAPES, median, QUICK_SHAPES } from "../tasks/bench.ts";
 
@@ -98,6 +98,18 @@ Deno.test("adapterName: the Engine's naming", () => {
     "v a",
   );
   assert.equal(adapterName({}), "unknown adapter");
+});
+
+Deno.test({
+  name: "loadPeer: the webgpu backend starts, and another adapter than firstspike's is refused",
+  sanitizeOps: false, // TensorFlow.js keeps its device for the rest of the process
+  sanitizeResources: false,
+  fn: async () => {
+    await assert.rejects(
+      loadPeer("an adapter this machine does not have"),
+      /^Error: TensorFlow\.js peer: expected firstspike's adapter 'an adapter this machine does not have', got '.+'$/,
+    );
+  },
 });
 
 Deno.test("bench --quick --peer --only mnist-cnn: TF.js trains the same network, interleaved", async () => {
