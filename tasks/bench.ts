@@ -122,8 +122,7 @@ export const BENCH: CommandSpec = {
     {
       name: "peer",
       type: "boolean",
-      help: "also train the same-shape ReLU network in TensorFlow.js's WebGPU backend " +
-        "(interleaved, same adapter) and print the ratio per shape",
+      help: "also time TensorFlow.js on the same shapes and adapter (interleaved), with ratios",
     },
     GPU_OPTION,
   ],

@@ -329,20 +329,20 @@ async function boardTask(args: string[]) {
 Deno.test("board task: --help, usage errors exit 2, a missing folder exits 1", async () => {
   const help = await boardTask(["--help"]);
   assert.equal(help.code, 0);
-  assert.ok(help.stdout.includes("example:\n  deno task board runs/ --port 8090"), help.stdout);
+  assert.ok(help.stdout.includes("Examples:\n  deno task board runs/ --port 8090"), help.stdout);
   for (
     const [args, msg] of [
       [["--port", "http"], /--port: expected an integer from 0 to 65535, got 'http'/],
       [["--port", "70000"], /--port: expected an integer from 0 to 65535/],
       [["--scan-ms", "0"], /--scan-ms: expected a positive integer/],
-      [["a", "b"], /Expected at most one runs folder, got 2/],
+      [["a", "b"], /expected at most one runs folder, got 2/],
       [["--nope"], /nope/],
     ] as const
   ) {
     const r = await boardTask([...args]);
     assert.equal(r.code, 2, args.join(" "));
     assert.match(r.stderr, msg);
-    assert.match(r.stderr, /usage: deno task board/);
+    assert.match(r.stderr, /Run 'deno task board --help' for usage/);
   }
   const missing = await boardTask(["/nonexistent/runs", "--port", "0"]);
   assert.equal(missing.code, 1);

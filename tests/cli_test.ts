@@ -13,6 +13,7 @@ import { REPORT } from "../tasks/report.ts";
 import { EVAL } from "../tasks/eval.ts";
 import { DEMO } from "../tasks/demo.ts";
 import { SCHEMA } from "../tasks/schema.ts";
+import { BOARD } from "../tasks/board.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SPECS: Record<string, CommandSpec> = {
@@ -22,6 +23,7 @@ const SPECS: Record<string, CommandSpec> = {
   eval: EVAL,
   demo: DEMO,
   schema: SCHEMA,
+  board: BOARD,
 };
 
 async function task(name: string, args: string[]) {
@@ -50,7 +52,7 @@ Deno.test("every task in deno.json but test has a command spec, and asks for per
     // Network only where a dataset may be downloaded, and only to the dataset hosts.
     const net = /--allow-net(=(\S+))?/.exec(tasks[n]);
     if (net) {
-      assert.ok(["exp", "eval"].includes(n), `${n} should not need the network`);
+      assert.ok(["exp", "eval", "board"].includes(n), `${n} should not need the network`);
       assert.ok(net[2], `${n}: --allow-net must name the hosts`);
     }
   }
@@ -83,6 +85,7 @@ const TYPOS: Record<string, [string, string]> = {
   eval: ["--splt", "--split"],
   demo: ["--step", "--steps"],
   schema: ["--chek", "--check"],
+  board: ["--prot", "--port"],
 };
 
 for (const [name, [typo, meant]] of Object.entries(TYPOS)) {
@@ -254,7 +257,7 @@ Deno.test("deno publish --dry-run: a scoped, licensed package of the library's f
   for (const f of rel) {
     assert.match(
       f,
-      /^(mod\.ts|LICENSE|README\.md|deno\.json|src\/.+\.ts|kernels\/.+\.wgsl)$/,
+      /^(mod\.ts|LICENSE|README\.md|deno\.json|src\/.+\.(ts|js)|kernels\/.+\.wgsl)$/,
       `${f} should not be published`,
     );
   }
