@@ -9,8 +9,9 @@
  */
 
 import { createAugmentPipeline, packAugmentParams } from "./augment.ts";
+import type { DatasetCache, SampleBuffers } from "./dataset_cache.ts";
 import type { Dataset } from "./datasets.ts";
-import type { Engine } from "../engine/gpu.ts";
+import type { Engine, WarmUpDispatch } from "../engine/gpu.ts";
 import type { Model } from "../engine/model.ts";
 
 /** One split the loop iterates over: its indices, augmentation parameters and bind groups. */
@@ -46,18 +47,21 @@ export class GpuData {
   readonly #pipeline: GPUComputePipeline;
   readonly #batch: number;
   readonly #buffers: GPUBuffer[];
+  readonly #release: (() => void)[];
 
   private constructor(
     engine: Engine,
     pipeline: GPUComputePipeline,
     batch: number,
     buffers: GPUBuffer[],
+    release: (() => void)[],
     sources: { train: Source; val: Source | null; test: Source },
   ) {
     this.#engine = engine;
     this.#pipeline = pipeline;
     this.#batch = batch;
     this.#buffers = buffers;
+    this.#release = release;
     this.train = sources.train;
     this.val = sources.val;
     this.test = sources.test;
@@ -66,34 +70,29 @@ export class GpuData {
   /**
    * Uploads the samples a run uses: `trainUsed` of the training split
    * (ascending), which `train` and `val` index into, and `testUsed` of the
-   * test split.
+   * test split. With `cache`, samples uploaded for an earlier run on this
+   * engine are used again when they are the same (and kept for the next).
    */
   static async create(
     engine: Engine,
     model: Model,
     sets: { train: Dataset; test: Dataset },
     split: { trainUsed: Uint32Array; train: Uint32Array; val: Uint32Array; testUsed: Uint32Array },
+    cache?: DatasetCache,
   ): Promise<GpuData> {
     const pipeline = await createAugmentPipeline(engine.device, sets.train.shape);
     const buffers: GPUBuffer[] = [];
+    const release: (() => void)[] = [];
     const batch = model.maxBatch;
-    const upload = (d: Dataset, used: Uint32Array) => {
-      const size = d.shape[0] * d.shape[1] * d.shape[2];
-      const images = engine.buffer(
-        used.length * size,
-        `${d.name} ${d.split} images`,
-        "this adapter cannot hold the samples in one buffer (use train_subset / test_subset, or a GPU)",
-      );
-      const labels = engine.buffer(used.length * 4, `${d.name} ${d.split} labels`);
-      buffers.push(images, labels);
-      const all = used.length === d.count && used.every((v, i) => v === i);
-      const bytes = all ? d.images : new Uint8Array(used.length * size);
-      if (!all) {
-        used.forEach((v, i) => bytes.set(d.images.subarray(v * size, (v + 1) * size), i * size));
+    const upload = (d: Dataset, used: Uint32Array): SampleBuffers => {
+      if (!cache) {
+        const made = uploadSamples(engine, d, used);
+        buffers.push(made.images, made.labels);
+        return made;
       }
-      engine.write(images, bytes);
-      engine.write(labels, Uint32Array.from(used, (v) => d.labels[v]));
-      return { images, labels };
+      const got = cache.upload(engine, d, used, () => uploadSamples(engine, d, used));
+      release.push(got.release);
+      return got;
     };
     const source = (
       data: { images: GPUBuffer; labels: GPUBuffer },
@@ -125,7 +124,7 @@ export class GpuData {
     };
     const trainData = upload(sets.train, split.trainUsed);
     const testData = upload(sets.test, split.testUsed);
-    return new GpuData(engine, pipeline, batch, buffers, {
+    return new GpuData(engine, pipeline, batch, buffers, release, {
       train: source(trainData, split.train, "train"),
       val: split.val.length ? source(trainData, split.val, "validation") : null,
       test: source(testData, Uint32Array.from(split.testUsed.keys()), "test"),
@@ -165,8 +164,38 @@ export class GpuData {
     pass.dispatchWorkgroups(this.batchOf(src, i));
   }
 
-  /** Frees the uploaded data. */
+  /**
+   * A gather of the test split's first batch into the model's input, for
+   * {@link Engine.warmUp}: it compiles the augmentation kernel before the
+   * first timed step (the input is rewritten by every step).
+   */
+  get warmUp(): WarmUpDispatch {
+    const src = this.test.groups.length ? this.test : this.train;
+    return { pipeline: this.#pipeline, encode: (pass) => this.encodeGather(pass, src, 0) };
+  }
+
+  /** Frees the uploaded data (samples from a cache go back to it). */
   destroy(): void {
     for (const b of this.#buffers) b.destroy();
+    for (const r of this.#release) r();
   }
+}
+
+/** Uploads samples `used` (in order) of a dataset: their image bytes and u32 labels. */
+function uploadSamples(engine: Engine, d: Dataset, used: Uint32Array): SampleBuffers {
+  const size = d.shape[0] * d.shape[1] * d.shape[2];
+  const images = engine.buffer(
+    used.length * size,
+    `${d.name} ${d.split} images`,
+    "this adapter cannot hold the samples in one buffer (use train_subset / test_subset, or a GPU)",
+  );
+  const labels = engine.buffer(used.length * 4, `${d.name} ${d.split} labels`);
+  const all = used.length === d.count && used.every((v, i) => v === i);
+  const bytes = all ? d.images : new Uint8Array(used.length * size);
+  if (!all) {
+    used.forEach((v, i) => bytes.set(d.images.subarray(v * size, (v + 1) * size), i * size));
+  }
+  engine.write(images, bytes);
+  engine.write(labels, Uint32Array.from(used, (v) => d.labels[v]));
+  return { images, labels };
 }
