@@ -225,11 +225,20 @@ async function main(args: ParsedArgs): Promise<number> {
     );
   }
   const selected = points.filter((p) => values.only === undefined || p.id === values.only);
+  // A point that cannot have a folder (an id from a run.yaml such as '..') is bad input.
+  const dirs = new Map<GridPoint, string>();
+  for (const p of selected) {
+    try {
+      dirs.set(p, runDir(p.settings, p.id, output));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
 
   const emit = eventWriter(values.json);
   if (values["dry-run"]) {
     for (const [i, p] of selected.entries()) {
-      const dir = runDir(p.settings, p.id, output);
+      const dir = dirs.get(p)!;
       let state: string;
       try {
         const prior = await readPriorRun(dir);
@@ -350,7 +359,7 @@ async function main(args: ParsedArgs): Promise<number> {
     for (const [i, p] of selected.entries()) {
       if (stop.signal.aborted) return await interrupted(); // between points: nothing to save
       const index = i + 1;
-      const dir = runDir(p.settings, p.id, output);
+      const dir = dirs.get(p)!;
       console.error(`point ${index} of ${total}: ${p.id}`);
       if (!values.force) {
         let plan;
