@@ -16,9 +16,9 @@
  * });
  * const a = await cache.load("mnist", "test", {});
  * const b = await cache.load("mnist", "test", {});
- * if (a !== b || reads !== 1 || cache.loads !== 1) throw new Error();
+ * const before = cache.loads;
  * await cache.load("mnist", "test", { dir: "/elsewhere" }); // another folder: read again
- * if (cache.loads !== 2) throw new Error();
+ * if (a !== b || before !== 1 || cache.loads !== 2 || reads !== 2) throw new Error();
  * ```
  *
  * @module
