@@ -57,6 +57,8 @@ export {
   type Program,
   type ProgramSpec,
   type StepParams,
+  type WarmUpDispatch,
+  type WarmUpResult,
 } from "./src/engine/gpu.ts";
 export { type GpuSelection, parseGpu, slurmGpu } from "./src/engine/gpu_select.ts";
 export {
@@ -103,6 +105,7 @@ export {
   type LoadDatasetOptions,
   type Split,
 } from "./src/data/datasets.ts";
+export { DatasetCache } from "./src/data/dataset_cache.ts";
 export {
   AUGMENTATIONS,
   DATASETS,

@@ -10,6 +10,11 @@
  * failed (or was refused: its folder holds a run with other settings), 2 on
  * a usage error, and 75 when none failed but some were busy in another runner.
  *
+ * One process runs all its points on one GPU device: each dataset is read
+ * once, and kernels compiled for one point serve the next. Before each point
+ * it prints `point i of N: ID`, after it the time taken and an estimate for
+ * the rest; `--json` adds events on stdout, one JSON object per line.
+ *
  * @module
  */
 
@@ -27,6 +32,9 @@ import { loadExperiment, SETTING_KEYS } from "../src/experiment/config.ts";
 import { type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
 import { experimentPoints, isOverride, parseOverrides } from "../src/experiment/overrides.ts";
 import { Interrupted, runDir, runPoint } from "../src/run/train.ts";
+import { Engine } from "../src/engine/gpu.ts";
+import { DatasetCache } from "../src/data/dataset_cache.ts";
+import { eventWriter, formatDuration, gridLine, settingsSummary } from "./_progress.ts";
 import { SettingsChanged } from "../src/run/fingerprint.ts";
 import { planPoint, readPriorRun } from "../src/run/prior.ts";
 import { installStop } from "./_signals.ts";
@@ -63,6 +71,11 @@ export const EXP: CommandSpec = {
       type: "string",
       value: "DIR",
       help: "write runs under DIR instead of the file's output",
+    },
+    {
+      name: "json",
+      type: "boolean",
+      help: "also write events (point started, epoch, point finished, ...) as JSON lines on stdout",
     },
     {
       name: "force",
@@ -125,6 +138,7 @@ export interface ExpArgs {
   /** Option values by their long names (`dry-run`, `only`, `output`, `force`, Slurm options). */
   values: {
     "dry-run": boolean;
+    json: boolean;
     only?: string;
     output?: string;
     force: boolean;
@@ -157,6 +171,13 @@ export function expArgs(args: ParsedArgs): ExpArgs {
     throw new UsageError("--slurm and --slurm-print: expected one of them, got both");
   }
   const slurm = args.flag("slurm") || args.flag("slurm-print");
+  if (slurm && args.flag("json")) {
+    throw new UsageError(
+      `--json: events come from training or --dry-run, got --json with --${
+        args.flag("slurm") ? "slurm" : "slurm-print"
+      }`,
+    );
+  }
   if (slurm && args.has("gpu")) {
     throw new UsageError(
       "--gpu: a Slurm task uses the GPU Slurm gives it (--gres), got --gpu with --slurm",
@@ -168,6 +189,7 @@ export function expArgs(args: ParsedArgs): ExpArgs {
     maxEpochs: args.positiveInt("max-epochs"),
     values: {
       "dry-run": args.flag("dry-run"),
+      json: args.flag("json"),
       only: args.string("only"),
       output: args.string("output"),
       force: args.flag("force"),
@@ -203,10 +225,20 @@ async function main(args: ParsedArgs): Promise<number> {
     );
   }
   const selected = points.filter((p) => values.only === undefined || p.id === values.only);
+  // A point that cannot have a folder (an id from a run.yaml such as '..') is bad input.
+  const dirs = new Map<GridPoint, string>();
+  for (const p of selected) {
+    try {
+      dirs.set(p, runDir(p.settings, p.id, output));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
 
+  const emit = eventWriter(values.json);
   if (values["dry-run"]) {
-    for (const p of selected) {
-      const dir = runDir(p.settings, p.id, output);
+    for (const [i, p] of selected.entries()) {
+      const dir = dirs.get(p)!;
       let state: string;
       try {
         const prior = await readPriorRun(dir);
@@ -215,9 +247,18 @@ async function main(args: ParsedArgs): Promise<number> {
       } catch (e) {
         state = e instanceof SettingsChanged ? "settings differ: refused" : "unreadable";
       }
-      console.log(`${p.id}\t${state}\t${dir}\t${JSON.stringify(p.point)}`);
+      if (values.json) {
+        emit("point_listed", {
+          id: p.id,
+          index: i + 1,
+          total: selected.length,
+          state,
+          dir,
+          grid_point: p.point,
+        });
+      } else console.log(`${p.id}\t${state}\t${dir}\t${JSON.stringify(p.point)}`);
     }
-    console.log(`${selected.length} point(s)`);
+    (values.json ? console.error : console.log)(`${selected.length} point(s)`);
     return 0;
   }
 
@@ -264,7 +305,8 @@ async function main(args: ParsedArgs): Promise<number> {
     { name: "env" },
     { name: "sys", kind: "hostname" },
   ]);
-  console.error(await startGpu({ flag: values.gpu, setting: base.gpu }));
+  const adapter = await startGpu({ flag: values.gpu, setting: base.gpu });
+  console.error(adapter);
   const stop = await installStop((line) => console.error(line));
   const tty = Deno.stderr.isTerminal();
   let lastPlain = 0;
@@ -277,11 +319,48 @@ async function main(args: ParsedArgs): Promise<number> {
     }
   };
   const ctx = slurmContext(Deno.env);
-  let failed = 0;
-  let busy = 0;
+  const status = ctx
+    ? {
+      slurm: { job_id: ctx.jobId, array_job_id: ctx.arrayJobId, array_task_id: ctx.arrayTaskId },
+    }
+    : {};
+  const total = selected.length;
+  const counts = { done: 0, skipped: 0, failed: 0, busy: 0 };
+  let kernels = 0;
+  // One device and one copy of each dataset for every point of this process.
+  let engine: Engine | null = null;
+  const datasets = new DatasetCache();
+  const gridStart = performance.now();
+  const finish = (code: number, interrupted?: string) => {
+    if (counts.failed) console.error(`${counts.failed} of ${total} point(s) failed`);
+    if (counts.busy) console.error(`${counts.busy} of ${total} point(s) busy in another runner`);
+    emit("grid_finished", {
+      experiment: name,
+      total,
+      ...counts,
+      exit_code: code,
+      ...(interrupted ? { interrupted } : {}),
+      seconds: Math.round(performance.now() - gridStart) / 1000,
+      gpu_devices: Engine.devicesCreated,
+      dataset_loads: datasets.loads,
+      kernels_compiled: kernels,
+    });
+    return code;
+  };
+  const interrupted = async () => {
+    const code = stop.exitCode() || 143;
+    if (code === 143 && ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
+      await requeueSelf(ctx).catch((err) => console.error(`requeue failed: ${err.message}`));
+    }
+    return finish(code, code === 130 ? "SIGINT" : "SIGTERM");
+  };
+  emit("grid_started", { experiment: name, total, adapter: adapter.replace(/^adapter: /, "") });
   try {
-    for (const p of selected) {
-      const dir = runDir(p.settings, p.id, output);
+    for (const [i, p] of selected.entries()) {
+      if (stop.signal.aborted) return await interrupted(); // between points: nothing to save
+      const index = i + 1;
+      const dir = dirs.get(p)!;
+      console.error(`point ${index} of ${total}: ${p.id}`);
       if (!values.force) {
         let plan;
         try {
@@ -289,27 +368,31 @@ async function main(args: ParsedArgs): Promise<number> {
         } catch (e) {
           if (!(e instanceof SettingsChanged)) plan = null; // runPoint reports it, under the lock
           else {
-            failed++;
+            counts.failed++;
             console.error(`${p.id}: ${e.message}`);
+            emit("point_failed", { id: p.id, error: e.message });
             continue; // the folder is left exactly as it is
           }
         }
         if (plan?.action === "skip") {
+          counts.skipped++;
           console.error(`${p.id}: ${plan.note}, skipped (${dir})`);
+          emit("point_skipped", { id: p.id, reason: plan.note });
           continue;
         }
       }
       console.error(`${p.id}: running in ${dir}`);
-      const status = ctx
-        ? {
-          slurm: {
-            job_id: ctx.jobId,
-            array_job_id: ctx.arrayJobId,
-            array_task_id: ctx.arrayTaskId,
-          },
-        }
-        : {};
+      emit("point_started", {
+        id: p.id,
+        index,
+        total,
+        dir,
+        grid_point: p.point,
+        settings: settingsSummary(p.settings),
+      });
+      const pointStart = performance.now();
       try {
+        engine ??= await Engine.create();
         const r = await runPoint({
           settings: p.settings,
           id: p.id,
@@ -317,12 +400,20 @@ async function main(args: ParsedArgs): Promise<number> {
           dir,
           maxEpochs,
           fresh: values.force,
+          engine,
+          datasets,
           signal: stop.signal,
           onPhase: (phase) => stop.phase(phase, dir),
+          onEpoch: (record) => emit("epoch", { id: p.id, ...record }),
+          onKernels: (k) => {
+            kernels += k.count;
+            emit("kernels", { id: p.id, compiled: k.count, seconds: k.seconds });
+          },
           progress,
           status,
           lockOwner: slurmKey(ctx),
         });
+        counts.done++;
         console.error(
           `${p.id}: done: test ${(r.test_acc * 100).toFixed(2)}% at epoch ${r.best_epoch}` +
             `${
@@ -330,41 +421,66 @@ async function main(args: ParsedArgs): Promise<number> {
             }, ` +
             `${r.spikes_per_sample.toFixed(1)} spikes/sample, ${r.wall_seconds.toFixed(1)} s`,
         );
+        emit("point_finished", { id: p.id, results: r });
       } catch (e) {
         if (e instanceof Interrupted) {
           console.error(e.message);
-          const code = stop.exitCode() || 143;
-          if (code === 143 && ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
-            await requeueSelf(ctx).catch((err) => console.error(`requeue failed: ${err.message}`));
-          }
-          return code;
+          emit("point_interrupted", { id: p.id, message: e.message });
+          return await interrupted();
         }
         if (isPermissionError(e)) throw e; // how the task was started, not the point, is at fault
         const msg = e instanceof Error ? e.message : String(e);
         if (e instanceof RunLocked) {
-          busy++; // another runner owns the folder: leave it alone
+          counts.busy++; // another runner owns the folder: leave it alone
           console.error(`${p.id}: busy: ${msg}`);
+          emit("point_skipped", { id: p.id, reason: `busy: ${msg}` });
           continue;
         }
-        failed++;
+        counts.failed++;
         console.error(`${p.id}: failed: ${msg}`);
-        if (e instanceof SettingsChanged) continue; // never write into another run's folder
-        await writeFileAtomic(
-          join(dir, "run.yaml"),
-          resolvedYaml(p.settings, {
-            id: p.id,
-            grid_point: p.point,
-            status: { state: "failed", error: msg, ...status },
-          }),
-        ).catch((err) => console.error(`${p.id}: cannot record the failure: ${err.message}`));
+        emit("point_failed", { id: p.id, error: msg });
+        // A device that saw an error (out of memory, lost) is not trusted with the next point.
+        if (engine && !healthy(engine)) {
+          console.error("the GPU device reported an error: the next point gets a new one");
+          datasets.forget(engine);
+          engine.destroy();
+          engine = null;
+        }
+        if (!(e instanceof SettingsChanged)) { // never write into another run's folder
+          await writeFileAtomic(
+            join(dir, "run.yaml"),
+            resolvedYaml(p.settings, {
+              id: p.id,
+              grid_point: p.point,
+              status: { state: "failed", error: msg, ...status },
+            }),
+          ).catch((err) => console.error(`${p.id}: cannot record the failure: ${err.message}`));
+        }
       }
+      console.error(gridLine({
+        index,
+        total,
+        pointSeconds: (performance.now() - pointStart) / 1000,
+        elapsedSeconds: (performance.now() - gridStart) / 1000,
+      }));
     }
   } finally {
     stop.dispose();
+    datasets.destroy();
+    engine?.destroy();
   }
-  if (failed) console.error(`${failed} of ${selected.length} point(s) failed`);
-  if (busy) console.error(`${busy} of ${selected.length} point(s) busy in another runner`);
-  return failed ? 1 : busy ? BUSY_EXIT : 0;
+  console.error(`grid finished in ${formatDuration((performance.now() - gridStart) / 1000)}`);
+  return finish(counts.failed ? 1 : counts.busy ? BUSY_EXIT : 0);
+}
+
+/** Whether a device has reported no error or loss since its last check. */
+function healthy(engine: Engine): boolean {
+  try {
+    engine.check();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 if (import.meta.main) await runTask(EXP, main);

@@ -12,8 +12,9 @@
 
 import { createAugmentPipeline, packAugmentParams } from "./augment.ts";
 import { createGatherPipeline } from "./gather.ts";
+import type { DatasetCache, SampleBuffers } from "./dataset_cache.ts";
 import type { Dataset } from "./datasets.ts";
-import type { Engine } from "../engine/gpu.ts";
+import type { Engine, WarmUpDispatch } from "../engine/gpu.ts";
 import type { Model } from "../engine/model.ts";
 
 /** One split the loop iterates over: its indices, augmentation parameters and bind groups. */
@@ -50,16 +51,19 @@ export class GpuData {
   readonly #engine: Engine;
   readonly #batch: number;
   readonly #buffers: GPUBuffer[];
+  readonly #release: (() => void)[];
 
   private constructor(
     engine: Engine,
     batch: number,
     buffers: GPUBuffer[],
+    release: (() => void)[],
     sources: { train: Source; val: Source | null; test: Source },
   ) {
     this.#engine = engine;
     this.#batch = batch;
     this.#buffers = buffers;
+    this.#release = release;
     this.train = sources.train;
     this.val = sources.val;
     this.test = sources.test;
@@ -69,38 +73,33 @@ export class GpuData {
    * Uploads the samples a run uses: `trainUsed` of the training split
    * (ascending), which `train` and `val` index into, and `testUsed` of the
    * test split. With `augment` false (default true) the training split uses
-   * the plain gather kernel too (its flags must then stay 0).
+   * the plain gather kernel too (its flags must then stay 0). With `cache`,
+   * samples uploaded for an earlier run on this engine are used again when
+   * they are the same (and kept for the next).
    */
   static async create(
     engine: Engine,
     model: Model,
     sets: { train: Dataset; test: Dataset },
     split: { trainUsed: Uint32Array; train: Uint32Array; val: Uint32Array; testUsed: Uint32Array },
-    { augment = true }: { augment?: boolean } = {},
+    { augment = true, cache }: { augment?: boolean; cache?: DatasetCache } = {},
   ): Promise<GpuData> {
     const gather = await createGatherPipeline(engine.device, sets.train.shape);
     const augmenting = augment
       ? await createAugmentPipeline(engine.device, sets.train.shape)
       : gather;
     const buffers: GPUBuffer[] = [];
+    const release: (() => void)[] = [];
     const batch = model.maxBatch;
-    const upload = (d: Dataset, used: Uint32Array) => {
-      const size = d.shape[0] * d.shape[1] * d.shape[2];
-      const images = engine.buffer(
-        used.length * size,
-        `${d.name} ${d.split} images`,
-        "this adapter cannot hold the samples in one buffer (use train_subset / test_subset, or a GPU)",
-      );
-      const labels = engine.buffer(used.length * 4, `${d.name} ${d.split} labels`);
-      buffers.push(images, labels);
-      const all = used.length === d.count && used.every((v, i) => v === i);
-      const bytes = all ? d.images : new Uint8Array(used.length * size);
-      if (!all) {
-        used.forEach((v, i) => bytes.set(d.images.subarray(v * size, (v + 1) * size), i * size));
+    const upload = (d: Dataset, used: Uint32Array): SampleBuffers => {
+      if (!cache) {
+        const made = uploadSamples(engine, d, used);
+        buffers.push(made.images, made.labels);
+        return made;
       }
-      engine.write(images, bytes);
-      engine.write(labels, Uint32Array.from(used, (v) => d.labels[v]));
-      return { images, labels };
+      const got = cache.upload(engine, d, used, () => uploadSamples(engine, d, used));
+      release.push(got.release);
+      return got;
     };
     const source = (
       data: { images: GPUBuffer; labels: GPUBuffer },
@@ -142,7 +141,7 @@ export class GpuData {
     };
     const trainData = upload(sets.train, split.trainUsed);
     const testData = upload(sets.test, split.testUsed);
-    return new GpuData(engine, batch, buffers, {
+    return new GpuData(engine, batch, buffers, release, {
       train: source(trainData, split.train, "train", augmenting),
       val: split.val.length ? source(trainData, split.val, "validation", gather) : null,
       test: source(testData, Uint32Array.from(split.testUsed.keys()), "test", gather),
@@ -182,8 +181,42 @@ export class GpuData {
     pass.dispatchWorkgroups(this.batchOf(src, i));
   }
 
-  /** Frees the uploaded data. */
+  /**
+   * A gather of the test split's first batch into the model's input, for
+   * {@link Engine.warmUp}: it compiles the augmentation kernel before the
+   * first timed step (the input is rewritten by every step).
+   */
+  get warmUp(): WarmUpDispatch[] {
+    const sources = [this.train, this.val, this.test].filter((s) => s !== null && s.groups.length);
+    const seen = new Set<GPUComputePipeline>();
+    return sources.filter((s) => !seen.has(s!.pipeline) && seen.add(s!.pipeline)).map((s) => ({
+      pipeline: s!.pipeline,
+      encode: (pass: GPUComputePassEncoder) => this.encodeGather(pass, s!, 0),
+    }));
+  }
+
+  /** Frees the uploaded data (samples from a cache go back to it). */
   destroy(): void {
     for (const b of this.#buffers) b.destroy();
+    for (const r of this.#release) r();
   }
+}
+
+/** Uploads samples `used` (in order) of a dataset: their image bytes and u32 labels. */
+function uploadSamples(engine: Engine, d: Dataset, used: Uint32Array): SampleBuffers {
+  const size = d.shape[0] * d.shape[1] * d.shape[2];
+  const images = engine.buffer(
+    used.length * size,
+    `${d.name} ${d.split} images`,
+    "this adapter cannot hold the samples in one buffer (use train_subset / test_subset, or a GPU)",
+  );
+  const labels = engine.buffer(used.length * 4, `${d.name} ${d.split} labels`);
+  const all = used.length === d.count && used.every((v, i) => v === i);
+  const bytes = all ? d.images : new Uint8Array(used.length * size);
+  if (!all) {
+    used.forEach((v, i) => bytes.set(d.images.subarray(v * size, (v + 1) * size), i * size));
+  }
+  engine.write(images, bytes);
+  engine.write(labels, Uint32Array.from(used, (v) => d.labels[v]));
+  return { images, labels };
 }

@@ -68,6 +68,28 @@ export interface Program {
   pipeline: GPUComputePipeline;
   /** Bind group layout of the program's buffers (group 1). */
   layout: GPUBindGroupLayout;
+  /** Number of storage bindings in group 1. */
+  bindings: number;
+}
+
+/**
+ * A pipeline made outside the engine's programs (e.g. the augmentation
+ * kernel) for {@link Engine.warmUp}, with a dispatch of it that changes
+ * nothing that matters.
+ */
+export interface WarmUpDispatch {
+  /** The pipeline; warmed once per engine. */
+  pipeline: GPUComputePipeline;
+  /** Records one harmless dispatch of the pipeline (sets the pipeline and its bind groups). */
+  encode(pass: GPUComputePassEncoder): void;
+}
+
+/** What {@link Engine.warmUp} did. */
+export interface WarmUpResult {
+  /** Pipelines run for the first time. */
+  count: number;
+  /** Seconds it took (compilation on drivers that compile at first use). */
+  seconds: number;
 }
 
 /** Options of {@link Engine.create}. */
@@ -168,8 +190,10 @@ export class Engine {
   #errors: string[] = [];
   #lost: string | null = null;
   #programs = new Map<string, Promise<Program>>();
+  #warmed = new WeakSet<GPUComputePipeline>();
   #layouts = new Map<string, GPUBindGroupLayout>();
   #stepCursor = 0;
+  static #devices = 0;
 
   private constructor(
     device: GPUDevice,
@@ -183,6 +207,7 @@ export class Engine {
     this.adapterName = adapterName;
     this.features = features;
     this.cpu = cpu;
+    Engine.#devices++;
     device.addEventListener("uncapturederror", (e) => {
       this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
     });
@@ -228,6 +253,11 @@ export class Engine {
     const name = adapterNameOf(adapter.info);
     const cpu = /llvmpipe|lavapipe|swiftshader|software|warp/i.test(name);
     return new Engine(device, name, [...adapter.features], cpu, selection?.description ?? null);
+  }
+
+  /** GPU devices (engines) this process has created so far. */
+  static get devicesCreated(): number {
+    return Engine.#devices;
   }
 
   /** Throws the first GPU error or device loss seen since the last check. */
@@ -374,7 +404,80 @@ export class Engine {
     if (err) {
       throw new Error(`Cannot build kernel ${spec.files.join("+")}: ${err.message}`);
     }
-    return { key, pipeline, layout };
+    return { key, pipeline, layout, bindings: spec.bindings.length };
+  }
+
+  async #coldPrograms(): Promise<Program[]> {
+    const built = await Promise.allSettled(this.#programs.values());
+    return built.flatMap((b) =>
+      b.status === "fulfilled" && !this.#warmed.has(b.value.pipeline) ? [b.value] : []
+    );
+  }
+
+  /**
+   * How many pipelines {@link warmUp} would run: the programs this engine
+   * built that it has not warmed yet, and those of `extra` not warmed yet.
+   */
+  async coldCount(extra: WarmUpDispatch[] = []): Promise<number> {
+    const cold = await this.#coldPrograms();
+    return cold.length +
+      new Set(extra.map((x) => x.pipeline).filter((p) => !this.#warmed.has(p))).size;
+  }
+
+  /**
+   * Runs every pipeline that has not run yet once, so what a driver compiles
+   * on first use is compiled now, not inside the first timed step. Mesa's
+   * software driver (lavapipe) pays most of a kernel's compilation at its
+   * first dispatch (seconds to minutes per kernel), not when the pipeline is
+   * made. Each of the engine's programs is dispatched once (one workgroup,
+   * batch 1) on scratch buffers, so no model's weights, gradients or metrics
+   * change; `extra` pipelines dispatch as they say. Waits until the GPU is done.
+   *
+   * @example
+   * ```ts
+   * import { Engine } from "./gpu.ts";
+   * import { Model } from "./model.ts";
+   * const engine = await Engine.create();
+   * const model = await Model.create(engine, { arch: "4F", inputShape: [3], classes: 2, maxBatch: 2 });
+   * const cold = await engine.coldCount();
+   * const { count } = await engine.warmUp(); // compiles now, not in the first step
+   * if (count !== cold || count === 0 || (await engine.warmUp()).count !== 0) throw new Error();
+   * engine.destroy();
+   * ```
+   */
+  async warmUp(extra: WarmUpDispatch[] = []): Promise<WarmUpResult> {
+    const start = performance.now();
+    const programs = await this.#coldPrograms();
+    const others = extra.filter((x, i) =>
+      !this.#warmed.has(x.pipeline) && extra.findIndex((y) => y.pipeline === x.pipeline) === i
+    );
+    const count = programs.length + others.length;
+    if (count === 0) return { count: 0, seconds: 0 };
+    // One scratch buffer per binding: a buffer bound twice as writable storage is invalid.
+    const scratch = Array.from(
+      { length: Math.max(0, ...programs.map((p) => p.bindings)) },
+      (_, i) => this.buffer(256, `warm-up scratch ${i}`),
+    );
+    try {
+      const [offset] = this.steps([{ batch: 1 }]);
+      const enc = this.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (const p of programs) {
+        pass.setPipeline(p.pipeline);
+        pass.setBindGroup(0, this.stepGroup, [offset]);
+        pass.setBindGroup(1, this.bind(p, scratch.slice(0, p.bindings)));
+        pass.dispatchWorkgroups(1);
+      }
+      for (const x of others) x.encode(pass);
+      pass.end();
+      this.device.queue.submit([enc.finish()]);
+      await this.sync();
+    } finally {
+      for (const b of scratch) b.destroy();
+    }
+    for (const p of programs) this.#warmed.add(p.pipeline);
+    for (const x of others) this.#warmed.add(x.pipeline);
+    return { count, seconds: (performance.now() - start) / 1000 };
   }
 
   /** A bind group for a program's buffers (make once, reuse every step). */

@@ -96,7 +96,10 @@ export interface Experiment {
   shuffle: boolean | "once";
   /** Augmentations, applied in this order. */
   augment: (typeof AUGMENTATIONS)[number][];
-  /** Use only the first N training samples after shuffling with the seed; null for all. */
+  /**
+   * Use only N samples of the training split, chosen with the seed;
+   * `validation_fraction` of them are held out for validation. null for all.
+   */
   train_subset: number | null;
   /** Use only the first N test samples; null for all. */
   test_subset: number | null;

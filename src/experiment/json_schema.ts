@@ -63,8 +63,8 @@ export const SETTING_DESCRIPTIONS: Readonly<Record<keyof Experiment, string>> = 
     "Fraction of the training split held out for validation, chosen with the seed.",
   shuffle: "Shuffle the training samples every epoch.",
   augment: "Augmentations, applied in this order.",
-  train_subset:
-    "Use only the first N training samples after shuffling with the seed; null for all.",
+  train_subset: "Use only N samples of the training split, chosen with the seed; " +
+    "validation_fraction of them are held out for validation. null for all.",
   test_subset: "Use only the first N test samples; null for all.",
   seed: "Seed of initialisation, shuffling, validation split and augmentation.",
   output: "Folder under which runs are written.",

@@ -9,7 +9,8 @@
 
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type Dataset, datasetInfo, loadDataset } from "../data/datasets.ts";
+import { type Dataset, datasetInfo } from "../data/datasets.ts";
+import { DatasetCache } from "../data/dataset_cache.ts";
 import type { Experiment } from "../experiment/config.ts";
 import { resolvedYaml } from "../experiment/grid.ts";
 import { Engine } from "../engine/gpu.ts";
@@ -41,8 +42,13 @@ export interface RunPointOptions {
   dir: string;
   /** Caps the epochs (for a quick look); recorded in run.yaml. */
   maxEpochs?: number;
-  /** GPU engine to use; default: a new one. */
+  /** GPU engine to use; default: a new one. Its compiled kernels serve every point run on it. */
   engine?: Engine;
+  /**
+   * Datasets read (and uploaded to `engine`) by earlier points, shared with
+   * later ones; default: read for this point alone.
+   */
+  datasets?: DatasetCache;
   /** Aborting writes a checkpoint at the next chunk boundary and throws {@link Interrupted}. */
   signal?: AbortSignal;
   /** Receives log lines; defaults to `console.error`. */
@@ -66,6 +72,13 @@ export interface RunPointOptions {
    * kernels: nothing trained since the last checkpoint) and when it trains.
    */
   onPhase?: (phase: "starting" | "training") => void;
+  /** Told each epoch's record once it is written to `metrics.jsonl`. */
+  onEpoch?: (record: EpochRecord) => void;
+  /**
+   * Told how many GPU kernels this point compiled (those new to the engine;
+   * 0 when an earlier point built the same network) and in how many seconds.
+   */
+  onKernels?: (kernels: { count: number; seconds: number }) => void;
 }
 
 /** Thrown when a run stops on request after writing its checkpoint. */
@@ -80,20 +93,35 @@ export class Interrupted extends Error {
   }
 }
 
-/** Which samples each split uses (positions into the dataset splits). */
+/**
+ * Which samples each split uses (positions into the dataset splits).
+ * `train_subset: N` takes N samples of the training split (chosen with the
+ * seed) and holds `validation_fraction` of those out for validation, so the
+ * validation split shrinks with the subset; without it the whole training
+ * split is divided. `test_subset: N` takes the first N test samples.
+ *
+ * @example
+ * ```ts
+ * import { splitIndices } from "./train.ts";
+ * const s = { seed: 0, validation_fraction: 0.1, train_subset: 1000, test_subset: null };
+ * const { train, val, test } = splitIndices(60000, 10000, s);
+ * if (train.length !== 900 || val.length !== 100 || test.length !== 10000) throw new Error();
+ * ```
+ */
 export function splitIndices(
   trainCount: number,
   testCount: number,
   s: Pick<Experiment, "seed" | "validation_fraction" | "train_subset" | "test_subset">,
 ): { train: Uint32Array; val: Uint32Array; test: Uint32Array } {
-  // The seed picks the validation samples and the training subset; both
-  // keep file order, so `shuffle: false` trains on the files' order.
+  // The seed picks the samples (of the subset) and the validation ones; both
+  // lists keep file order, so `shuffle: false` trains on the files' order.
   const order = new Rng(s.seed).fork("validation-split").permutation(trainCount);
-  const nVal = Math.floor(trainCount * s.validation_fraction);
-  const val = order.slice(0, nVal).sort();
-  let train = order.slice(nVal);
-  if (s.train_subset !== null) train = train.slice(0, Math.min(s.train_subset, train.length));
-  train.sort();
+  const pool = s.train_subset === null
+    ? order
+    : order.subarray(0, Math.min(s.train_subset, trainCount));
+  const nVal = Math.floor(pool.length * s.validation_fraction);
+  const val = pool.slice(0, nVal).sort();
+  const train = pool.slice(nVal).sort();
   const nTest = s.test_subset === null ? testCount : Math.min(s.test_subset, testCount);
   return { train, val, test: Uint32Array.from({ length: nTest }, (_, i) => i) };
 }
@@ -299,15 +327,38 @@ async function trainPoint(
   log: (line: string) => void,
   prior: PriorRun | null,
 ): Promise<RunResults> {
-  const s = o.settings;
   const started = performance.now();
   o.onPhase?.("starting");
+  const own = o.datasets ? null : new DatasetCache();
+  const datasets = o.datasets ?? own!;
+  const made: { engine?: Engine } = {};
+  try {
+    return await trainOn(o, log, prior, started, datasets, made);
+  } finally {
+    // An engine made for this point, and what was uploaded to it, end with it.
+    if (made.engine) {
+      datasets.forget(made.engine);
+      made.engine.destroy();
+    }
+    own?.destroy();
+  }
+}
+
+async function trainOn(
+  o: RunPointOptions,
+  log: (line: string) => void,
+  prior: PriorRun | null,
+  started: number,
+  datasets: DatasetCache,
+  made: { engine?: Engine },
+): Promise<RunResults> {
+  const s = o.settings;
   const stopIfAsked = () => {
     if (o.signal?.aborted) throw new Interrupted(o.dir, false);
   };
   const [trainSet, testSet] = await Promise.all([
-    loadDataset(s.dataset, "train", { dir: s.data_dir ?? undefined, log }),
-    loadDataset(s.dataset, "test", { dir: s.data_dir ?? undefined, log }),
+    datasets.load(s.dataset, "train", { dir: s.data_dir ?? undefined, log }),
+    datasets.load(s.dataset, "test", { dir: s.data_dir ?? undefined, log }),
   ]);
   const files = [...trainSet.files, ...testSet.files];
   const shas = files.map((f) => f.sha256).sort();
@@ -325,17 +376,22 @@ async function trainPoint(
     );
   }
   stopIfAsked();
-  const e = o.engine ?? await Engine.create();
+  const e = o.engine ?? (made.engine = await Engine.create());
+  // Building the pipelines, and the first dispatch of each: the kernels' compilation.
+  let buildSeconds = -performance.now() / 1000;
   const model = await modelFor(e, s, trainSet);
+  buildSeconds += performance.now() / 1000;
   let data: GpuData | null = null;
   let best: GPUBuffer | null = null;
   try {
     if (s.init) model.setWeights((await readSafetensors(s.init)).tensors, s.init);
     const compact = compactSplit(split);
+    buildSeconds -= performance.now() / 1000;
     data = await GpuData.create(e, model, { train: trainSet, test: testSet }, {
       ...compact,
       testUsed: split.test,
-    }, { augment: s.augment.length > 0 });
+    }, { augment: s.augment.length > 0, cache: datasets });
+    buildSeconds += performance.now() / 1000;
     const hasVal = data.val !== null;
     const prov = await provenance(e, files);
     const writeRun = (status: Record<string, unknown>, results?: RunResults) =>
@@ -356,6 +412,19 @@ async function trainPoint(
       );
     data.writeParams(data.test, s.seed, 0, 0);
     if (data.val) data.writeParams(data.val, s.seed, 0, 0);
+    // Compile now what this engine has not run yet, so no step pays for it.
+    const warm = data.warmUp;
+    const cold = await e.coldCount(warm);
+    if (cold > 0) {
+      log(
+        `compiling ${cold} GPU kernel${cold === 1 ? "" : "s"} for this network ` +
+          `(slow the first time on a CPU driver; cached afterwards)`,
+      );
+    }
+    const kernelSeconds = buildSeconds + (await e.warmUp(warm)).seconds;
+    if (cold > 0) log(`kernels ready in ${kernelSeconds.toFixed(1)} s`);
+    o.onKernels?.({ count: cold, seconds: Math.round(kernelSeconds * 100) / 100 });
+    stopIfAsked();
     const flags = augmentFlagsOf(s.augment);
     best = e.buffer(model.paramCount * 4, "best weights");
     const lrOf = (epoch: number) => s.lr * Math.pow(s.annealing, epoch);
@@ -462,6 +531,7 @@ async function trainPoint(
         state.history.map((r) => JSON.stringify(r) + "\n").join(""),
       );
       await saveCheckpoint(ckPath, e, model, best, state);
+      o.onEpoch?.(rec);
       if (hasVal && epoch - state.bestEpoch >= s.early_stopping) {
         stopped = "early_stopping";
         break;
@@ -496,7 +566,6 @@ async function trainPoint(
     best?.destroy();
     data?.destroy();
     model.destroy();
-    if (!o.engine) e.destroy();
   }
 }
 
