@@ -5,6 +5,7 @@
  * @module
  */
 
+import { RUN_SECTIONS } from "../experiment/config.ts";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { LockOwner } from "../run/run_lock.ts";
@@ -90,22 +91,13 @@ export interface RunRecord {
   warnings: string[];
 }
 
-/** Top-level keys of run.yaml that are not settings (the contract's sections and the runner's). */
-const SECTION_KEYS = new Set([
+/** Top-level keys of run.yaml that are not settings (the run file's sections and the runner's). */
+const SECTION_KEYS = new Set<string>([
   "kind",
-  "status",
-  "provenance",
-  "grid_point",
-  "results",
   "slurm",
   "description",
-  "id",
   "point",
-  "metrics",
-  "stats",
-  "history",
-  "timing",
-  "notes",
+  ...RUN_SECTIONS,
 ]);
 
 function isObject(v: unknown): v is Record<string, unknown> {

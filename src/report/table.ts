@@ -85,6 +85,7 @@ export function summarizeRun(run: RunRecord): RunSummary {
 export const NOT_CONFIGURATION: ReadonlySet<string> = new Set([
   "seed",
   "output",
+  "gpu",
   "name",
   "id",
   "run_id",

@@ -447,6 +447,7 @@ async function trainOn(
     const B = s.batch_size;
     const stepsPerEpoch = data.train.groups.length;
     let stopped: RunResults["stopped"] = "epochs";
+    let truncated = false;
     const runStart = performance.now() - state.seconds * 1000;
     while (state.epoch < epochs) {
       if (s.max_steps !== null && state.totalSteps >= s.max_steps) {
@@ -467,6 +468,7 @@ async function trainOn(
       const lastStep = s.max_steps === null
         ? stepsPerEpoch
         : Math.min(stepsPerEpoch, state.stepInEpoch + (s.max_steps - state.totalSteps));
+      truncated = lastStep < stepsPerEpoch;
       while (state.stepInEpoch < lastStep) {
         if (o.signal?.aborted) {
           await e.sync();
@@ -537,9 +539,9 @@ async function trainOn(
         break;
       }
     }
-    if (stopped === "epochs" && s.max_steps !== null && state.totalSteps >= s.max_steps) {
-      stopped = "max_steps";
-    }
+    // The last epoch was cut short by max_steps: stopped by it (all epochs run with steps to
+    // spare, or exactly the budget, is done).
+    if (stopped === "epochs" && truncated) stopped = "max_steps";
     if (stopped === "epochs" && state.epoch < s.epochs) stopped = "max_epochs";
     if (state.history.length === 0) {
       throw new Error("Cannot finish: no epoch was run (epochs or max_steps is 0)");
