@@ -38,16 +38,20 @@ function hardExit(code: number): never {
   throw new Error("unreachable");
 }
 
+/** Removes the run folder's lock if this process holds it. */
+function releaseLock(): void {
+  if (!lockPath) return;
+  try {
+    const held = JSON.parse(Deno.readTextFileSync(lockPath));
+    if (held.pid === Deno.pid && held.host === Deno.hostname()) Deno.removeSync(lockPath);
+  } catch {
+    // no lock, or not ours
+  }
+}
+
 async function emergency(code: number, why: string): Promise<never> {
   console.error(`${why}: the runner is busy starting up (nothing to save); exiting now`);
-  if (lockPath) {
-    try {
-      const held = JSON.parse(await Deno.readTextFile(lockPath));
-      if (held.pid === Deno.pid && held.host === Deno.hostname()) await Deno.remove(lockPath);
-    } catch {
-      // no lock, or not ours
-    }
-  }
+  releaseLock();
   const ctx = slurmContext(Deno.env);
   if (code === 143 && ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
     await requeueSelf(ctx).catch((e) => console.error(`requeue failed: ${e.message}`));
@@ -59,6 +63,7 @@ function onSignal(sig: "SIGTERM" | "SIGINT"): void {
   const code = sig === "SIGINT" ? 130 : 143;
   if (sig === "SIGINT" && ++ints >= 2) {
     console.error("Ctrl-C again: exiting at once");
+    releaseLock();
     hardExit(130);
   }
   setTimeout(() => {
