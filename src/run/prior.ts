@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { type Experiment, parseExperiment } from "../experiment/config.ts";
 import { settingChanges, SettingsChanged } from "./fingerprint.ts";
 import type { RunResults } from "./records.ts";
+import { statKind } from "../util/fs.ts";
 
 /** The checkpoint's file name in a run folder. */
 export const CHECKPOINT = "checkpoint.safetensors";
@@ -32,15 +33,6 @@ export interface PriorRun {
   hasCheckpoint: boolean;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Reads the earlier run recorded in `dir`, or null when there is none (no run.yaml). */
 export async function readPriorRun(dir: string): Promise<PriorRun | null> {
   let text: string;
@@ -60,8 +52,8 @@ export async function readPriorRun(dir: string): Promise<PriorRun | null> {
     reason: typeof status.reason === "string" ? status.reason : null,
     results: (parsed.sections.results ?? null) as RunResults | null,
     datasets: files ? files.map((f) => String(f.sha256)).sort() : null,
-    hasCheckpoint: (await exists(join(dir, CHECKPOINT))) ||
-      (await exists(join(dir, CHECKPOINT_PREV))),
+    hasCheckpoint: (await statKind(join(dir, CHECKPOINT))) === "file" ||
+      (await statKind(join(dir, CHECKPOINT_PREV))) === "file",
   };
 }
 

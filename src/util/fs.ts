@@ -63,3 +63,13 @@ async function syncFolder(dir: string): Promise<void> {
 export function isTempFile(name: string): boolean {
   return /^\..+\.tmp-\d+-[0-9a-f]{8}$/.test(name);
 }
+
+/** What is at `path`: "file", "dir", or null when nothing (or unreadable). */
+export async function statKind(path: string): Promise<"file" | "dir" | null> {
+  try {
+    const s = await Deno.stat(path);
+    return s.isFile ? "file" : s.isDirectory ? "dir" : null;
+  } catch {
+    return null;
+  }
+}
