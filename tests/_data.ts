@@ -10,6 +10,9 @@ import type { Engine } from "../src/engine/gpu.ts";
 import type { Precision } from "../src/engine/layers.ts";
 import { type Metrics, Model } from "../src/engine/model.ts";
 import { blobs } from "../src/data/blobs.ts";
+import YAML from "yaml";
+import { type ParsedExperiment, parseExperiment } from "../src/experiment/config.ts";
+import { readSafetensors } from "../src/engine/safetensors.ts";
 
 export { blobs };
 
@@ -116,4 +119,33 @@ export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<v
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * A tiny Fashion-MNIST experiment on the fake data in `dataDir` (P2-32F, batch 32, 2 epochs, 20%
+ * held out, seed 7), with `overrides` on top.
+ */
+export function tinyExperiment(
+  dataDir: string,
+  overrides: Record<string, unknown> = {},
+): ParsedExperiment {
+  const settings = {
+    dataset: "fmnist",
+    data_dir: dataDir,
+    arch: "P2-32F",
+    batch_size: 32,
+    lr: 3e-3,
+    weight_decay: 0,
+    epochs: 2,
+    validation_fraction: 0.2,
+    seed: 7,
+    ...overrides,
+  };
+  return parseExperiment(YAML.stringify(settings), "test.yaml");
+}
+
+/** A run folder's `weights.safetensors`, tensors in name order. */
+export async function weightsOf(dir: string): Promise<Float32Array[]> {
+  const f = await readSafetensors(join(dir, "weights.safetensors"));
+  return Object.keys(f.tensors).sort().map((k) => f.tensors[k].data);
 }

@@ -4,14 +4,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import YAML from "yaml";
-import { parseExperiment } from "../src/experiment/config.ts";
 import { expandGrid } from "../src/experiment/grid.ts";
 import { runPoint } from "../src/run/train.ts";
 import { evalIndices, type EvalResult, evalTarget, evaluate } from "../src/run/evaluate.ts";
 import { readSafetensors } from "../src/engine/safetensors.ts";
 import { weightsInfo } from "../src/engine/weights.ts";
 import { loadDataset } from "../src/data/datasets.ts";
-import { withTempDir, writeFakeFmnist } from "./_data.ts";
+import { tinyExperiment, withTempDir, writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
 
 /** The metrics.jsonl record of the epoch whose weights a run kept. */
@@ -46,20 +45,7 @@ Deno.test(
     await withTempDir(async (tmp) => {
       const dataDir = join(tmp, "data");
       await writeFakeFmnist(dataDir);
-      const exp = parseExperiment(
-        YAML.stringify({
-          dataset: "fmnist",
-          data_dir: dataDir,
-          arch: "P2-32F",
-          batch_size: 32,
-          lr: 3e-3,
-          weight_decay: 0,
-          epochs: 2,
-          validation_fraction: 0.2,
-          seed: 7,
-        }),
-        "tiny.yaml",
-      );
+      const exp = tinyExperiment(dataDir);
       const [p] = expandGrid(exp);
       const dir = join(tmp, "run");
       await runPoint({ ...p, dir, engine, log: () => {} });

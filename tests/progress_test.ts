@@ -13,10 +13,10 @@ import { expandGrid } from "../src/experiment/grid.ts";
 import { type EpochRecord, runPoint, splitIndices } from "../src/run/train.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
 import { type Dataset, loadDataset } from "../src/data/datasets.ts";
-import { readSafetensors } from "../src/engine/safetensors.ts";
+import type { readSafetensors } from "../src/engine/safetensors.ts";
 import { Rng } from "../src/util/rng.ts";
 import { eventWriter, formatDuration, gridEstimate, gridLine } from "../tasks/_progress.ts";
-import { withTempDir, writeFakeFmnist } from "./_data.ts";
+import { weightsOf, withTempDir, writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
 
 const EXP = new URL("../tasks/exp.ts", import.meta.url).pathname;
@@ -217,11 +217,6 @@ function experimentYaml(tmp: string, extra: Record<string, unknown> = {}): strin
     output: join(tmp, "runs"),
     ...extra,
   });
-}
-
-async function weightsOf(dir: string): Promise<Float32Array[]> {
-  const f = await readSafetensors(join(dir, "weights.safetensors"));
-  return Object.keys(f.tensors).sort().map((k) => f.tensors[k].data);
 }
 
 Deno.test(

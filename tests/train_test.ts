@@ -6,8 +6,8 @@
 
 import assert, { deepStrictEqual as assertEquals, rejects } from "node:assert/strict";
 import { join } from "node:path";
-import YAML, { parse as parseYaml } from "yaml";
-import { type ParsedExperiment, parseExperiment } from "../src/experiment/config.ts";
+import { parse as parseYaml } from "yaml";
+import { parseExperiment } from "../src/experiment/config.ts";
 import { expandGrid } from "../src/experiment/grid.ts";
 import { epochOrder, Interrupted, runPoint } from "../src/run/train.ts";
 import { readSafetensors, writeSafetensors } from "../src/engine/safetensors.ts";
@@ -15,7 +15,14 @@ import { loadDataset } from "../src/data/datasets.ts";
 import { kaimingNormal, Rng } from "../src/util/rng.ts";
 import { planModel } from "../src/engine/spec.ts";
 import { encode, trainStepRef } from "../src/reference/mod.ts";
-import { learnBlobs, withTempDir, writeFakeCifar10, writeFakeFmnist } from "./_data.ts";
+import {
+  learnBlobs,
+  tinyExperiment,
+  weightsOf,
+  withTempDir,
+  writeFakeCifar10,
+  writeFakeFmnist,
+} from "./_data.ts";
 import { assertClose, GPU_TEST, testEngine } from "./_compare.ts";
 
 Deno.test("a conv-conv-pool network learns generated data to high accuracy", GPU_TEST, async () => {
@@ -38,27 +45,6 @@ function expTask(args: string[], env: Record<string, string> = {}): Deno.Command
   });
 }
 
-function experiment(dataDir: string, overrides: Record<string, unknown> = {}): ParsedExperiment {
-  const settings = {
-    dataset: "fmnist",
-    data_dir: dataDir,
-    arch: "P2-32F",
-    batch_size: 32,
-    lr: 3e-3,
-    weight_decay: 0,
-    epochs: 2,
-    validation_fraction: 0.2,
-    seed: 7,
-    ...overrides,
-  };
-  return parseExperiment(YAML.stringify(settings), "test.yaml");
-}
-
-async function weightsOf(dir: string): Promise<Float32Array[]> {
-  const f = await readSafetensors(join(dir, "weights.safetensors"));
-  return Object.keys(f.tensors).sort().map((k) => f.tensors[k].data);
-}
-
 Deno.test(
   "a run writes its folder, and the same seed gives bit-identical weights",
   GPU_TEST,
@@ -66,7 +52,7 @@ Deno.test(
     const engine = await testEngine();
     await withTempDir(async (tmp) => {
       await writeFakeFmnist(join(tmp, "data"));
-      const exp = experiment(join(tmp, "data"));
+      const exp = tinyExperiment(join(tmp, "data"));
       const [p] = expandGrid(exp);
       const a = join(tmp, "a"), b = join(tmp, "b");
       const r = await runPoint({
@@ -120,7 +106,7 @@ Deno.test(
     const engine = await testEngine();
     await withTempDir(async (tmp) => {
       await writeFakeFmnist(join(tmp, "data"));
-      const exp = experiment(join(tmp, "data"), { augment: ["flip"] });
+      const exp = tinyExperiment(join(tmp, "data"), { augment: ["flip"] });
       const [p] = expandGrid(exp);
       const whole = join(tmp, "whole"), cut = join(tmp, "cut");
       await runPoint({
@@ -243,7 +229,7 @@ Deno.test(
           }
         });
         await writeSafetensors(init, tensors);
-        const exp = experiment(data, {
+        const exp = tinyExperiment(data, {
           arch: "P2-16F",
           optimizer: "sgd",
           lr: 0.05,
@@ -361,7 +347,7 @@ Deno.test("CIFAR-10 format, three channels, every augmentation on the GPU", GPU_
   const engine = await testEngine();
   await withTempDir(async (tmp) => {
     await writeFakeCifar10(join(tmp, "c10"));
-    const exp = experiment(join(tmp, "c10"), {
+    const exp = tinyExperiment(join(tmp, "c10"), {
       dataset: "cifar10",
       arch: "8C3-P4-16F",
       batch_size: 25,

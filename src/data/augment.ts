@@ -113,7 +113,7 @@ export interface AugmentOptions {
 /** Workgroup size of the kernel (one workgroup per sample). */
 export const AUGMENT_WORKGROUP_SIZE = 256;
 
-/** Byte size of the packed uniform buffer (5 u32 padded to 16 bytes). */
+/** Byte size of the packed uniform buffer: batch, offset, seed, epoch, flags and the forced op (8 u32). */
 export const AUGMENT_PARAMS_BYTES = 32;
 
 const SIGNED_OPS: ReadonlySet<AugmentOp> = new Set<AugmentOp>([

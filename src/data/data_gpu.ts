@@ -10,7 +10,7 @@
  * @module
  */
 
-import { createAugmentPipeline, packAugmentParams } from "./augment.ts";
+import { AUGMENT_PARAMS_BYTES, createAugmentPipeline, packAugmentParams } from "./augment.ts";
 import { createGatherPipeline } from "./gather.ts";
 import type { DatasetCache, SampleBuffers } from "./dataset_cache.ts";
 import type { Dataset } from "./datasets.ts";
@@ -124,7 +124,10 @@ export class GpuData {
             { binding: 0, resource: { buffer: data.images } },
             { binding: 1, resource: { buffer: indices } },
             { binding: 2, resource: { buffer: model.inputX } },
-            { binding: 3, resource: { buffer: params, offset: i * PARAM_STRIDE, size: 32 } },
+            {
+              binding: 3,
+              resource: { buffer: params, offset: i * PARAM_STRIDE, size: AUGMENT_PARAMS_BYTES },
+            },
           ],
         }));
       const loss = model.lossGroup(data.labels, indices);

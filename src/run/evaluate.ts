@@ -20,6 +20,7 @@ import { Engine } from "../engine/gpu.ts";
 import { Model } from "../engine/model.ts";
 import { readSafetensors } from "../engine/safetensors.ts";
 import { loadModel, type WeightsInfo, weightsInfo } from "../engine/weights.ts";
+import { layerRecord } from "./records.ts";
 import { splitIndices } from "./train.ts";
 
 /** Which samples: the test split, the held-out validation samples, or the run's training samples. */
@@ -312,14 +313,7 @@ export async function evaluate(
       accuracy: m.accuracy,
       loss: m.loss,
       spikes_per_sample: m.spikesPerSample,
-      layers: m.layers.map((l) => ({
-        index: l.index,
-        token: l.token,
-        firing: l.firing,
-        mean_time: Number.isFinite(l.meanTime) ? l.meanTime : null,
-        spikes_per_sample: l.spikesPerSample,
-        hist: l.hist,
-      })),
+      layers: m.layers.map((l) => ({ ...layerRecord(l), spikes_per_sample: l.spikesPerSample })),
       classes: K,
       confusion,
       adapter: engine.adapterName,

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Metrics } from "../engine/metrics.ts";
+
 /** One epoch's record in `metrics.jsonl`. */
 export interface EpochRecord {
   /** Epoch number, 1-based. */
@@ -31,18 +33,32 @@ export interface EpochRecord {
   /** Spikes per test sample, summed over the spiking layers. */
   spikes_per_sample: number;
   /** Test-set spike statistics per spiking layer (conv and linear, in order). */
-  layers: {
-    /** Index of the layer in the model's plan. */
-    index: number;
-    /** The layer's spec token, e.g. "16C3". */
-    token: string;
-    /** Fraction of the layer's neurons that fired, per sample, in [0, 1]. */
-    firing: number;
-    /** Mean spike time of the neurons that fired; null when none fired. */
-    mean_time: number | null;
-    /** Counts of spike times in 16 equal bins over [0, T]. */
-    hist: number[];
-  }[];
+  layers: LayerRecord[];
+}
+
+/** One spiking layer's test-set statistics in an epoch record. */
+export interface LayerRecord {
+  /** Index of the layer in the model's plan. */
+  index: number;
+  /** The layer's spec token, e.g. "16C3". */
+  token: string;
+  /** Fraction of the layer's neurons that fired, per sample, in [0, 1]. */
+  firing: number;
+  /** Mean spike time of the neurons that fired; null when none fired. */
+  mean_time: number | null;
+  /** Counts of spike times in 16 equal bins over [0, T]. */
+  hist: number[];
+}
+
+/** A layer's metrics as a record (`meanTime` NaN, when nothing fired, becomes null). */
+export function layerRecord(l: Metrics["layers"][number]): LayerRecord {
+  return {
+    index: l.index,
+    token: l.token,
+    firing: l.firing,
+    mean_time: Number.isFinite(l.meanTime) ? l.meanTime : null,
+    hist: l.hist,
+  };
 }
 
 /** Final results of a run (the `results` section of `run.yaml`). */

@@ -24,7 +24,7 @@ import { GpuData, type Source } from "../data/data_gpu.ts";
 import { loadCheckpoint, newLoopState, saveCheckpoint } from "./checkpoint.ts";
 import { isTempFile, writeFileAtomic } from "../util/fs.ts";
 import { acquireLock } from "./run_lock.ts";
-import type { EpochRecord, RunResults } from "./records.ts";
+import { type EpochRecord, layerRecord, type RunResults } from "./records.ts";
 import { fingerprint, SettingsChanged } from "./fingerprint.ts";
 import { CHECKPOINT, CHECKPOINT_PREV, planPoint, type PriorRun, readPriorRun } from "./prior.ts";
 
@@ -178,13 +178,7 @@ function epochRecord(
     test_acc: test.accuracy,
     seconds,
     spikes_per_sample: test.spikesPerSample,
-    layers: test.layers.map((l) => ({
-      index: l.index,
-      token: l.token,
-      firing: l.firing,
-      mean_time: Number.isFinite(l.meanTime) ? l.meanTime : null,
-      hist: l.hist,
-    })),
+    layers: test.layers.map(layerRecord),
   };
 }
 
