@@ -112,21 +112,31 @@ Deno.test({
   },
 });
 
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** The arguments of `deno task NAME` after `deno`, from deno.json (flags and the script). */
+async function taskArgs(name: string): Promise<string[]> {
+  const tasks = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks;
+  const [deno, ...args] = String(tasks[name]).split(/\s+/);
+  assert.equal(deno, "deno", `deno.json task '${name}' starts with deno`);
+  return args;
+}
+
 Deno.test("bench --quick --peer --only mnist-cnn: TF.js trains the same network, interleaved", async () => {
   // Cost: a few seconds with a warm Mesa shader cache; the first run on a machine bundles
   // TensorFlow.js (npm, seconds) and compiles its shaders on lavapipe (about 75 s).
+  // It runs with the bench task's own permissions (deno.json), from the project root as
+  // `deno task` does: on a fresh checkout that is when TensorFlow.js gets bundled.
   const dir = await Deno.makeTempDir();
   try {
     const json = join(dir, "out.json");
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "-A",
-        new URL("../tasks/bench.ts", import.meta.url).pathname,
+        ...(await taskArgs("bench")),
         ...["--quick", "--peer", "--only", "mnist-cnn", "--reps", "2", "--steps", "1"],
         ...["--json", json],
       ],
-      cwd: dir,
+      cwd: ROOT,
       env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
       stdout: "piped",
       stderr: "piped",

@@ -121,7 +121,7 @@ export async function peerBundle(log: (l: string) => void = () => {}): Promise<P
   const t0 = performance.now();
   await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = path.replace(/\.js$/, `.${Deno.pid}.tmp.js`); // the bundler wants a .js name
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(bundler(), {
     args: [
       "bundle",
       "--quiet",
@@ -145,6 +145,19 @@ export async function peerBundle(log: (l: string) => void = () => {}): Promise<P
   }
   await Deno.rename(tmp, path);
   return { path, packages, bundle_ms: performance.now() - t0 };
+}
+
+/**
+ * The Deno that bundles: this one (`Deno.execPath()`) when the run permission
+ * covers it, else `deno` from PATH (what the bench task's `--allow-run=deno`
+ * grants: Deno matches that name through PATH, and an npm-installed Deno's
+ * own path is a link target the task cannot name portably).
+ */
+function bundler(): string {
+  const self = Deno.execPath();
+  return Deno.permissions.querySync({ name: "run", command: self }).state === "granted"
+    ? self
+    : "deno";
 }
 
 /** Name of an adapter as firstspike's `Engine` writes it. */
