@@ -1,31 +1,36 @@
 // _gemm_direct.wgsl: the product of `_gemm.wgsl`, through the same hooks
 // (`gemm_dims`, `a_ctx`, `load_a`, `b_ctx`, `load_b`, `store`), without
-// workgroup memory or barriers: for CPU drivers (Mesa's lavapipe).
+// workgroup memory or barriers: for CPU drivers (Mesa's llvmpipe, lavapipe).
 //
-// A CPU driver runs a workgroup's invocations as SIMD lanes of one thread,
-// and a barrier makes it split the kernel into resumable pieces that keep
-// every invocation's registers: the tiled core's staging, prefetch and
-// barriers cost minutes of compilation there and buy nothing, since the
-// CPU's caches already hold what a workgroup shares. Here each invocation
-// loads its own operands straight from the buffers.
+// A CPU driver runs a workgroup's invocations as SIMD lanes of one thread.
+// There a storage-buffer read is a loop over the lanes (each lane's index
+// checked against the buffer's size, its value inserted into the vector) and
+// costs tens of cycles, while an FMA on all lanes costs one: what counts is
+// FMAs per read. Each invocation therefore owns a TM x TN block of outputs in
+// scalar registers: per k it reads TM values of A and TN of B and does
+// TM * TN (dual: twice as many) FMAs. Arrays indexed in loops would not stay
+// in registers on that compiler, so the block is written out: a line that
+// names `$i` is repeated for i < TM, one that names `$q` for q < TN (both:
+// for every pair), by `expandRepeats` (src/engine/kernels.ts). A barrier
+// would make the driver split the kernel into resumable pieces that keep
+// every register (minutes of compilation); the CPU's caches already hold what
+// a workgroup shares, so there is none.
 //
-// Tiling: the same ownership as `_gemm.wgsl` (a workgroup of (BN/TN) x
-// (BM/TM) invocations covers a BM x BN output tile; an invocation owns the
-// 4-row groups ty + g * (BM/TM) for g < TM/4 and the 4-column groups
-// tx + g * (BN/TN) for g < TN/4), the same split-K ranges (BK-aligned slices
-// of K over workgroup_id.z) and the same order of additions per output (k
-// ascending; with MIXED, per-slice sums added into float32 totals), so both
-// cores give the same sums (the tiled core's masked zero products aside,
-// which can only turn a -0 into +0).
+// Tiling: a workgroup of (BN/TN) x (BM/TM) invocations covers a BM x BN
+// output tile; invocation (x, y) owns rows m0 + y + i * (BM/TM) and columns
+// n0 + x + q * (BN/TN). Rows past M and columns past N compute on row M - 1
+// and column N - 1 (in bounds, so no branch around the reads) and are never
+// stored. Split-K as in `_gemm.wgsl`: BK-aligned slices of K over
+// workgroup_id.z. Per output the additions run k ascending (with MIXED, per
+// BK slice in ST, added into float32 totals), so both cores give the same
+// sums (the tiled core's masked zero products aside, which can only turn a
+// -0 into +0).
 
 override A_DUAL: bool = false;
 override B_DUAL: bool = false;
 override Y_USED: bool = true;
 override A_K_FAST: bool = true; // unused here: kept so both cores take the same constants
 override B_K_FAST: bool = false;
-
-const GM: u32 = TM / 4u; // row groups per invocation
-const GN: u32 = TN / 4u; // column groups per invocation
 
 @compute @workgroup_size(BN / TN, BM / TM, 1)
 fn main(
@@ -37,89 +42,44 @@ fn main(
   let M = dims.x;
   let N = dims.y;
   let K = dims.z;
-  let m0 = wg.y * BM;
-  let n0 = wg.x * BN;
   let tiles = (K + BK - 1u) / BK;
   let per_split = (tiles + nwg.z - 1u) / nwg.z;
   let k_begin = min(wg.z * per_split * BK, K);
   let k_end = min(k_begin + per_split * BK, K);
 
-  // Row i = gm * 4 + j of this invocation is m0 + (lid.y + gm * (BM/TM)) * 4 + j;
-  // column q = g * 4 + c is n0 + (lid.x + g * (BN/TN)) * 4 + c.
-  var a_c: array<vec4<u32>, TM>;
-  var a_ok: array<bool, TM>;
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + (lid.y + (i / 4u) * (BM / TM)) * 4u + i % 4u;
-    a_ok[i] = m < M;
-    if (a_ok[i]) { a_c[i] = a_ctx(m); }
-  }
-  var b_c: array<vec4<u32>, TN>;
-  var b_ok: array<bool, TN>;
-  for (var q = 0u; q < TN; q++) {
-    let n = n0 + (lid.x + (q / 4u) * (BN / TN)) * 4u + q % 4u;
-    b_ok[q] = n < N;
-    if (b_ok[q]) { b_c[q] = b_ctx(n); }
-  }
+  let m$i = wg.y * BM + lid.y + $iu * (BM / TM);
+  let a_c$i = a_ctx(min(m$i, M - 1u));
+  let n$q = wg.x * BN + lid.x + $qu * (BN / TN);
+  let b_c$q = b_ctx(min(n$q, N - 1u));
 
-  var sum_x: array<vec4<ST>, TM * GN>;
-  var sum_y: array<vec4<ST>, TM * GN>;
-  var acc_x: array<vec4<f32>, TM * GN>;
-  var acc_y: array<vec4<f32>, TM * GN>;
-  for (var i = 0u; i < TM * GN; i++) {
-    sum_x[i] = vec4<ST>(0.0);
-    sum_y[i] = vec4<ST>(0.0);
-    acc_x[i] = vec4<f32>(0.0);
-    acc_y[i] = vec4<f32>(0.0);
-  }
+  var sx$i_$q = ST(0.0);
+  var sy$i_$q = ST(0.0);
+  var tx$i_$q = 0.0;
+  var ty$i_$q = 0.0;
 
   for (var kt = k_begin; kt < k_end; kt += BK) {
     let ke = min(kt + BK, k_end);
     for (var k = kt; k < ke; k++) {
-      var bx: array<vec4<ST>, GN>;
-      var by: array<vec4<ST>, GN>;
-      for (var q = 0u; q < TN; q++) {
-        var v = vec2<f32>(0.0);
-        if (b_ok[q]) { v = load_b(b_c[q], k); }
-        bx[q / 4u][q % 4u] = ST(v.x);
-        by[q / 4u][q % 4u] = ST(select(v.x, v.y, B_DUAL));
-      }
-      for (var i = 0u; i < TM; i++) {
-        var a = vec2<f32>(0.0);
-        if (a_ok[i]) { a = load_a(a_c[i], k); }
-        let ax = vec4<ST>(ST(a.x));
-        let ay = vec4<ST>(ST(select(a.x, a.y, A_DUAL)));
-        for (var g = 0u; g < GN; g++) {
-          sum_x[i * GN + g] = fma(ax, bx[g], sum_x[i * GN + g]);
-          if (Y_USED) { sum_y[i * GN + g] = fma(ay, by[g], sum_y[i * GN + g]); }
-        }
-      }
+      let b$q = load_b(b_c$q, k);
+      let bx$q = ST(b$q.x);
+      let by$q = ST(select(b$q.x, b$q.y, B_DUAL));
+      let a$i = load_a(a_c$i, k);
+      let ax$i = ST(a$i.x);
+      let ay$i = ST(select(a$i.x, a$i.y, A_DUAL));
+      sx$i_$q = fma(ax$i, bx$q, sx$i_$q);
+      if (Y_USED) { sy$i_$q = fma(ay$i, by$q, sy$i_$q); }
     }
     if (MIXED == 1u) {
-      for (var i = 0u; i < TM * GN; i++) {
-        acc_x[i] += vec4<f32>(sum_x[i]);
-        sum_x[i] = vec4<ST>(0.0);
-        if (Y_USED) {
-          acc_y[i] += vec4<f32>(sum_y[i]);
-          sum_y[i] = vec4<ST>(0.0);
-        }
-      }
+      tx$i_$q += f32(sx$i_$q);
+      ty$i_$q += f32(sy$i_$q);
+      sx$i_$q = ST(0.0);
+      sy$i_$q = ST(0.0);
     }
   }
   if (MIXED == 0u) {
-    for (var i = 0u; i < TM * GN; i++) {
-      acc_x[i] = vec4<f32>(sum_x[i]);
-      acc_y[i] = vec4<f32>(sum_y[i]);
-    }
+    tx$i_$q = f32(sx$i_$q);
+    ty$i_$q = f32(sy$i_$q);
   }
 
-  for (var i = 0u; i < TM; i++) {
-    if (!a_ok[i]) { continue; }
-    let m = m0 + (lid.y + (i / 4u) * (BM / TM)) * 4u + i % 4u;
-    for (var g = 0u; g < GN; g++) {
-      let nb = n0 + (lid.x + g * (BN / TN)) * 4u;
-      for (var c = 0u; c < 4u; c++) {
-        if (nb + c < N) { store(m, nb + c, vec2<f32>(acc_x[i * GN + g][c], acc_y[i * GN + g][c]), wg.z); }
-      }
-    }
-  }
+  if (m$i < M && n$q < N) { store(m$i, n$q, vec2<f32>(tx$i_$q, ty$i_$q), wg.z); }
 }

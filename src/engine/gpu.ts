@@ -5,7 +5,7 @@
  * @module
  */
 
-import { kernelSource } from "./kernels.ts";
+import { expandRepeats, kernelSource } from "./kernels.ts";
 import {
   applyGpuSelection,
   checkSelectedAdapter,
@@ -58,11 +58,13 @@ export interface ProgramSpec {
   defines?: Record<string, number>;
   /** Source placed first (directives such as `enable f16;` and type aliases). */
   prelude?: string;
+  /** Counts of the repeated lines (`$i`, `$q`, ...; see `expandRepeats`): for what changes the code's structure. */
+  repeats?: Record<string, number>;
 }
 
 /** A built pipeline with the layout of its buffer group (group 1). */
 export interface Program {
-  /** Cache key: JSON of prelude, files, entry, bindings, constants and defines. */
+  /** Cache key: JSON of prelude, files, entry, bindings, constants, defines and repeats. */
   key: string;
   /** The compute pipeline (group 0: step parameters, group 1: buffers). */
   pipeline: GPUComputePipeline;
@@ -352,6 +354,7 @@ export class Engine {
       spec.bindings,
       constants,
       spec.defines ?? {},
+      spec.repeats ?? {},
     ]);
     let p = this.#programs.get(key);
     if (!p) {
@@ -371,7 +374,9 @@ export class Engine {
     spec: ProgramSpec,
     constants: Record<string, number | boolean>,
   ): Promise<Program> {
-    const sources = ["_common.wgsl", ...spec.files].map(kernelSource);
+    const sources = ["_common.wgsl", ...spec.files].map((f) =>
+      spec.repeats ? expandRepeats(kernelSource(f), spec.repeats) : kernelSource(f)
+    );
     const defines = Object.entries(spec.defines ?? {}).map(([k, v]) => `const ${k}: u32 = ${v}u;`);
     sources.splice(1, 0, defines.join("\n"));
     if (spec.prelude) sources.unshift(spec.prelude);

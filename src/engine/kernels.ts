@@ -63,3 +63,43 @@ export function kernelSource(file: string): string {
   }
   return code;
 }
+
+/**
+ * Writes out the repeated lines of a kernel whose structure depends on a
+ * count (the register block of `_gemm_direct.wgsl`): a line that names `$v`
+ * for a variable `v` of `counts` is written once for each value 0 .. count-1
+ * of every variable it names (the first variable of `counts` outermost),
+ * with `$v` replaced by the value. Comment lines and lines that name none
+ * stay as they are. Variables are single letters.
+ *
+ * @example
+ * ```ts
+ * import { expandRepeats } from "./kernels.ts";
+ * const code = expandRepeats("var s$i_$q = 0.0;\nlet k = 1u;", { i: 2, q: 2 });
+ * if (code !== "var s0_0 = 0.0;\nvar s0_1 = 0.0;\nvar s1_0 = 0.0;\nvar s1_1 = 0.0;\nlet k = 1u;") {
+ *   throw new Error(code);
+ * }
+ * ```
+ */
+export function expandRepeats(code: string, counts: Readonly<Record<string, number>>): string {
+  const vars = Object.keys(counts);
+  for (const v of vars) {
+    const n = counts[v];
+    if (!/^[a-z]$/.test(v) || !Number.isInteger(n) || n < 1) {
+      throw new Error(
+        `Cannot expand repeats: expected single-letter variables with counts >= 1, got ${v}=${n}`,
+      );
+    }
+  }
+  return code.split("\n").flatMap((line) => {
+    if (line.trimStart().startsWith("//")) return [line];
+    let lines = [line];
+    for (const v of vars) {
+      if (!line.includes(`$${v}`)) continue;
+      lines = lines.flatMap((l) =>
+        Array.from({ length: counts[v] }, (_, x) => l.replaceAll(`$${v}`, String(x)))
+      );
+    }
+    return lines;
+  }).join("\n");
+}

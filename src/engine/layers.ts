@@ -46,8 +46,78 @@ export const TILES: Readonly<Record<string, Tile>> = {
   "64x128": { name: "64x128", bm: 64, bn: 128, bk: 16, tm: 4, tn: 8, core: "tiled" },
   "64x64": { name: "64x64", bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, core: "tiled" },
   "32x32": { name: "32x32", bm: 32, bn: 32, bk: 16, tm: 4, tn: 4, core: "tiled" },
-  direct: { name: "direct", bm: 32, bn: 32, bk: 16, tm: 4, tn: 4, core: "direct" },
+  direct: directTile(4, 4, 8, 8),
 };
+
+/**
+ * A tile of the direct core (`_gemm_direct.wgsl`): each invocation owns a
+ * `tm` x `tn` block of outputs, a workgroup has `wy` x `wx` invocations.
+ * Its name, `d4x4/8x8`, is what `FIRSTSPIKE_TILE` takes for it (`direct`
+ * is that one).
+ */
+export function directTile(tm: number, tn: number, wy: number, wx: number): Tile {
+  return {
+    name: `d${tm}x${tn}/${wy}x${wx}`,
+    bm: tm * wy,
+    bn: tn * wx,
+    bk: 16,
+    tm,
+    tn,
+    core: "direct",
+  };
+}
+
+/** Block sides the direct core is built with (rows or columns per invocation). */
+const DIRECT_BLOCKS = [1, 2, 4, 8, 16];
+/** Invocations per direct workgroup: multiples of a CPU's 8 SIMD lanes. */
+const DIRECT_LANES = [8, 16, 32, 64];
+/** Largest block (outputs per invocation): beyond it the driver spills and compiles slowly. */
+const DIRECT_MAX_BLOCK = 64;
+/**
+ * What one storage read costs against one FMA on a CPU driver, per
+ * invocation (llvmpipe reads lane by lane: tens of cycles per 8 lanes,
+ * against one for an 8-wide FMA, spills included).
+ */
+const DIRECT_READ_COST = 25;
+
+/**
+ * Picks the direct core's tile for an M x N output with K-long sums on a CPU
+ * driver with `cores` threads: the least estimated time, counting per
+ * invocation and k `DIRECT_READ_COST` per value read (tm + tn) and one per
+ * FMA (tm * tn, twice when `dual`), over the padded output, and the rounds
+ * of workgroups the cores run (`splits` of K each). Blocks larger than
+ * {@link DIRECT_MAX_BLOCK} outputs are skipped; on a tie, the smaller block.
+ */
+export function chooseDirectTile(
+  m: number,
+  n: number,
+  k: number,
+  dual: boolean,
+  cores: number,
+  splits = 1,
+): Tile {
+  let best: Tile | null = null;
+  let bestCost = Infinity;
+  for (const tm of DIRECT_BLOCKS) {
+    for (const tn of DIRECT_BLOCKS) {
+      if (tm * tn > DIRECT_MAX_BLOCK) continue;
+      for (const lanes of DIRECT_LANES) {
+        for (let wy = 1; wy <= lanes; wy *= 2) {
+          const t = directTile(tm, tn, wy, lanes / wy);
+          const groups = Math.ceil(m / t.bm) * Math.ceil(n / t.bn) * splits;
+          const perInvocation = Math.ceil(k / splits) *
+            (DIRECT_READ_COST * (tm + tn) + tm * tn * (dual ? 2 : 1));
+          const cost = Math.ceil(groups / cores) * lanes * perInvocation;
+          if (cost < bestCost || (cost === bestCost && tm * tn < best!.tm * best!.tn)) {
+            best = t;
+            bestCost = cost;
+          }
+        }
+      }
+    }
+  }
+  return best!;
+}
 
 /**
  * Workgroups a large GPU needs to be busy (an H200 has 132 SMs; two waves).
@@ -73,15 +143,7 @@ export function chooseTile(
   maxWorkgroupBytes = Infinity,
 ): Tile {
   const forced = force ?? Deno.env.get("FIRSTSPIKE_TILE");
-  if (forced) {
-    const t = TILES[forced];
-    if (!t) {
-      throw new Error(
-        `FIRSTSPIKE_TILE: expected one of ${Object.keys(TILES).join(", ")}, got '${forced}'`,
-      );
-    }
-    return t;
-  }
+  if (forced) return namedTile(forced);
   const candidates = Object.values(TILES).filter((t) =>
     t.core === "tiled" && !(dual && t.name === "128x128") && tileBytes(t) <= maxWorkgroupBytes
   );
@@ -91,6 +153,27 @@ export function chooseTile(
   // Nothing fills the device: the most workgroups, and on a tie the smallest tile (less padding).
   return candidates.reduce((a, b) =>
     groups(b) > groups(a) || (groups(b) === groups(a) && b.bm * b.bn < a.bm * a.bn) ? b : a
+  );
+}
+
+/**
+ * The tile `FIRSTSPIKE_TILE` names: a key of {@link TILES}, or a direct tile
+ * as `d<tm>x<tn>/<wy>x<wx>` (invocations a multiple of 8, at most 256).
+ */
+export function namedTile(name: string): Tile {
+  const t = TILES[name];
+  if (t) return t;
+  const d = /^d(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(name);
+  if (d) {
+    const [tm, tn, wy, wx] = d.slice(1).map(Number);
+    const lanes = wy * wx;
+    if (tm >= 1 && tn >= 1 && tm * tn <= 256 && lanes % 8 === 0 && lanes <= 256) {
+      return directTile(tm, tn, wy, wx);
+    }
+  }
+  throw new Error(
+    `FIRSTSPIKE_TILE: expected one of ${Object.keys(TILES).join(", ")} or a direct tile ` +
+      `d<tm>x<tn>/<wy>x<wx> (wy * wx a multiple of 8 up to 256, tm * tn up to 256), got '${name}'`,
   );
 }
 
@@ -164,10 +247,11 @@ export function weightSplits(
   g: GemmShape,
   maxBatch: number,
   t: Tile = weightTile(g, FILL_WORKGROUPS),
+  fill: number = FILL_WORKGROUPS,
 ): number {
   const tiles = Math.ceil(g.co / t.bm) * Math.ceil((g.ci * g.ks * g.ks) / t.bn);
   const k = maxBatch * g.h * g.w;
-  const byWork = Math.ceil((4 * FILL_WORKGROUPS) / tiles);
+  const byWork = Math.ceil((4 * fill) / tiles);
   const byLength = Math.max(1, Math.floor(k / (t.bk * 8)));
   return Math.max(1, Math.min(byWork, byLength, 256));
 }
@@ -234,16 +318,28 @@ export async function weightedPrograms(
   const pixels = maxBatch * g.h * g.w;
   const fill = engine.cpu ? Infinity : FILL_WORKGROUPS;
   const bytes = engine.device.limits.maxComputeWorkgroupStorageSize;
-  // A CPU driver gets the direct core unless a tile is forced (FIRSTSPIKE_TILE).
+  // A CPU driver gets the direct core, each product its own tile, unless a tile is forced
+  // (FIRSTSPIKE_TILE); there the weight gradient splits K only to keep its cores busy.
   const direct = engine.cpu && !Deno.env.get("FIRSTSPIKE_TILE");
+  const cores = navigator.hardwareConcurrency || 1;
+  const taps = g.ks * g.ks;
+  const directWeight = () => {
+    const first = chooseDirectTile(g.co, g.ci * taps, pixels, !readout, cores);
+    const s = weightSplits(g, maxBatch, first, cores);
+    return chooseDirectTile(g.co, g.ci * taps, pixels, !readout, cores, s);
+  };
   const tiles = direct
-    ? { forward: TILES.direct, backwardInput: TILES.direct, backwardWeight: TILES.direct }
+    ? {
+      forward: chooseDirectTile(g.co, pixels, g.ci * taps, !readout, cores),
+      backwardInput: chooseDirectTile(g.ci, pixels, g.co * taps, false, cores),
+      backwardWeight: directWeight(),
+    }
     : {
       forward: chooseTile(g.co, pixels, !readout, fill, undefined, bytes),
       backwardInput: chooseTile(g.ci, pixels, false, fill, undefined, bytes),
       backwardWeight: weightTile(g, fill, bytes),
     };
-  const splits = weightSplits(g, maxBatch, tiles.backwardWeight);
+  const splits = weightSplits(g, maxBatch, tiles.backwardWeight, direct ? cores : FILL_WORKGROUPS);
   const fSplits = forwardSplits(g, maxBatch, tiles.forward, engine.cpu);
   const gemm = async (
     files: string[],
@@ -256,6 +352,7 @@ export async function weightedPrograms(
       files,
       prelude: gemmPrelude(precision),
       defines: tileDefines(tile, precision),
+      repeats: tile.core === "direct" ? { i: tile.tm, q: tile.tn } : undefined,
       bindings,
       constants,
     }),
