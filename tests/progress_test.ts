@@ -13,7 +13,6 @@ import { expandGrid } from "../src/experiment/grid.ts";
 import { type EpochRecord, runPoint, splitIndices } from "../src/run/train.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
 import { type Dataset, loadDataset } from "../src/data/datasets.ts";
-import type { readSafetensors } from "../src/engine/safetensors.ts";
 import { Rng } from "../src/util/rng.ts";
 import { eventWriter, formatDuration, gridEstimate, gridLine } from "../tasks/_progress.ts";
 import { weightsOf, withTempDir, writeFakeFmnist } from "./_data.ts";
