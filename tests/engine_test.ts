@@ -171,14 +171,16 @@ Deno.test("wide layers cross several 64-wide tiles in M, N and K", GPU_TEST, asy
 });
 
 Deno.test(
-  "every tile configuration of the GEMM core gives the same numbers (on a CPU driver: the " +
-    "direct core and the 32x32 tiled one, unless FIRSTSPIKE_TEST_ALL_TILES=1)",
+  "every tile configuration of the GEMM core gives the same numbers (on a CPU driver: direct " +
+    "tiles and the 32x32 tiled one, unless FIRSTSPIKE_TEST_ALL_TILES=1)",
   GPU_TEST,
   async () => {
     // A CPU driver compiles each large tiled kernel for minutes and never runs it (it takes the
-    // direct core); the GPU check (tasks/gpu_check.sh) runs this test with every tile.
+    // direct core); the GPU check (tasks/gpu_check.sh) runs this test with every tile. The direct
+    // tiles: one row or one column per invocation, an odd block, lanes along one side only.
+    const direct = ["direct", "d1x16/8x1", "d16x1/1x8", "d3x5/2x4"];
     const all = Deno.env.get("FIRSTSPIKE_TEST_ALL_TILES") === "1" || !(await testEngine()).cpu;
-    for (const name of all ? Object.keys(TILES) : ["direct", "32x32"]) {
+    for (const name of all ? [...Object.keys(TILES), ...direct] : [...direct, "32x32"]) {
       Deno.env.set("FIRSTSPIKE_TILE", name);
       try {
         await checkCase({
