@@ -52,7 +52,7 @@ fn load_b(c: vec4<u32>, k: u32) -> vec2<f32> {
   if (oy < 0 || ox < 0 || oy >= i32(H) || ox >= i32(W)) { return vec2<f32>(0.0); }
   let o = c.x + (co * H + u32(oy)) * W + u32(ox);
   var g: f32;
-  if (MODE == 1u) { g = -dy[o]; } else { g = dy[o] * gfac[o].x; }
+  if (MODE == 1u) { g = -dy[o]; } else { g = gfac[o].x; } // dy * g_I (scale_grad.wgsl)
   return vec2<f32>(g, g);
 }
 

@@ -33,9 +33,11 @@ fn a_ctx(m: u32) -> vec4<u32> {
 
 fn load_a(c: vec4<u32>, k: u32) -> vec2<f32> {
   let o = (k / (H * W)) * CO * H * W + c.x + k % (H * W);
-  let d = dy[o];
-  if (MODE == 1u) { return vec2<f32>(d, d); }
-  return d * gfac[o];
+  if (MODE == 1u) {
+    let d = dy[o];
+    return vec2<f32>(d, d);
+  }
+  return gfac[o]; // dy * (g_I, g_S), folded in by scale_grad.wgsl
 }
 
 // Column n (weight ci, ky, kx): the channel's plane offset and the tap's shift

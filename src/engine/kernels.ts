@@ -29,6 +29,7 @@ import optimizer from "../../kernels/optimizer.wgsl" with { type: "text" };
 import poolBackward from "../../kernels/pool_backward.wgsl" with { type: "text" };
 import poolForward from "../../kernels/pool_forward.wgsl" with { type: "text" };
 import reduceSplits from "../../kernels/reduce_splits.wgsl" with { type: "text" };
+import scaleGrad from "../../kernels/scale_grad.wgsl" with { type: "text" };
 import stats from "../../kernels/stats.wgsl" with { type: "text" };
 
 /** Every kernel file by name (`_`-prefixed files are pieces that others include). */
@@ -50,6 +51,7 @@ export const KERNELS: Readonly<Record<string, string>> = Object.freeze({
   "pool_backward.wgsl": poolBackward,
   "pool_forward.wgsl": poolForward,
   "reduce_splits.wgsl": reduceSplits,
+  "scale_grad.wgsl": scaleGrad,
   "stats.wgsl": stats,
 });
 

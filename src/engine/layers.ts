@@ -280,6 +280,8 @@ export interface WeightedPrograms {
   backwardWeight: Gemm;
   /** Adds the weight gradient's partial sums into the gradient. */
   reduce: Program;
+  /** A spiking layer's folding of dL/dtau into its backward factors, run before both backward products; null for the readout. */
+  scale: Program | null;
 }
 
 /**
@@ -359,7 +361,7 @@ export async function weightedPrograms(
     tile,
     splits: n,
   });
-  const [forward, finishForward, backwardInput, backwardWeight, reduce] = await Promise.all([
+  const [forward, finishForward, backwardInput, backwardWeight, reduce, scale] = await Promise.all([
     gemm(["conv_forward.wgsl", "_epilogue.wgsl", coreFile(tiles.forward)], tiles.forward, [
       "read",
       "read",
@@ -416,8 +418,12 @@ export async function weightedPrograms(
       bindings: ["read", "rw"],
       constants: { LEN: g.co * g.ci * g.ks * g.ks, SPLITS: splits },
     }),
+    readout ? Promise.resolve(null) : engine.program({
+      files: ["scale_grad.wgsl"],
+      bindings: ["read", "rw"],
+    }),
   ]);
-  return { forward, finishForward, backwardInput, backwardWeight, reduce };
+  return { forward, finishForward, backwardInput, backwardWeight, reduce, scale };
 }
 
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */

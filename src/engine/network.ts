@@ -42,6 +42,8 @@ export interface LayerRun {
     backward?: GPUBindGroup;
     weight?: GPUBindGroup;
     reduce?: GPUBindGroup;
+    /** A spiking layer's folding of dL/dtau into its backward factors (`scale_grad.wgsl`). */
+    scale?: GPUBindGroup;
   };
   /** Offset (floats) of the weights in the flat parameter buffer, or -1. */
   offset: number;
@@ -236,6 +238,7 @@ export async function buildNetwork(
         ]);
       }
       L.groups.weight = e.bind(W.backwardWeight.program, [x, net.deltas[i], gfac, part]);
+      if (W.scale) L.groups.scale = e.bind(W.scale, [net.deltas[i], gfac]);
       L.groups.reduce = e.bind(W.reduce, [
         { buffer: part, offset: 0, size: W.backwardWeight.splits * L.size * 4 },
         g,

@@ -75,6 +75,11 @@ export function encodeBackward(
     if (L.weighted) {
       const g = L.gemm!;
       const W = L.weighted;
+      if (W.scale) {
+        pass.setPipeline(W.scale.pipeline);
+        pass.setBindGroup(1, L.groups.scale!);
+        elementwise(pass, batch * sizeOf(L.plan.outShape));
+      }
       pass.setBindGroup(1, L.groups.weight!);
       dispatchGemm(pass, W.backwardWeight, g.co, g.ci * g.ks * g.ks);
       pass.setPipeline(W.reduce.pipeline);
