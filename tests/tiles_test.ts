@@ -89,8 +89,9 @@ Deno.test("chooseDirectTile: fits the block to the output's shape and keeps the 
     const t = chooseDirectTile(m, n, k, dual, 2);
     const what = `${m}x${n}x${k}: ${t.name}`;
     assert.equal(t.core, "direct", what);
-    assert.ok(t.tm * t.tn <= 64, `${what}: block of at most 64 outputs`);
-    assert.equal(((t.bm / t.tm) * (t.bn / t.tn)) % 8, 0, `${what}: whole SIMD vectors`);
+    assert.ok(t.tm * t.tn * (dual ? 2 : 1) <= 128, `${what}: at most 128 accumulators`);
+    assert.equal(t.bm, t.tm, `${what}: lanes along N only (they share A's rows)`);
+    assert.equal((t.bn / t.tn) % 8, 0, `${what}: whole SIMD vectors`);
     // Padding stays small next to the output (or the output is tiny).
     const padded = Math.ceil(m / t.bm) * t.bm * Math.ceil(n / t.bn) * t.bn;
     assert.ok(padded <= Math.max(4 * m * n, 64), `${what}: pads ${m * n} outputs to ${padded}`);

@@ -71,8 +71,13 @@ export function directTile(tm: number, tn: number, wy: number, wx: number): Tile
 const DIRECT_BLOCKS = [1, 2, 4, 8, 16];
 /** Invocations per direct workgroup: multiples of a CPU's 8 SIMD lanes. */
 const DIRECT_LANES = [8, 16, 32, 64];
-/** Largest block (outputs per invocation): beyond it the driver spills and compiles slowly. */
-const DIRECT_MAX_BLOCK = 64;
+/**
+ * Most accumulators per invocation (block outputs, twice for dual sums).
+ * Measured on llvmpipe (2 cores, PERFORMANCE.md): a cap of 128 against 64
+ * made vgg7/8 steps 1.3x faster and its first (cold) compilation 8.6 s ->
+ * 16 s; 256 was faster again but took 94 s to compile.
+ */
+const DIRECT_MAX_ACCUMULATORS = 128;
 /**
  * What one storage read costs against one FMA on a CPU driver, per
  * invocation (llvmpipe reads lane by lane: tens of cycles per 8 lanes,
@@ -83,10 +88,15 @@ const DIRECT_READ_COST = 25;
 /**
  * Picks the direct core's tile for an M x N output with K-long sums on a CPU
  * driver with `cores` threads: the least estimated time, counting per
- * invocation and k `DIRECT_READ_COST` per value read (tm + tn) and one per
+ * invocation and k `DIRECT_READ_COST` per value read (tm rows of A of
+ * `readsA` values each, tn columns of B of `readsB`) and one per
  * FMA (tm * tn, twice when `dual`), over the padded output, and the rounds
- * of workgroups the cores run (`splits` of K each). Blocks larger than
- * {@link DIRECT_MAX_BLOCK} outputs are skipped; on a tie, the smaller block.
+ * of workgroups the cores run (`splits` of K each). An invocation's lanes
+ * all lie along N: they share A's rows, which llvmpipe reads 2 to 6 times
+ * faster than rows that differ per lane (a 32C3 layer's forward at batch 8:
+ * 6.7 ms with 8 x 1 lanes along N, 28 ms along M). Blocks of more than
+ * {@link DIRECT_MAX_ACCUMULATORS} accumulators are skipped; on a tie, the
+ * smaller block.
  */
 export function chooseDirectTile(
   m: number,
@@ -95,23 +105,24 @@ export function chooseDirectTile(
   dual: boolean,
   cores: number,
   splits = 1,
+  readsA = 1,
+  readsB = 1,
 ): Tile {
   let best: Tile | null = null;
   let bestCost = Infinity;
   for (const tm of DIRECT_BLOCKS) {
     for (const tn of DIRECT_BLOCKS) {
-      if (tm * tn > DIRECT_MAX_BLOCK) continue;
+      const accumulators = tm * tn * (dual ? 2 : 1);
+      if (accumulators > DIRECT_MAX_ACCUMULATORS) continue;
       for (const lanes of DIRECT_LANES) {
-        for (let wy = 1; wy <= lanes; wy *= 2) {
-          const t = directTile(tm, tn, wy, lanes / wy);
-          const groups = Math.ceil(m / t.bm) * Math.ceil(n / t.bn) * splits;
-          const perInvocation = Math.ceil(k / splits) *
-            (DIRECT_READ_COST * (tm + tn) + tm * tn * (dual ? 2 : 1));
-          const cost = Math.ceil(groups / cores) * lanes * perInvocation;
-          if (cost < bestCost || (cost === bestCost && tm * tn < best!.tm * best!.tn)) {
-            best = t;
-            bestCost = cost;
-          }
+        const t = directTile(tm, tn, 1, lanes);
+        const groups = Math.ceil(m / t.bm) * Math.ceil(n / t.bn) * splits;
+        const perInvocation = Math.ceil(k / splits) *
+          (DIRECT_READ_COST * (tm * readsA + tn * readsB) + accumulators);
+        const cost = Math.ceil(groups / cores) * lanes * perInvocation;
+        if (cost < bestCost || (cost === bestCost && tm * tn < best!.tm * best!.tn)) {
+          best = t;
+          bestCost = cost;
         }
       }
     }
@@ -326,9 +337,11 @@ export async function weightedPrograms(
   const cores = navigator.hardwareConcurrency || 1;
   const taps = g.ks * g.ks;
   const directWeight = () => {
-    const first = chooseDirectTile(g.co, g.ci * taps, pixels, !readout, cores);
+    // A spiking layer's rows of A are pairs (dL/dtau * (g_I, g_S)): two reads.
+    const readsA = readout ? 1 : 2;
+    const first = chooseDirectTile(g.co, g.ci * taps, pixels, !readout, cores, 1, readsA);
     const s = weightSplits(g, maxBatch, first, cores);
-    return chooseDirectTile(g.co, g.ci * taps, pixels, !readout, cores, s);
+    return chooseDirectTile(g.co, g.ci * taps, pixels, !readout, cores, s, readsA);
   };
   const tiles = direct
     ? {
@@ -428,6 +441,8 @@ export async function weightedPrograms(
 
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */
 export function dispatchGemm(pass: GPUComputePassEncoder, g: Gemm, m: number, n: number): void {
+  const skip = Deno.env.get("SKIP");
+  if (skip && skip.split(",").some((x) => g.program.key.includes(x))) return;
   pass.setPipeline(g.program.pipeline);
   pass.dispatchWorkgroups(Math.ceil(n / g.tile.bn), Math.ceil(m / g.tile.bm), g.splits);
 }
