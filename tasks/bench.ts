@@ -14,8 +14,8 @@
  * `fmnist-epoch` (one end-to-end epoch through `runPoint`). `--quick` runs
  * the same names on small variants sized for a 2-core CPU with a software
  * Vulkan driver (channels divided by 8, batch divided by 32; the epoch uses
- * arch P2-400F on 5000 training samples); the issue's anchors only apply to
- * the full shapes.
+ * the quick start's network and settings on 5000 training samples); the
+ * issue's anchors only apply to the full shapes.
  *
  * Method, per shape: build the model, warm up (a few steps, then wait), then
  * time R repetitions; each encodes S steps into one submission and waits once
@@ -450,16 +450,21 @@ export async function benchShape(
   }
 }
 
-/** The experiment settings of the end-to-end epoch (YAML, as a user would write them). */
+/**
+ * The experiment settings of the end-to-end epoch (YAML, as a user would
+ * write them): vgg7 with the reference's defaults, or with `quick` the
+ * quick start's network and settings (experiments/quickstart.yaml) on 5000
+ * training samples.
+ */
 export function epochYaml(quick: boolean, output: string, dataDir = FMNIST_DIR): string {
   return [
     "dataset: fmnist",
     `data_dir: ${JSON.stringify(dataDir)}`,
-    `arch: ${quick ? "P2-400F" : "vgg7"}`,
+    `arch: ${quick ? "P2-32C3-P2" : "vgg7"}`,
     "batch_size: 256",
     "epochs: 1",
     "seed: 0",
-    ...(quick ? ["train_subset: 5000"] : []),
+    ...(quick ? ["train_subset: 5000", "lr: 3.0e-3", "weight_decay: 0", "normalize: true"] : []),
     `output: ${JSON.stringify(output)}`,
     "",
   ].join("\n");

@@ -132,11 +132,18 @@ Deno.test("median: odd and even counts, unsorted input", () => {
   assert.equal(median([5]), 5);
 });
 
-Deno.test("epochYaml: parses into the intended settings", () => {
+Deno.test("epochYaml: parses into the intended settings", async () => {
   const quick = parseExperiment(epochYaml(true, "/tmp/x y"), "bench").base;
   assert.equal(quick.dataset, "fmnist");
   assert.equal(quick.data_dir, FMNIST_DIR);
-  assert.equal(quick.arch, "P2-400F");
+  // The quick start's network and settings (experiments/quickstart.yaml), on 5000 samples.
+  const start = parseExperiment(
+    await Deno.readTextFile(new URL("../experiments/quickstart.yaml", import.meta.url)),
+    "quickstart",
+  ).base;
+  for (const key of ["arch", "batch_size", "lr", "weight_decay", "normalize"] as const) {
+    assert.deepEqual(quick[key], start[key], key);
+  }
   assert.equal(quick.train_subset, 5000);
   assert.equal(quick.epochs, 1);
   assert.equal(quick.output, "/tmp/x y");
