@@ -216,9 +216,10 @@ Deno.test("every shipped experiment file parses with the reference's settings", 
 Deno.test("quickstart and grid example have the settings they promise", async () => {
   const q = (await loadExperiment(new URL("quickstart.yaml", EXPERIMENTS).pathname)).base;
   assert.deepStrictEqual(
-    [q.name, q.dataset, q.batch_size, q.lr, q.epochs, q.weight_decay, q.annealing, q.normalize],
-    ["quickstart", "fmnist", 64, 0.001, 4, 0, 1, true],
+    [q.name, q.dataset, q.arch, q.batch_size, q.lr, q.epochs, q.weight_decay, q.annealing],
+    ["quickstart", "fmnist", "P2-32C3-P2", 256, 0.003, 4, 0, 0.5],
   );
+  assert.equal(q.normalize, true);
   assert.deepStrictEqual([q.early_stopping, q.validation_fraction, q.seed], [25, 0.1, 0]);
   const text = await Deno.readTextFile(new URL("quickstart.yaml", EXPERIMENTS));
   assert.equal(text.split("\n").filter((l) => /^arch:/.test(l)).length, 1);
