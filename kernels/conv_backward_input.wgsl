@@ -34,7 +34,7 @@ fn a_ctx(m: u32) -> vec4<u32> {
 
 fn load_a(c: vec4<u32>, k: u32) -> vec2<f32> {
   let co = k / (KS * KS);
-  let v = w[co * CI * KS * KS + c.x + k % (KS * KS)];
+  let v = weight(co * CI * KS * KS + c.x + k % (KS * KS)); // _weights_storage / _uniform.wgsl
   return vec2<f32>(v, v);
 }
 

@@ -40,7 +40,7 @@ fn a_ctx(m: u32) -> vec4<u32> {
 }
 
 fn load_a(c: vec4<u32>, k: u32) -> vec2<f32> {
-  let v = w[c.x + k];
+  let v = weight(c.x + k); // _weights_storage.wgsl or _weights_uniform.wgsl
   return vec2<f32>(v, v);
 }
 

@@ -201,6 +201,32 @@ Deno.test(
 );
 
 Deno.test(
+  "weights read through uniform windows (CPU driver): one, several with a layer across a window " +
+    "edge, and the storage binding forced, give the same numbers",
+  GPU_TEST,
+  async () => {
+    // 40C3 on 50 channels: 18,000 weights, 2 windows; 150F on 120 inputs (40 x 3 x 3 after the
+    // pool is 360 inputs: 54,000 weights, 4 windows); the readout fits in one. On a GPU the
+    // windows are off and this repeats the storage path.
+    const cases: Case[] = [
+      { arch: "40C3-P2-150F", inShape: [50, 6, 6], classes: 4, batch: 3, seed: 21 },
+      { arch: "6C3-P2", inShape: [3, 8, 8], classes: 5, batch: 2, seed: 22 },
+    ];
+    for (const setting of [undefined, "0"]) {
+      if (setting === undefined) Deno.env.delete("FIRSTSPIKE_UNIFORM_WEIGHTS");
+      else Deno.env.set("FIRSTSPIKE_UNIFORM_WEIGHTS", setting);
+      try {
+        for (const c of cases) await checkCase(c);
+      } catch (e) {
+        throw new Error(`FIRSTSPIKE_UNIFORM_WEIGHTS=${setting}: ${(e as Error).message}`);
+      } finally {
+        Deno.env.delete("FIRSTSPIKE_UNIFORM_WEIGHTS");
+      }
+    }
+  },
+);
+
+Deno.test(
   "split-K forward (partial sums, then the epilogue) gives the same numbers",
   GPU_TEST,
   async () => {

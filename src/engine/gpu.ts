@@ -60,7 +60,15 @@ export interface ProgramSpec {
   prelude?: string;
   /** Counts of the repeated lines (`$i`, `$q`, ...; see `expandRepeats`): for what changes the code's structure. */
   repeats?: Record<string, number>;
+  /**
+   * Uniform windows of {@link UNIFORM_WINDOW_BYTES} each in group 2 (bindings
+   * 0 .. n-1; `_weights_uniform.wgsl`); 0 or absent for none.
+   */
+  windows?: number;
 }
+
+/** Bytes of one uniform window (WebGPU's default `maxUniformBufferBindingSize`). */
+export const UNIFORM_WINDOW_BYTES = 65536;
 
 /** A built pipeline with the layout of its buffer group (group 1). */
 export interface Program {
@@ -72,6 +80,8 @@ export interface Program {
   layout: GPUBindGroupLayout;
   /** Number of storage bindings in group 1. */
   bindings: number;
+  /** Number of uniform windows in group 2 (0: the program has no group 2). */
+  windows: number;
 }
 
 /**
@@ -273,8 +283,12 @@ export class Engine {
     }
   }
 
-  /** A storage buffer of `bytes` (rounded up to 4; at least 16); `hint` says what to do if it is too large. */
-  buffer(bytes: number, label?: string, hint = "use a smaller batch"): GPUBuffer {
+  /**
+   * A storage buffer of `bytes` (rounded up to 4; at least 16); `hint` says
+   * what to do if it is too large; `uniform` also lets it be bound as uniform
+   * windows ({@link bindWindows}).
+   */
+  buffer(bytes: number, label?: string, hint = "use a smaller batch", uniform = false): GPUBuffer {
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
     const limit = this.device.limits.maxStorageBufferBindingSize;
     if (size > limit) {
@@ -288,7 +302,8 @@ export class Engine {
     return this.device.createBuffer({
       size,
       label,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST |
+        (uniform ? GPUBufferUsage.UNIFORM : 0),
     });
   }
 
@@ -355,6 +370,7 @@ export class Engine {
       constants,
       spec.defines ?? {},
       spec.repeats ?? {},
+      spec.windows ?? 0,
     ]);
     let p = this.#programs.get(key);
     if (!p) {
@@ -392,11 +408,16 @@ export class Engine {
       });
       this.#layouts.set(layoutKey, layout);
     }
+    const windows = spec.windows ?? 0;
+    const groups = windows > 0 ? [this.stepLayout, layout, this.windowLayout(windows)] : [
+      this.stepLayout,
+      layout,
+    ];
     this.device.pushErrorScope("validation");
     const module = this.device.createShaderModule({ code: sources.join("\n"), label: key });
     const pipeline = this.device.createComputePipeline({
       label: key,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.stepLayout, layout] }),
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: groups }),
       compute: {
         module,
         entryPoint: spec.entry ?? "main",
@@ -409,7 +430,43 @@ export class Engine {
     if (err) {
       throw new Error(`Cannot build kernel ${spec.files.join("+")}: ${err.message}`);
     }
-    return { key, pipeline, layout, bindings: spec.bindings.length };
+    return { key, pipeline, layout, bindings: spec.bindings.length, windows };
+  }
+
+  /** Layout of group 2 with `n` uniform windows (made once per count). */
+  windowLayout(n: number): GPUBindGroupLayout {
+    const key = `windows:${n}`;
+    let layout = this.#layouts.get(key);
+    if (!layout) {
+      layout = this.device.createBindGroupLayout({
+        entries: Array.from({ length: n }, (_, binding) => ({
+          binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: "uniform" as const, minBindingSize: UNIFORM_WINDOW_BYTES },
+        })),
+      });
+      this.#layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  /**
+   * Bind group 2 of a program with uniform windows: window j covers
+   * `buffer` from `offset + j * UNIFORM_WINDOW_BYTES` (`offset` 256-byte
+   * aligned; the buffer must have UNIFORM usage and reach past the last window).
+   */
+  bindWindows(program: Program, buffer: GPUBuffer, offset: number): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: this.windowLayout(program.windows),
+      entries: Array.from({ length: program.windows }, (_, binding) => ({
+        binding,
+        resource: {
+          buffer,
+          offset: offset + binding * UNIFORM_WINDOW_BYTES,
+          size: UNIFORM_WINDOW_BYTES,
+        },
+      })),
+    });
   }
 
   async #coldPrograms(): Promise<Program[]> {
@@ -463,6 +520,10 @@ export class Engine {
       { length: Math.max(0, ...programs.map((p) => p.bindings)) },
       (_, i) => this.buffer(256, `warm-up scratch ${i}`),
     );
+    const windowScratch = programs.some((p) => p.windows > 0)
+      ? this.buffer(UNIFORM_WINDOW_BYTES * 8, "warm-up uniform windows", undefined, true)
+      : null;
+    if (windowScratch) scratch.push(windowScratch);
     try {
       const [offset] = this.steps([{ batch: 1 }]);
       const enc = this.device.createCommandEncoder();
@@ -471,6 +532,7 @@ export class Engine {
         pass.setPipeline(p.pipeline);
         pass.setBindGroup(0, this.stepGroup, [offset]);
         pass.setBindGroup(1, this.bind(p, scratch.slice(0, p.bindings)));
+        if (p.windows > 0) pass.setBindGroup(2, this.bindWindows(p, windowScratch!, 0));
         pass.dispatchWorkgroups(1);
       }
       for (const x of others) x.encode(pass);

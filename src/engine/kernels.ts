@@ -17,6 +17,8 @@ import privateCommon from "../../kernels/_common.wgsl" with { type: "text" };
 import privateEpilogue from "../../kernels/_epilogue.wgsl" with { type: "text" };
 import privateGemm from "../../kernels/_gemm.wgsl" with { type: "text" };
 import privateGemmDirect from "../../kernels/_gemm_direct.wgsl" with { type: "text" };
+import privateWeightsStorage from "../../kernels/_weights_storage.wgsl" with { type: "text" };
+import privateWeightsUniform from "../../kernels/_weights_uniform.wgsl" with { type: "text" };
 import augment from "../../kernels/augment.wgsl" with { type: "text" };
 import convBackwardInput from "../../kernels/conv_backward_input.wgsl" with { type: "text" };
 import convBackwardWeight from "../../kernels/conv_backward_weight.wgsl" with { type: "text" };
@@ -39,6 +41,8 @@ export const KERNELS: Readonly<Record<string, string>> = Object.freeze({
   "_epilogue.wgsl": privateEpilogue,
   "_gemm.wgsl": privateGemm,
   "_gemm_direct.wgsl": privateGemmDirect,
+  "_weights_storage.wgsl": privateWeightsStorage,
+  "_weights_uniform.wgsl": privateWeightsUniform,
   "augment.wgsl": augment,
   "conv_backward_input.wgsl": convBackwardInput,
   "conv_backward_weight.wgsl": convBackwardWeight,

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { type BindingKind, type Engine, grid1d, type Program } from "./gpu.ts";
+import {
+  type BindingKind,
+  type Engine,
+  grid1d,
+  type Program,
+  UNIFORM_WINDOW_BYTES,
+} from "./gpu.ts";
 import { type LayerPlan, sizeOf } from "./spec.ts";
 
 /** A tile configuration of the GEMM core (`_gemm.wgsl`): output tile BM x BN, K slice BK, TM x TN per invocation. */
@@ -293,6 +299,34 @@ export interface WeightedPrograms {
   reduce: Program;
   /** A spiking layer's folding of dL/dtau into its backward factors, run before both backward products; null for the readout. */
   scale: Program | null;
+  /**
+   * Uniform windows the forward and input-gradient products read the weights
+   * from (group 2, bound over the parameter buffer at the layer's offset); 0:
+   * they read the storage binding.
+   */
+  windows: number;
+}
+
+/** Most uniform windows a layer's weights may take (12 uniform buffers per stage, one for the step). */
+export const MAX_UNIFORM_WINDOWS = 8;
+/** Weights per uniform window (64 KiB of float32). */
+export const WINDOW_FLOATS = UNIFORM_WINDOW_BYTES / 4;
+/** Cost of a read from a uniform window against a storage read, in {@link chooseDirectTile}. */
+const UNIFORM_READ = 0.2;
+
+/**
+ * How many uniform windows a layer's weights need on a CPU driver, or 0
+ * when they read the storage binding: more than {@link MAX_UNIFORM_WINDOWS}
+ * windows, or `FIRSTSPIKE_UNIFORM_WEIGHTS=0`.
+ */
+export function uniformWindows(g: GemmShape): number {
+  const forced = Deno.env.get("FIRSTSPIKE_UNIFORM_WEIGHTS");
+  if (forced !== undefined && forced !== "0" && forced !== "1") {
+    throw new Error(`FIRSTSPIKE_UNIFORM_WEIGHTS: expected 0 or 1, got '${forced}'`);
+  }
+  if (forced === "0") return 0;
+  const n = Math.ceil((g.co * g.ci * g.ks * g.ks) / WINDOW_FLOATS);
+  return n <= MAX_UNIFORM_WINDOWS ? n : 0;
 }
 
 /**
@@ -336,6 +370,12 @@ export async function weightedPrograms(
   const direct = engine.cpu && !Deno.env.get("FIRSTSPIKE_TILE");
   const cores = navigator.hardwareConcurrency || 1;
   const taps = g.ks * g.ks;
+  // The uniform windows serve the direct core on a CPU driver (forced direct tiles included).
+  const directCore = direct ||
+    (engine.cpu && namedTile(Deno.env.get("FIRSTSPIKE_TILE")!).core === "direct");
+  const windows = directCore ? uniformWindows(g) : 0;
+  // Rows of A read from uniform windows cost next to nothing (one scalar load for all lanes).
+  const readsWeights = windows > 0 ? UNIFORM_READ : 1;
   const directWeight = () => {
     // A spiking layer's rows of A are pairs (dL/dtau * (g_I, g_S)): two reads.
     const readsA = readout ? 1 : 2;
@@ -345,8 +385,8 @@ export async function weightedPrograms(
   };
   const tiles = direct
     ? {
-      forward: chooseDirectTile(g.co, pixels, g.ci * taps, !readout, cores),
-      backwardInput: chooseDirectTile(g.ci, pixels, g.co * taps, false, cores),
+      forward: chooseDirectTile(g.co, pixels, g.ci * taps, !readout, cores, 1, readsWeights),
+      backwardInput: chooseDirectTile(g.ci, pixels, g.co * taps, false, cores, 1, readsWeights),
       backwardWeight: directWeight(),
     }
     : {
@@ -356,18 +396,23 @@ export async function weightedPrograms(
     };
   const splits = weightSplits(g, maxBatch, tiles.backwardWeight, direct ? cores : FILL_WORKGROUPS);
   const fSplits = forwardSplits(g, maxBatch, tiles.forward, engine.cpu);
+  const weights = windows > 0 ? "_weights_uniform.wgsl" : "_weights_storage.wgsl";
   const gemm = async (
     files: string[],
     tile: Tile,
     bindings: BindingKind[],
     constants: Record<string, number | boolean>,
     n = 1,
+    w = 0,
   ) => ({
     program: await engine.program({
       files,
       prelude: gemmPrelude(precision),
       defines: tileDefines(tile, precision),
-      repeats: tile.core === "direct" ? { i: tile.tm, q: tile.tn } : undefined,
+      repeats: tile.core === "direct"
+        ? { i: tile.tm, q: tile.tn, ...(w > 0 ? { u: w } : {}) }
+        : undefined,
+      windows: w,
       bindings,
       constants,
     }),
@@ -375,19 +420,26 @@ export async function weightedPrograms(
     splits: n,
   });
   const [forward, finishForward, backwardInput, backwardWeight, reduce, scale] = await Promise.all([
-    gemm(["conv_forward.wgsl", "_epilogue.wgsl", coreFile(tiles.forward)], tiles.forward, [
-      "read",
-      "read",
-      "rw",
-      "rw",
-      "rw",
-    ], {
-      ...shape,
-      CLIP: clip,
-      B_DUAL: !readout,
-      Y_USED: !readout,
-      SPLIT: fSplits > 1,
-    }, fSplits),
+    gemm(
+      ["conv_forward.wgsl", "_epilogue.wgsl", weights, coreFile(tiles.forward)],
+      tiles.forward,
+      [
+        "read",
+        "read",
+        "rw",
+        "rw",
+        "rw",
+      ],
+      {
+        ...shape,
+        CLIP: clip,
+        B_DUAL: !readout,
+        Y_USED: !readout,
+        SPLIT: fSplits > 1,
+      },
+      fSplits,
+      windows,
+    ),
     fSplits > 1
       ? engine.program({
         files: ["forward_splits.wgsl", "_epilogue.wgsl"],
@@ -403,16 +455,23 @@ export async function weightedPrograms(
         },
       })
       : Promise.resolve(null),
-    gemm(["conv_backward_input.wgsl", coreFile(tiles.backwardInput)], tiles.backwardInput, [
-      "read",
-      "read",
-      "read",
-      "read",
-      "rw",
-    ], {
-      ...shape,
-      Y_USED: false,
-    }),
+    gemm(
+      ["conv_backward_input.wgsl", weights, coreFile(tiles.backwardInput)],
+      tiles.backwardInput,
+      [
+        "read",
+        "read",
+        "read",
+        "read",
+        "rw",
+      ],
+      {
+        ...shape,
+        Y_USED: false,
+      },
+      1,
+      windows,
+    ),
     gemm(["conv_backward_weight.wgsl", coreFile(tiles.backwardWeight)], tiles.backwardWeight, [
       "read",
       "read",
@@ -436,7 +495,7 @@ export async function weightedPrograms(
       bindings: ["read", "rw"],
     }),
   ]);
-  return { forward, finishForward, backwardInput, backwardWeight, reduce, scale };
+  return { forward, finishForward, backwardInput, backwardWeight, reduce, scale, windows };
 }
 
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Engine, Program } from "./gpu.ts";
+import { type Engine, type Program, UNIFORM_WINDOW_BYTES } from "./gpu.ts";
 import {
   type GemmShape,
   gemmShape,
@@ -44,6 +44,8 @@ export interface LayerRun {
     reduce?: GPUBindGroup;
     /** A spiking layer's folding of dL/dtau into its backward factors (`scale_grad.wgsl`). */
     scale?: GPUBindGroup;
+    /** Group 2: the uniform windows over its weights (forward and input gradient; see `windows`). */
+    windows?: GPUBindGroup;
   };
   /** Offset (floats) of the weights in the flat parameter buffer, or -1. */
   offset: number;
@@ -111,8 +113,8 @@ export async function buildNetwork(
   opts: ResolvedModelOptions,
 ): Promise<Network> {
   const buffers: GPUBuffer[] = [];
-  const buf = (bytes: number, label: string) => {
-    const b = e.buffer(bytes, label);
+  const buf = (bytes: number, label: string, uniform = false) => {
+    const b = e.buffer(bytes, label, undefined, uniform);
     buffers.push(b);
     return b;
   };
@@ -134,7 +136,9 @@ export async function buildNetwork(
     layers,
     spiking: plan.filter((p) => p.spec.kind === "conv" || p.spec.kind === "linear")
       .map((p) => p.index),
-    params: buf(total * 4, "params"),
+    // On a CPU driver layers read their weights through 64 KiB uniform windows; the last one
+    // may reach past the last layer, so the buffer holds one window more.
+    params: buf(total * 4 + (e.cpu ? UNIFORM_WINDOW_BYTES : 0), "params", e.cpu),
     grads: buf(total * 4, "grads"),
     adamM: buf(total * 4, "adam m"),
     adamV: buf(total * 4, "adam v"),
@@ -239,6 +243,9 @@ export async function buildNetwork(
       }
       L.groups.weight = e.bind(W.backwardWeight.program, [x, net.deltas[i], gfac, part]);
       if (W.scale) L.groups.scale = e.bind(W.scale, [net.deltas[i], gfac]);
+      if (W.windows > 0) {
+        L.groups.windows = e.bindWindows(W.forward.program, net.params, L.offset * 4);
+      }
       L.groups.reduce = e.bind(W.reduce, [
         { buffer: part, offset: 0, size: W.backwardWeight.splits * L.size * 4 },
         g,

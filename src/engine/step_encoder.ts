@@ -30,6 +30,7 @@ export function encodeForward(
     if (L.weighted) {
       const g = L.gemm!;
       pass.setBindGroup(1, L.groups.forward);
+      if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
       dispatchGemm(pass, L.weighted.forward, g.co, batch * g.h * g.w);
       if (L.weighted.finishForward) {
         pass.setPipeline(L.weighted.finishForward.pipeline);
@@ -87,6 +88,7 @@ export function encodeBackward(
       elementwise(pass, L.size);
       if (L.groups.backward) {
         pass.setBindGroup(1, L.groups.backward);
+        if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
         dispatchGemm(pass, W.backwardInput, g.ci, batch * g.h * g.w);
       }
     } else if (L.groups.backward) {
