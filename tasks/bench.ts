@@ -21,9 +21,9 @@
  * time R repetitions; each encodes S steps into one submission and waits once
  * (`engine.sync()`), with no other host synchronisation in the timed region.
  * ms/step is the median over repetitions of elapsed / S (also the minimum).
- * Inference (encode and forward only) is timed the same way. TFLOP/s divides
- * the counted FLOPs (`src/bench/flops.ts`; pools, encoding, loss and
- * optimiser count 0) by the time. Memory is the sum of the model's GPU
+ * Inference (encode and forward only) is timed the same way. GFLOP/s (in
+ * the JSON, `tflops`) divides the counted FLOPs (`src/bench/flops.ts`;
+ * pools, encoding, loss and optimiser count 0) by the time. Memory is the sum of the model's GPU
  * buffers, beside what the layer plan counts (activations per step and five
  * weight-sized buffers). `--precision f16` times the float16 path.
  *
@@ -559,7 +559,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     "train ms/step (median)",
     "min",
     "samples/s",
-    "TFLOP/s",
+    "GFLOP/s",
     "infer ms/batch",
     "memory MB",
     "reference ms",
@@ -574,7 +574,7 @@ export function formatTable(results: readonly ShapeResult[]): string {
     fmt(r.train.median_ms),
     fmt(r.train.min_ms),
     fmt(r.train.samples_per_s),
-    fmt(r.train.tflops),
+    fmt(r.train.tflops * 1000),
     fmt(r.inference.median_ms),
     fmt(r.memory.allocated_bytes / 1e6),
     r.anchor ? String(r.anchor.reference_ms) : "-",
