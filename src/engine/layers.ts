@@ -367,13 +367,14 @@ export async function weightedPrograms(
   const bytes = engine.device.limits.maxComputeWorkgroupStorageSize;
   // A CPU driver gets the direct core, each product its own tile, unless a tile is forced
   // (FIRSTSPIKE_TILE); there the weight gradient splits K only to keep its cores busy.
-  const direct = engine.cpu && !Deno.env.get("FIRSTSPIKE_TILE");
+  const forced = Deno.env.get("FIRSTSPIKE_TILE");
+  const direct = engine.cpu && !forced;
   const cores = navigator.hardwareConcurrency || 1;
   const taps = g.ks * g.ks;
   // The uniform windows serve the direct core on a CPU driver (forced direct tiles included).
-  const directCore = direct ||
-    (engine.cpu && namedTile(Deno.env.get("FIRSTSPIKE_TILE")!).core === "direct");
-  const windows = directCore ? uniformWindows(g) : 0;
+  const windows = engine.cpu && (!forced || namedTile(forced).core === "direct")
+    ? uniformWindows(g)
+    : 0;
   // Rows of A read from uniform windows cost next to nothing (one scalar load for all lanes).
   const readsWeights = windows > 0 ? UNIFORM_READ : 1;
   const directWeight = () => {
