@@ -77,9 +77,12 @@ async function main(args: ParsedArgs): Promise<number> {
     );
   }
   requirePermissions("eval", [{ name: "read", path }, { name: "env" }]);
+  // What cannot be read as a run folder or a weights file is bad input: a usage error.
   const target = await evalTarget(path, {
     dataset,
     dataDir: args.string("data-dir"),
+  }).catch((e: Error) => {
+    throw new UsageError(e.message);
   });
   const log = (l: string) => console.error(l);
   log(await startGpu({ flag: gpu, setting: target.settings?.gpu ?? null }));

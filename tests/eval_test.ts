@@ -143,3 +143,26 @@ Deno.test("eval: which samples each split takes; a lone file without split metad
     /held out no validation samples/,
   );
 });
+
+Deno.test("deno task eval: a path that is no run folder or weights file is a usage error (exit 2)", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "run.yaml"), "not: [a run\n");
+    const cases: [string, RegExp][] = [
+      [
+        join(dir, "nope"),
+        /^deno task eval: Cannot evaluate '.+nope': expected a run folder or a weights file/m,
+      ],
+      [dir, /^deno task eval: .+run\.yaml:2:1: YAML syntax error/m],
+    ];
+    for (const [path, message] of cases) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("../tasks/eval.ts", import.meta.url).pathname, path],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 2, `${path}: ${stderr}`);
+      assert.match(stderr, message);
+    }
+  });
+});
