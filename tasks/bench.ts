@@ -375,6 +375,10 @@ export async function benchShape(
     // Warm-up; its first step (with its read-back) is timed apart: lazy pipeline work shows there.
     const firstStepMs = (await timeReps(engine, 1, 1, trainParams, train))[0];
     if (opts.warmup > 1) await timeReps(engine, 1, opts.warmup - 1, trainParams, train);
+    // The first step compiled what the step uses; mark the shape's pipelines as run (warmUp
+    // dispatches each once more, compiling only the inference-only ones), so the epoch's
+    // "compiling N GPU kernels for this network" counts its own.
+    await engine.warmUp();
     // With a peer, its samples alternate with firstspike's (A B A B ...).
     const trainMs = await timeReps(
       engine,
