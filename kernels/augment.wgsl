@@ -22,8 +22,10 @@
 //   binding 3  params : uniform { batch, offset, seed, epoch, flags, force_op, force_bin,
 //              force_neg }; force_op >= 0 (tests only) replaces the random sub-policy by the
 //              single op force_op with magnitude bin force_bin, negated if force_neg != 0
-//              (parameters, not override constants: one pipeline per image shape serves all)
-//   overrides  C, H, W (image shape)
+//              (parameters, not override constants)
+//   binding 4  dims   : uniform vec4<u32> (C, H, W, 0), the image shape
+//   overrides  CAP_WORDS, CAP_C: the capacity of the workgroup arrays (words of one image,
+//              channels); one pipeline serves every shape up to them (see below)
 //   dispatch   (min(batch, 65535), ceil(batch / 65535)) workgroups.
 //   workgroup memory: the image twice (source and destination of each op, u8 packed 4 per u32),
 //   a 256-bin histogram, a 256-entry scan buffer, a C x 256 lookup table, 3 reduction words.
@@ -71,13 +73,21 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-override C: u32 = 3u;
-override H: u32 = 32u;
-override W: u32 = 32u;
+// The image shape [C, H, W] is a uniform (`dims`), not override constants: one pipeline serves
+// every shape up to its capacity (CAP_WORDS words of pixels per image, CAP_C channels), so a
+// CPU driver compiles this kernel once per capacity, not once per shape. Being uniform, loops
+// and branches on it keep the barriers in uniform control flow.
+@group(0) @binding(4) var<uniform> dims: vec4<u32>; // C, H, W, unused
 
-override HW: u32 = H * W;
-override N: u32 = C * H * W;
-override NW: u32 = (C * H * W + 3u) / 4u;
+override CAP_WORDS: u32 = 1024u;
+override CAP_C: u32 = 3u;
+
+fn C() -> u32 { return dims.x; }
+fn H() -> u32 { return dims.y; }
+fn W() -> u32 { return dims.z; }
+fn HW() -> u32 { return dims.y * dims.z; }
+fn N() -> u32 { return dims.x * dims.y * dims.z; }
+fn NW() -> u32 { return (dims.x * dims.y * dims.z + 3u) / 4u; }
 
 const WG: u32 = 256u;
 const PAD: i32 = 4;
@@ -116,10 +126,10 @@ const POL_BIN = array<u32, 50>(
   0u, 0u,  0u, 0u,  9u, 0u,  0u, 8u,  3u, 0u,
   5u, 0u,  9u, 9u,  0u, 3u,  0u, 0u,  9u, 0u);
 
-var<workgroup> img: array<u32, 2u * NW>;
+var<workgroup> img: array<u32, 2u * CAP_WORDS>;
 var<workgroup> hist: array<atomic<u32>, 256>;
 var<workgroup> scan: array<u32, 256>;
-var<workgroup> lut: array<u32, 256u * C>;
+var<workgroup> lut: array<u32, 256u * CAP_C>;
 var<workgroup> red: array<atomic<u32>, 3>; // 0: min bin / sum, 1: max bin
 
 var<private> src: u32; // word offset of the current image in `img` (0 or NW)
@@ -154,8 +164,8 @@ fn blend(p: u32, deg: u32, f: i32) -> u32 {
 
 fn luma(base: u32, r: u32) -> u32 {
   let R = pix(base, r);
-  let G = pix(base, HW + r);
-  let B = pix(base, 2u * HW + r);
+  let G = pix(base, HW() + r);
+  let B = pix(base, 2u * HW() + r);
   return (19595u * R + 38470u * G + 7471u * B + 32768u) >> 16u;
 }
 
@@ -170,10 +180,10 @@ fn set_affine(a: i32, b: i32, e: i32, c: i32, d: i32, f: i32) {
 
 // The value of pixel i of the destination image for the current op.
 fn map_pixel(i: u32) -> u32 {
-  let c = i / HW;
-  let r = i % HW;
-  let y = r / W;
-  let x = r % W;
+  let c = i / HW();
+  let r = i % HW();
+  let y = r / W();
+  let x = r % W();
   switch kind {
     case 0u: {
       return lut[c * 256u + pix(src, i)];
@@ -183,27 +193,27 @@ fn map_pixel(i: u32) -> u32 {
       let Y = 2 * i32(y) + 1;
       let xs = (aff[0] * X + aff[1] * Y + aff[2]) >> 17u;
       let ys = (aff[3] * X + aff[4] * Y + aff[5]) >> 17u;
-      if (xs < 0 || ys < 0 || xs >= i32(W) || ys >= i32(H)) {
+      if (xs < 0 || ys < 0 || xs >= i32(W()) || ys >= i32(H())) {
         return FILL;
       }
-      return pix(src, c * HW + u32(ys) * W + u32(xs));
+      return pix(src, c * HW() + u32(ys) * W() + u32(xs));
     }
     case 2u: {
       let p = pix(src, i);
-      if (C != 3u) {
+      if (C() != 3u) {
         return p;
       }
       return blend(p, luma(src, r), factor);
     }
     default: {
       let p = pix(src, i);
-      if (y == 0u || x == 0u || y + 1u >= H || x + 1u >= W) {
+      if (y == 0u || x == 0u || y + 1u >= H() || x + 1u >= W()) {
         return p;
       }
       var s = 4u * p;
       for (var dy = 0u; dy < 3u; dy++) {
         for (var dx = 0u; dx < 3u; dx++) {
-          s += pix(src, i + dy * W + dx - W - 1u);
+          s += pix(src, i + dy * W() + dx - W() - 1u);
         }
       }
       return blend(p, (s + 6u) / 13u, factor);
@@ -213,15 +223,15 @@ fn map_pixel(i: u32) -> u32 {
 
 // Per-channel histogram statistics into lut: AutoContrast (equalize = false) or Equalize.
 fn channel_luts(t: u32, equalize: bool) {
-  for (var c = 0u; c < C; c++) {
+  for (var c = 0u; c < C(); c++) {
     atomicStore(&hist[t], 0u);
     if (t == 0u) {
       atomicStore(&red[0], 255u);
       atomicStore(&red[1], 0u);
     }
     workgroupBarrier();
-    for (var i = t; i < HW; i += WG) {
-      atomicAdd(&hist[pix(src, c * HW + i)], 1u);
+    for (var i = t; i < HW(); i += WG) {
+      atomicAdd(&hist[pix(src, c * HW() + i)], 1u);
     }
     workgroupBarrier();
     let h = atomicLoad(&hist[t]);
@@ -274,26 +284,26 @@ fn apply_op(t: u32, op: u32, bin: u32, neg: bool) {
       kind = 1u;
     }
     case 2u: {
-      let tx = s * i32((150u * W * bin) / 2979u);
+      let tx = s * i32((150u * W() * bin) / 2979u);
       set_affine(ONE, 0, -2 * tx * ONE, 0, ONE, 0);
       kind = 1u;
     }
     case 3u: {
-      let ty = s * i32((150u * H * bin) / 2979u);
+      let ty = s * i32((150u * H() * bin) / 2979u);
       set_affine(ONE, 0, 0, 0, ONE, -2 * ty * ONE);
       kind = 1u;
     }
     case 4u: {
       let cs = ROT_COS[bin];
       let sn = s * ROT_SIN[bin];
-      let w = i32(W);
-      let h = i32(H);
+      let w = i32(W());
+      let h = i32(H());
       // src = R (p - centre) + centre, R = [cos, -sin; sin, cos], doubled centre = (W, H)
       set_affine(cs, -sn, w * ONE - cs * w + sn * h, sn, cs, h * ONE - sn * w - cs * h);
       kind = 1u;
     }
     case 5u: {
-      for (var c = 0u; c < C; c++) {
+      for (var c = 0u; c < C(); c++) {
         lut[c * 256u + t] = blend(t, 0u, factor);
       }
     }
@@ -305,20 +315,20 @@ fn apply_op(t: u32, op: u32, bin: u32, neg: bool) {
         atomicStore(&red[0], 0u);
       }
       workgroupBarrier();
-      var count = N;
-      if (C == 3u) {
-        count = HW;
-        for (var r = t; r < HW; r += WG) {
+      var count = N();
+      if (C() == 3u) {
+        count = HW();
+        for (var r = t; r < HW(); r += WG) {
           atomicAdd(&red[0], luma(src, r));
         }
       } else {
-        for (var i = t; i < N; i += WG) {
+        for (var i = t; i < N(); i += WG) {
           atomicAdd(&red[0], pix(src, i));
         }
       }
       workgroupBarrier();
       let mean = (2u * atomicLoad(&red[0]) + count) / (2u * count);
-      for (var c = 0u; c < C; c++) {
+      for (var c = 0u; c < C(); c++) {
         lut[c * 256u + t] = blend(t, mean, factor);
       }
     }
@@ -327,12 +337,12 @@ fn apply_op(t: u32, op: u32, bin: u32, neg: bool) {
     }
     case 9u: {
       let mask = (0xFFu << (8u - POSTERIZE_BITS[bin])) & 0xFFu;
-      for (var c = 0u; c < C; c++) {
+      for (var c = 0u; c < C(); c++) {
         lut[c * 256u + t] = t & mask;
       }
     }
     case 10u: {
-      for (var c = 0u; c < C; c++) {
+      for (var c = 0u; c < C(); c++) {
         lut[c * 256u + t] = select(t, 255u - t, 9u * t >= 255u * (9u - bin));
       }
     }
@@ -343,17 +353,17 @@ fn apply_op(t: u32, op: u32, bin: u32, neg: bool) {
       channel_luts(t, true);
     }
     default: {
-      for (var c = 0u; c < C; c++) {
+      for (var c = 0u; c < C(); c++) {
         lut[c * 256u + t] = 255u - t;
       }
     }
   }
   workgroupBarrier();
-  for (var w = t; w < NW; w += WG) {
+  for (var w = t; w < NW(); w += WG) {
     var word = 0u;
     for (var j = 0u; j < 4u; j++) {
       let i = 4u * w + j;
-      if (i < N) {
+      if (i < N()) {
         word |= map_pixel(i) << (8u * j);
       }
     }
@@ -380,7 +390,7 @@ fn main(
   // A `let` (not a private variable) so that the op choice is provably uniform for barriers.
   let key = pcg(pcg(pcg(params.seed) + params.epoch) + position);
   src = 0u;
-  dst = NW;
+  dst = NW();
 
   // Gather with crop and flip: out(y, x) = padded(y + top, x' + left), x' = flipped x.
   var top = PAD;
@@ -390,24 +400,24 @@ fn main(
     left = i32(draw(key, 1u) % 9u);
   }
   let flip = (flags & FLAG_FLIP) != 0u && (draw(key, 2u) >> 31u) == 1u;
-  let base = indices[position] * N;
-  for (var w = t; w < NW; w += WG) {
+  let base = indices[position] * N();
+  for (var w = t; w < NW(); w += WG) {
     var word = 0u;
     for (var j = 0u; j < 4u; j++) {
       let i = 4u * w + j;
-      if (i < N) {
-        let c = i / HW;
-        let r = i % HW;
-        let y = i32(r / W);
-        var x = i32(r % W);
+      if (i < N()) {
+        let c = i / HW();
+        let r = i % HW();
+        let y = i32(r / W());
+        var x = i32(r % W());
         if (flip) {
-          x = i32(W) - 1 - x;
+          x = i32(W()) - 1 - x;
         }
         let sy = y + top - PAD;
         let sx = x + left - PAD;
         var v = FILL;
-        if (sy >= 0 && sx >= 0 && sy < i32(H) && sx < i32(W)) {
-          v = image_byte(base + c * HW + u32(sy) * W + u32(sx));
+        if (sy >= 0 && sx >= 0 && sy < i32(H()) && sx < i32(W())) {
+          v = image_byte(base + c * HW() + u32(sy) * W() + u32(sx));
         }
         word |= v << (8u * j);
       }
@@ -436,18 +446,18 @@ fn main(
   var x1 = 0;
   var x2 = 0;
   if ((flags & FLAG_CUTOUT) != 0u) {
-    let cy = i32(draw(key, 8u) % H);
-    let cx = i32(draw(key, 9u) % W);
+    let cy = i32(draw(key, 8u) % H());
+    let cx = i32(draw(key, 9u) % W());
     y1 = max(cy - HOLE_HALF, 0);
-    y2 = min(cy + HOLE_HALF, i32(H));
+    y2 = min(cy + HOLE_HALF, i32(H()));
     x1 = max(cx - HOLE_HALF, 0);
-    x2 = min(cx + HOLE_HALF, i32(W));
+    x2 = min(cx + HOLE_HALF, i32(W()));
   }
-  let out_base = b * N;
-  for (var i = t; i < N; i += WG) {
-    let r = i % HW;
-    let y = i32(r / W);
-    let x = i32(r % W);
+  let out_base = b * N();
+  for (var i = t; i < N(); i += WG) {
+    let r = i % HW();
+    let y = i32(r / W());
+    let x = i32(r % W());
     var v = to_unit(pix(src, i));
     if (y >= y1 && y < y2 && x >= x1 && x < x2) {
       v = 0.0;

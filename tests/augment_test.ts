@@ -9,6 +9,7 @@ import {
   augmentDraws,
   augmentFlags,
   type AugmentOp,
+  augmentOverrides,
   type AugmentParams,
   augmentReference,
   augmentWgsl,
@@ -93,7 +94,23 @@ Deno.test("augmentFlags: bits and unknown names", () => {
 Deno.test("augmentWgsl reads the kernel with its header", async () => {
   const code = await augmentWgsl();
   assert.match(code, /^\/\/ augment\.wgsl: GPU data augmentation/);
-  assert.match(code, /override C: u32/);
+  assert.match(code, /override CAP_WORDS: u32/);
+  assert.match(code, /var<uniform> dims: vec4<u32>/);
+});
+
+gpuTest("one augmentation pipeline per capacity, not per image shape", async (device) => {
+  const mnistLike = await createAugmentPipeline(device, [1, 28, 28]);
+  assert.equal(await createAugmentPipeline(device, [2, 9, 11]), mnistLike, "both fit 256 words");
+  const cifarLike = await createAugmentPipeline(device, [3, 32, 32]);
+  assert.equal(await createAugmentPipeline(device, [2, 28, 32]), cifarLike, "both fit 1024 words");
+  assert.notEqual(cifarLike, mnistLike);
+  assert.deepEqual(augmentOverrides([3, 33, 33]), { CAP_WORDS: 1024, CAP_C: 3 });
+  assert.deepEqual(
+    augmentOverrides([3, 40, 40]),
+    { CAP_WORDS: 1200, CAP_C: 3 },
+    "beyond: its size",
+  );
+  assert.deepEqual(augmentOverrides([4, 8, 8]), { CAP_WORDS: 256, CAP_C: 4 });
 });
 
 Deno.test("pcgHash equals an independent BigInt implementation", () => {

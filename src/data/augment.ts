@@ -576,19 +576,40 @@ export function augmentReference(
 }
 
 /**
- * Pipeline-overridable constants of the kernel for `shape`. A forced op
- * ({@link AugmentOptions}) is a parameter ({@link packAugmentParams}), so one
- * pipeline per shape serves every op.
+ * Pipeline-overridable constants of the kernel for `shape`: its capacity,
+ * not the shape. The shape is a uniform ({@link augmentDims}), so one
+ * pipeline serves every image of up to 256 words (1 KiB: MNIST's 28 x 28)
+ * and one every image of up to 1024 words (CIFAR's 3 x 32 x 32), with up to
+ * 3 channels; larger images get their own size. A forced op
+ * ({@link AugmentOptions}) is a parameter too ({@link packAugmentParams}).
+ *
+ * @example
+ * ```ts
+ * import { augmentOverrides } from "./augment.ts";
+ * const mnist = augmentOverrides([1, 28, 28]), cifar = augmentOverrides([3, 32, 32]);
+ * if (mnist.CAP_WORDS !== 256 || cifar.CAP_WORDS !== 1024 || cifar.CAP_C !== 3) throw new Error();
+ * if (JSON.stringify(augmentOverrides([2, 9, 11])) !== JSON.stringify(mnist)) throw new Error();
+ * ```
  */
 export function augmentOverrides(shape: ImageShape): Record<string, number> {
-  checkShape(shape, "augmentOverrides");
-  return { C: shape[0], H: shape[1], W: shape[2] };
+  const n = checkShape(shape, "augmentOverrides");
+  const words = Math.ceil(n / 4);
+  return {
+    CAP_WORDS: words <= 256 ? 256 : words <= 1024 ? 1024 : words,
+    CAP_C: Math.max(3, shape[0]),
+  };
 }
 
-/** Workgroup memory the kernel needs for `shape`, in bytes. */
+/** The kernel's `dims` uniform for `shape`: C, H, W and a zero (16 bytes). */
+export function augmentDims(shape: ImageShape): Uint32Array {
+  checkShape(shape, "augmentDims");
+  return Uint32Array.from([shape[0], shape[1], shape[2], 0]);
+}
+
+/** Workgroup memory the kernel built for `shape` uses (its capacity), in bytes. */
 export function augmentWorkgroupBytes(shape: ImageShape): number {
-  const n = checkShape(shape, "augmentWorkgroupBytes");
-  return 4 * (2 * Math.ceil(n / 4) + 256 + 256 + 256 * shape[0] + 3);
+  const { CAP_WORDS, CAP_C } = augmentOverrides(shape);
+  return 4 * (2 * CAP_WORDS + 256 + 256 + 256 * CAP_C + 3);
 }
 
 /** Packs params into the kernel's uniform layout ({@link AUGMENT_PARAMS_BYTES} bytes). */
@@ -695,6 +716,7 @@ export async function runAugmentGpu(
   const imageBuf = upload(images, U.STORAGE);
   const indexBuf = upload(bytes(indices), U.STORAGE);
   const paramBuf = upload(bytes(packAugmentParams(params, options)), U.UNIFORM);
+  const dimsBuf = upload(bytes(augmentDims(shape)), U.UNIFORM);
   const outBuf = upload(
     bytes(new Float32Array(params.batch * n).fill(NaN)),
     U.STORAGE | U.COPY_SRC,
@@ -709,6 +731,7 @@ export async function runAugmentGpu(
         { binding: 1, resource: { buffer: indexBuf } },
         { binding: 2, resource: { buffer: outBuf } },
         { binding: 3, resource: { buffer: paramBuf } },
+        { binding: 4, resource: { buffer: dimsBuf } },
       ],
     });
     const encoder = device.createCommandEncoder();
@@ -726,6 +749,6 @@ export async function runAugmentGpu(
     readBuf.unmap();
     return result;
   } finally {
-    for (const b of [imageBuf, indexBuf, paramBuf, outBuf, readBuf]) b.destroy();
+    for (const b of [imageBuf, indexBuf, paramBuf, dimsBuf, outBuf, readBuf]) b.destroy();
   }
 }

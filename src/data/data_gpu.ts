@@ -10,7 +10,12 @@
  * @module
  */
 
-import { AUGMENT_PARAMS_BYTES, createAugmentPipeline, packAugmentParams } from "./augment.ts";
+import {
+  AUGMENT_PARAMS_BYTES,
+  augmentDims,
+  createAugmentPipeline,
+  packAugmentParams,
+} from "./augment.ts";
 import { createGatherPipeline } from "./gather.ts";
 import type { DatasetCache, SampleBuffers } from "./dataset_cache.ts";
 import type { Dataset } from "./datasets.ts";
@@ -91,6 +96,17 @@ export class GpuData {
     const buffers: GPUBuffer[] = [];
     const release: (() => void)[] = [];
     const batch = model.maxBatch;
+    // The augmentation kernel reads the image shape from a uniform (one pipeline per capacity).
+    let dims: GPUBuffer | null = null;
+    if (augment) {
+      dims = engine.device.createBuffer({
+        size: 16,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        label: "augment dims",
+      });
+      engine.write(dims, augmentDims(sets.train.shape));
+      buffers.push(dims);
+    }
     const upload = (d: Dataset, used: Uint32Array): SampleBuffers => {
       if (!cache) {
         const made = uploadSamples(engine, d, used);
@@ -128,6 +144,9 @@ export class GpuData {
               binding: 3,
               resource: { buffer: params, offset: i * PARAM_STRIDE, size: AUGMENT_PARAMS_BYTES },
             },
+            ...(pipeline === augmenting && dims
+              ? [{ binding: 4, resource: { buffer: dims } }]
+              : []),
           ],
         }));
       const loss = model.lossGroup(data.labels, indices);
