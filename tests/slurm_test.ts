@@ -454,8 +454,10 @@ Deno.test({
       await Deno.remove(expDir, { recursive: true }).catch(() => {});
     }
 
-    // 2. Cancel one task while it trains, resubmit: only it runs again, and completes.
-    const second = await experimentCopy(c, "cancel", { epochs: 4, max_steps: 40 });
+    // 2. Cancel one task while it trains, resubmit: only it runs again, and completes. 40 short
+    // epochs, and the victim chosen once it has finished one: the cancel lands while it trains
+    // (with 4 epochs a task could finish between being seen running and the scancel).
+    const second = await experimentCopy(c, "cancel", { epochs: 40, max_steps: 400 });
     const p2 = parsePrinted((await exp(c, [second, "--slurm-print"])).stdout);
     try {
       const sub = await exp(c, [second, "--slurm"]);
@@ -463,7 +465,11 @@ Deno.test({
       const victim = await waitFor("a task that is training", TIMEOUT, async () => {
         for (const id of p2.ids) {
           const doc = await runYaml(p2.expDir, id);
-          if (doc?.status?.state === "running" && doc.status.slurm?.array_job_id !== undefined) {
+          const trained = await Deno.stat(join(p2.expDir, id, "metrics.jsonl")).catch(() => null);
+          if (
+            doc?.status?.state === "running" && doc.status.slurm?.array_job_id !== undefined &&
+            trained
+          ) {
             return { id, slurm: doc.status.slurm };
           }
         }
