@@ -48,6 +48,24 @@ function poison(model: Model): void {
 }
 
 /** Builds a model with SGD at lr 0, runs one step, and compares everything with the reference. */
+/**
+ * Runs `fn` with environment variable `name` set to `value` (unset when
+ * undefined), then restores what it was; a failure names the setting.
+ */
+async function withEnv(name: string, value: string | undefined, fn: () => Promise<void>) {
+  const before = Deno.env.get(name);
+  const set = (v: string | undefined) =>
+    v === undefined ? Deno.env.delete(name) : Deno.env.set(name, v);
+  set(value);
+  try {
+    await fn();
+  } catch (e) {
+    throw new Error(`${name}=${value ?? "(unset)"}: ${(e as Error).message}`);
+  } finally {
+    set(before);
+  }
+}
+
 async function checkCase(c: Case): Promise<void> {
   const engine = await testEngine();
   const T = c.T ?? 1;
@@ -181,8 +199,7 @@ Deno.test(
     const direct = ["direct", "d1x16/8x1", "d16x1/1x8", "d3x5/2x4"];
     const all = Deno.env.get("FIRSTSPIKE_TEST_ALL_TILES") === "1" || !(await testEngine()).cpu;
     for (const name of all ? [...Object.keys(TILES), ...direct] : [...direct, "32x32"]) {
-      Deno.env.set("FIRSTSPIKE_TILE", name);
-      try {
+      await withEnv("FIRSTSPIKE_TILE", name, async () => {
         await checkCase({
           arch: "70C3-P2-5F",
           inShape: [9, 10, 10],
@@ -191,11 +208,7 @@ Deno.test(
           seed: 18,
         });
         await checkCase({ arch: "130F", inShape: [40], classes: 3, batch: 70, seed: 19 });
-      } catch (e) {
-        throw new Error(`tile ${name}: ${(e as Error).message}`);
-      } finally {
-        Deno.env.delete("FIRSTSPIKE_TILE");
-      }
+      });
     }
   },
 );
@@ -213,15 +226,9 @@ Deno.test(
       { arch: "6C3-P2", inShape: [3, 8, 8], classes: 5, batch: 2, seed: 22 },
     ];
     for (const setting of [undefined, "0"]) {
-      if (setting === undefined) Deno.env.delete("FIRSTSPIKE_UNIFORM_WEIGHTS");
-      else Deno.env.set("FIRSTSPIKE_UNIFORM_WEIGHTS", setting);
-      try {
+      await withEnv("FIRSTSPIKE_UNIFORM_WEIGHTS", setting, async () => {
         for (const c of cases) await checkCase(c);
-      } catch (e) {
-        throw new Error(`FIRSTSPIKE_UNIFORM_WEIGHTS=${setting}: ${(e as Error).message}`);
-      } finally {
-        Deno.env.delete("FIRSTSPIKE_UNIFORM_WEIGHTS");
-      }
+      });
     }
   },
 );
@@ -230,8 +237,7 @@ Deno.test(
   "split-K forward (partial sums, then the epilogue) gives the same numbers",
   GPU_TEST,
   async () => {
-    Deno.env.set("FIRSTSPIKE_FORWARD_SPLITS", "3");
-    try {
+    await withEnv("FIRSTSPIKE_FORWARD_SPLITS", "3", async () => {
       await checkCase({ arch: "6C3-P2-40F", inShape: [5, 6, 6], classes: 4, batch: 5, seed: 20 });
       await checkCase({
         arch: "20F",
@@ -241,9 +247,7 @@ Deno.test(
         seed: 21,
         readout: "spike",
       });
-    } finally {
-      Deno.env.delete("FIRSTSPIKE_FORWARD_SPLITS");
-    }
+    });
   },
 );
 
