@@ -16,6 +16,7 @@ import {
   namedTile,
   tileBytes,
   TILES,
+  uniformWindows,
   weightSplits,
 } from "../src/engine/layers.ts";
 import { planModel } from "../src/engine/spec.ts";
@@ -131,4 +132,20 @@ Deno.test("expandRepeats: lines naming $i / $q are written once per value (both:
   assert.equal(expandRepeats(code, {}), code, "no counts, no change");
   assert.throws(() => expandRepeats(code, { i: 0 }), /counts >= 1, got i=0$/);
   assert.throws(() => expandRepeats(code, { ij: 2 }), /single-letter variables .*got ij=2$/);
+});
+
+Deno.test("uniformWindows: 64 KiB windows per layer, at most 8, off with FIRSTSPIKE_UNIFORM_WEIGHTS=0", () => {
+  const conv = (ci: number, co: number) => ({ ci, h: 8, w: 8, co, ks: 3, mode: 0 as const });
+  assert.equal(uniformWindows(conv(3, 8)), 1); // 216 weights
+  assert.equal(uniformWindows(conv(64, 64)), 3); // 36,864: 2.25 windows
+  assert.equal(uniformWindows({ ci: 16384, h: 1, w: 1, co: 8, ks: 1, mode: 1 }), 8);
+  assert.equal(uniformWindows({ ci: 16385, h: 1, w: 1, co: 8, ks: 1, mode: 1 }), 0, "9: storage");
+  try {
+    Deno.env.set("FIRSTSPIKE_UNIFORM_WEIGHTS", "0");
+    assert.equal(uniformWindows(conv(3, 8)), 0);
+    Deno.env.set("FIRSTSPIKE_UNIFORM_WEIGHTS", "yes");
+    assert.throws(() => uniformWindows(conv(3, 8)), /expected 0 or 1, got 'yes'$/);
+  } finally {
+    Deno.env.delete("FIRSTSPIKE_UNIFORM_WEIGHTS");
+  }
 });

@@ -299,12 +299,6 @@ export interface WeightedPrograms {
   reduce: Program;
   /** A spiking layer's folding of dL/dtau into its backward factors, run before both backward products; null for the readout. */
   scale: Program | null;
-  /**
-   * Uniform windows the forward and input-gradient products read the weights
-   * from (group 2, bound over the parameter buffer at the layer's offset); 0:
-   * they read the storage binding.
-   */
-  windows: number;
 }
 
 /** Most uniform windows a layer's weights may take (12 uniform buffers per stage, one for the step). */
@@ -496,7 +490,7 @@ export async function weightedPrograms(
       bindings: ["read", "rw"],
     }),
   ]);
-  return { forward, finishForward, backwardInput, backwardWeight, reduce, scale, windows };
+  return { forward, finishForward, backwardInput, backwardWeight, reduce, scale };
 }
 
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */

@@ -243,7 +243,9 @@ export async function buildNetwork(
       }
       L.groups.weight = e.bind(W.backwardWeight.program, [x, net.deltas[i], gfac, part]);
       if (W.scale) L.groups.scale = e.bind(W.scale, [net.deltas[i], gfac]);
-      if (W.windows > 0) {
+      // Forward and input gradient read the weights through the same uniform windows, if any
+      // (`uniformWindows`: CPU drivers); one group 2 serves both.
+      if (W.forward.program.windows > 0) {
         L.groups.windows = e.bindWindows(W.forward.program, net.params, L.offset * 4);
       }
       L.groups.reduce = e.bind(W.reduce, [
