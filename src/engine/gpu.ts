@@ -191,6 +191,8 @@ export class Engine {
   readonly features: string[];
   /** A software (CPU) driver such as lavapipe: kernels pick CPU-friendly tiles. */
   readonly cpu: boolean;
+  /** The device has timestamp queries (`timestamp-query`; for profiling, `src/bench/profile.ts`). */
+  readonly timestamps: boolean;
   /** The GPU selection this engine was made with (e.g. `gpu 1 (PCI 0000:41:00.0, 10de:2335)`), or null. */
   readonly selection: string | null;
   /** Layout of group 0: the step parameters as a uniform with a dynamic offset. */
@@ -219,6 +221,7 @@ export class Engine {
     this.adapterName = adapterName;
     this.features = features;
     this.cpu = cpu;
+    this.timestamps = features.includes("timestamp-query");
     Engine.#devices++;
     device.addEventListener("uncapturederror", (e) => {
       this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
@@ -258,9 +261,9 @@ export class Engine {
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     };
-    const requiredFeatures: GPUFeatureName[] = adapter.features.has("shader-f16")
-      ? ["shader-f16"]
-      : [];
+    // f16 for `precision: f16`; timestamp queries for profiling (asked for where offered).
+    const requiredFeatures = (["shader-f16", "timestamp-query"] as GPUFeatureName[])
+      .filter((f) => adapter.features.has(f));
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     const name = adapterNameOf(adapter.info);
     const cpu = /llvmpipe|lavapipe|swiftshader|software|warp/i.test(name);

@@ -23,9 +23,11 @@ import augment from "../../kernels/augment.wgsl" with { type: "text" };
 import convBackwardInput from "../../kernels/conv_backward_input.wgsl" with { type: "text" };
 import convBackwardWeight from "../../kernels/conv_backward_weight.wgsl" with { type: "text" };
 import convForward from "../../kernels/conv_forward.wgsl" with { type: "text" };
+import convWeightEvents from "../../kernels/conv_weight_events.wgsl" with { type: "text" };
 import encode from "../../kernels/encode.wgsl" with { type: "text" };
 import forwardSplits from "../../kernels/forward_splits.wgsl" with { type: "text" };
 import gather from "../../kernels/gather.wgsl" with { type: "text" };
+import gradEvents from "../../kernels/grad_events.wgsl" with { type: "text" };
 import loss from "../../kernels/loss.wgsl" with { type: "text" };
 import optimizer from "../../kernels/optimizer.wgsl" with { type: "text" };
 import poolBackward from "../../kernels/pool_backward.wgsl" with { type: "text" };
@@ -47,9 +49,11 @@ export const KERNELS: Readonly<Record<string, string>> = Object.freeze({
   "conv_backward_input.wgsl": convBackwardInput,
   "conv_backward_weight.wgsl": convBackwardWeight,
   "conv_forward.wgsl": convForward,
+  "conv_weight_events.wgsl": convWeightEvents,
   "encode.wgsl": encode,
   "forward_splits.wgsl": forwardSplits,
   "gather.wgsl": gather,
+  "grad_events.wgsl": gradEvents,
   "loss.wgsl": loss,
   "optimizer.wgsl": optimizer,
   "pool_backward.wgsl": poolBackward,

@@ -493,6 +493,99 @@ export async function weightedPrograms(
   return { forward, finishForward, backwardInput, backwardWeight, reduce, scale };
 }
 
+/**
+ * Tiling of the event-driven weight gradient (`conv_weight_events.wgsl`):
+ * each invocation owns one output channel and `tc` input channels (all their
+ * taps), a workgroup `lanes` output channels.
+ */
+export interface EventsTile {
+  /** Input channels per invocation (their KS * KS taps each: 2 * tc * KS * KS accumulators). */
+  tc: number;
+  /** Output channels (invocations) per workgroup. */
+  lanes: number;
+}
+
+/** Most accumulators per invocation of the event-driven weight gradient (as the direct core). */
+const EVENTS_MAX_ACCUMULATORS = 128;
+
+/**
+ * The event-driven weight gradient's tile for a layer: as many input channels
+ * per invocation as {@link EVENTS_MAX_ACCUMULATORS} allows (at least one),
+ * balanced over the column blocks; 8 lanes on a CPU driver (its SIMD width),
+ * 32 or 64 on a GPU.
+ *
+ * @example
+ * ```ts
+ * import { eventsTile } from "./layers.ts";
+ * // 16 input channels of 3 x 3 taps: at most 7 per invocation (126 accumulators), so 3 blocks of 6.
+ * const t = eventsTile({ ci: 16, h: 8, w: 8, co: 32, ks: 3, mode: 0 }, true);
+ * if (t.tc !== 6 || t.lanes !== 8) throw new Error(JSON.stringify(t));
+ * ```
+ */
+export function eventsTile(g: GemmShape, cpu: boolean): EventsTile {
+  const kk = g.ks * g.ks;
+  const most = Math.max(1, Math.floor(EVENTS_MAX_ACCUMULATORS / (2 * kk)));
+  const blocks = Math.ceil(g.ci / most);
+  return { tc: Math.ceil(g.ci / blocks), lanes: cpu ? 8 : g.co > 32 ? 64 : 32 };
+}
+
+/** The event-driven weight gradient of a spiking layer, with its tile. */
+export interface EventsGemm {
+  program: Program;
+  tile: EventsTile;
+}
+
+/** Builds (or fetches) the event-driven weight gradient of a spiking layer (mode 0). */
+export function weightEventsProgram(
+  engine: Engine,
+  g: GemmShape,
+  precision: Precision = "f32",
+): Promise<EventsGemm> {
+  if (g.mode !== 0) throw new Error("weightEventsProgram: expected a spiking layer (mode 0)");
+  const tile = eventsTile(g, engine.cpu);
+  return engine.program({
+    files: ["conv_weight_events.wgsl"],
+    prelude: gemmPrelude(precision),
+    defines: { BK: 16, MIXED: precision === "f16" ? 1 : 0, TC: tile.tc, LANES: tile.lanes },
+    repeats: { c: tile.tc, r: g.ks * g.ks },
+    bindings: ["read", "read", "read", "read", "rw"],
+    constants: { CI: g.ci, H: g.h, W: g.w, CO: g.co, KS: g.ks },
+  }).then((program) => ({ program, tile }));
+}
+
+/**
+ * Builds (or fetches) the kernel that folds a spiking layer's upstream
+ * gradient into its backward factors and lists its events
+ * (`grad_events.wgsl`): `pool` is the kernel of a max pool right after the
+ * layer whose backward pass it replaces (0: none), `dense` whether every
+ * neuron's factor must be written (a dense product reads them), `layer` the
+ * layer's index (its activity counter).
+ */
+export function gradEventsProgram(
+  engine: Engine,
+  g: GemmShape,
+  pool: number,
+  dense: boolean,
+  layer: number,
+): Promise<Program> {
+  return engine.program({
+    files: ["grad_events.wgsl"],
+    bindings: ["read", "read", "rw", "rw", "rw", "rw"],
+    constants: { CO: g.co, H: g.h, W: g.w, POOL: pool, DENSE: dense, EVENTS: true, LAYER: layer },
+  });
+}
+
+/** Records the event-driven weight gradient of a layer: [ceil(CI / tc), ceil(CO / lanes), splits]. */
+export function dispatchWeightEvents(
+  pass: GPUComputePassEncoder,
+  e: EventsGemm,
+  g: GemmShape,
+  splits: number,
+): void {
+  pass.setPipeline(e.program.pipeline);
+  pass.dispatchWorkgroups(Math.ceil(g.ci / e.tile.tc), Math.ceil(g.co / e.tile.lanes), splits);
+}
+
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */
 export function dispatchGemm(pass: GPUComputePassEncoder, g: Gemm, m: number, n: number): void {
   const skip = Deno.env.get("SKIP");

@@ -65,11 +65,25 @@ export interface ModelOptions {
    * tiles and per-slice sums, float32 totals; needs the `shader-f16` feature).
    */
   precision?: Precision;
+  /**
+   * Event-driven backward products: `on` (every spiking layer's weight
+   * gradient runs over the neurons that pass a gradient only), `off` (every
+   * product dense), or `auto` (default): on a CPU driver, layers followed by a
+   * max pool (at most one neuron in a window passes a gradient) run
+   * event-driven from the start and the others by their measured activity
+   * ({@link Model.chooseProducts}); on a GPU, dense until the sparse path is
+   * measured there. Both give the same sums bit for bit, so this only
+   * changes the speed. `FIRSTSPIKE_SPARSE=on|off|auto` overrides it.
+   */
+  sparse?: SparseMode;
   /** Seed of the Kaiming-normal initialisation. Default 0. */
   seed?: number;
   /** Optimiser settings, overriding {@link DEFAULT_OPTIMIZER} field by field. */
   optimizer?: Partial<OptimizerOptions>;
 }
+
+/** How a model chooses between event-driven and dense backward products (see {@link ModelOptions.sparse}). */
+export type SparseMode = "auto" | "on" | "off";
 
 /** What a checkpoint holds of a model: flat weights, Adam moments, initial signs, step and lr. */
 export interface ModelState {
@@ -113,6 +127,8 @@ export interface ResolvedModelOptions {
   readout: "potential" | "spike";
   /** Arithmetic of the matrix products. */
   precision: Precision;
+  /** Event-driven backward products (after `FIRSTSPIKE_SPARSE`). */
+  sparse: SparseMode;
   /** Optimiser settings (defaults merged with the options). */
   optimizer: OptimizerOptions;
 }
@@ -134,8 +150,16 @@ export function resolveModelOptions(
     normalize: opts.normalize ?? null,
     readout: opts.readout ?? "potential",
     precision: opts.precision ?? "f32",
+    sparse: (Deno.env.get("FIRSTSPIKE_SPARSE") as SparseMode | undefined) ?? opts.sparse ?? "auto",
     optimizer: { ...DEFAULT_OPTIMIZER, ...opts.optimizer },
   };
+  if (!["auto", "on", "off"].includes(r.sparse)) {
+    const env = Deno.env.get("FIRSTSPIKE_SPARSE");
+    throw new Error(
+      `Cannot build model: expected ${env !== undefined ? "FIRSTSPIKE_SPARSE" : "sparse"} ` +
+        `'auto', 'on' or 'off', got '${r.sparse}'`,
+    );
+  }
   if (r.precision !== "f32" && r.precision !== "f16") {
     throw new Error(
       `Cannot build model: expected precision 'f32' or 'f16', got '${opts.precision}'`,

@@ -10,12 +10,15 @@
 
 import { type Engine, type Program, UNIFORM_WINDOW_BYTES } from "./gpu.ts";
 import {
+  type EventsGemm,
   type GemmShape,
   gemmShape,
+  gradEventsProgram,
   type PoolPrograms,
   poolPrograms,
   type WeightedPrograms,
   weightedPrograms,
+  weightEventsProgram,
 } from "./layers.ts";
 import { accumFloats, SLOTS, STATS_BASE, STATS_FLOATS } from "./metrics.ts";
 import type { ResolvedModelOptions } from "./model_options.ts";
@@ -47,6 +50,23 @@ export interface LayerRun {
     /** Group 2: the uniform windows over its weights (forward and input gradient; see `windows`). */
     windows?: GPUBindGroup;
   };
+  /**
+   * The event-driven backward of a spiking layer (when the model's sparse mode
+   * enables it): the kernel that folds dL/dtau into its factors and lists its
+   * events (`grad_events.wgsl`, replacing `scale_grad.wgsl`, and with `pooled`
+   * the next layer's pool backward), and the weight gradient over the events.
+   */
+  events?: {
+    builder: Program;
+    weight: EventsGemm;
+    /** The builder takes the gradient of the max pool right after this layer (whose backward it replaces). */
+    pooled: boolean;
+    groups: { builder: GPUBindGroup; weight: GPUBindGroup };
+  };
+  /** Whether the weight gradient runs over the events now (else the dense product); see `events`. */
+  sparse: boolean;
+  /** A pooling layer whose backward pass the previous layer's event builder does. */
+  fusedBackward: boolean;
   /** Offset (floats) of the weights in the flat parameter buffer, or -1. */
   offset: number;
   /** Floats of the weights (0 without weights). */
@@ -85,6 +105,10 @@ export interface Network {
   deltas: GPUBuffer[];
   /** Metric accumulators (`metrics.ts` has the layout). */
   accum: GPUBuffer;
+  /** Per layer of the plan, u32: events counted by the event builders since the last reset. */
+  counter: GPUBuffer;
+  /** Whether event-driven products are built (the resolved sparse mode on this device). */
+  sparse: boolean;
   /** Labels of a batch given directly (not from GPU data). */
   directLabels: GPUBuffer;
   /** Sample indices 0..maxBatch-1 for directly given batches. */
@@ -124,7 +148,12 @@ export async function buildNetwork(
     offset: layout.slots[i]?.offset ?? -1,
     size: layout.slots[i]?.size ?? 0,
     groups: {} as LayerRun["groups"],
+    sparse: false,
+    fusedBackward: false,
   }));
+  // Event-driven products: `on`, or `auto` on a CPU driver (GPUs keep the dense path until the
+  // sparse one is measured there).
+  const sparse = opts.sparse === "on" || (opts.sparse === "auto" && e.cpu);
   const total = layout.count;
   const B = opts.maxBatch;
   const inShape = opts.inputShape;
@@ -148,6 +177,8 @@ export async function buildNetwork(
     acts: plan.map((p) => buf(B * sizeOf(p.outShape) * 4, `layer ${p.index} out`)),
     deltas: plan.map((p) => buf(B * sizeOf(p.outShape) * 4, `layer ${p.index} delta`)),
     accum: buf(accumFloats(plan.length) * 4, "accumulators"),
+    counter: buf(plan.length * 4, "event counters"),
+    sparse,
     directLabels: buf(B * 4, "labels"),
     directIndices: buf(B * 4, "indices"),
     lossGroups: new Map(),
@@ -182,6 +213,8 @@ export async function buildNetwork(
   };
 
   let partMax = 16;
+  let eventsMax = 4;
+  let planesMax = 4;
   for (const L of layers) {
     if (L.plan.weightShape) {
       L.gemm = gemmShape(L.plan, opts.readout === "spike");
@@ -201,11 +234,31 @@ export async function buildNetwork(
         ? W.forward.splits * L.gemm.co * B * L.gemm.h * L.gemm.w * 2
         : 0;
       partMax = Math.max(partMax, W.backwardWeight.splits * L.size, fwdPart);
+      if (sparse && L.gemm.mode === 0) {
+        const i = L.plan.index;
+        const next = plan[i + 1];
+        const pool = next?.spec.kind === "pool" ? next.spec.kernel : 0;
+        const [builder, weight] = await Promise.all([
+          gradEventsProgram(e, L.gemm, pool, needsInputGrad(plan, i), i),
+          weightEventsProgram(e, L.gemm, opts.precision),
+        ]);
+        L.events = { builder, weight, pooled: pool > 0, groups: {} as never };
+        // A layer followed by a pool passes a gradient through one neuron per window at most:
+        // event-driven from the start. The others start dense (see `chooseProducts`), unless `on`.
+        L.sparse = pool > 0 || opts.sparse === "on";
+        if (pool > 0) layers[i + 1].fusedBackward = true;
+        eventsMax = Math.max(eventsMax, B * sizeOf(L.plan.outShape));
+        planesMax = Math.max(planesMax, B * L.gemm.co);
+      }
     } else {
       L.pool = await poolPrograms(e, L.plan);
     }
   }
   const part = buf(partMax * 4, "split-K partials");
+  // One layer's events at a time: the backward pass builds them and reads them right after.
+  const act = buf(eventsMax * 4, "event pixels");
+  const count = buf(planesMax * 4, "event counts");
+  const noPool = buf(16, "no pool argmin");
   let statsPartMax = 16;
   for (const i of net.spiking) {
     statsPartMax = Math.max(
@@ -220,6 +273,7 @@ export async function buildNetwork(
     size: SLOTS * plan.length * STATS_FLOATS * 4,
   };
 
+  const gfacOf: GPUBuffer[] = [];
   for (const L of layers) {
     const i = L.plan.index;
     const x = i === 0 ? net.inputT : net.acts[i - 1];
@@ -229,6 +283,7 @@ export async function buildNetwork(
       const g = { buffer: net.grads, offset: L.offset * 4, size: L.size * 4 };
       const outCount = B * sizeOf(L.plan.outShape);
       const gfac = buf(L.gemm!.mode === 0 ? outCount * 8 : 16, `layer ${i} gfac`);
+      gfacOf[i] = gfac;
       const W = L.weighted;
       L.groups.forward = e.bind(W.forward.program, [x, w, y, gfac, part]);
       if (W.finishForward) L.groups.finish = e.bind(W.finishForward, [part, y, gfac]);
@@ -248,6 +303,20 @@ export async function buildNetwork(
       if (W.forward.program.windows > 0) {
         L.groups.windows = e.bindWindows(W.forward.program, net.params, L.offset * 4);
       }
+      if (L.events) {
+        // The pool after this layer is bound below (its argmin buffer comes with it).
+        L.events.groups.weight = e.bind(L.events.weight.program, [x, gfac, act, count, part]);
+        if (!L.events.pooled) {
+          L.events.groups.builder = e.bind(L.events.builder, [
+            net.deltas[i],
+            noPool, // unread without a pool
+            gfac,
+            act,
+            count,
+            net.counter,
+          ]);
+        }
+      }
       L.groups.reduce = e.bind(W.reduce, [
         { buffer: part, offset: 0, size: W.backwardWeight.splits * L.size * 4 },
         g,
@@ -257,6 +326,17 @@ export async function buildNetwork(
       L.groups.forward = e.bind(L.pool!.forward, [x, y, idx]);
       if (i > 0) {
         L.groups.backward = e.bind(L.pool!.backward, [net.deltas[i], idx, net.deltas[i - 1]]);
+      }
+      const prev = layers[i - 1];
+      if (prev?.events?.pooled) {
+        prev.events.groups.builder = e.bind(prev.events.builder, [
+          net.deltas[i],
+          idx,
+          gfacOf[i - 1],
+          act,
+          count,
+          net.counter,
+        ]);
       }
     }
     if (net.spiking.includes(i)) {

@@ -9,7 +9,7 @@
  */
 
 import { grid1d } from "./gpu.ts";
-import { dispatchGemm, elementwise } from "./layers.ts";
+import { dispatchGemm, dispatchWeightEvents, elementwise } from "./layers.ts";
 import type { Network } from "./network.ts";
 import { sizeOf } from "./spec.ts";
 
@@ -76,13 +76,24 @@ export function encodeBackward(
     if (L.weighted) {
       const g = L.gemm!;
       const W = L.weighted;
-      if (W.scale) {
+      const ev = L.events;
+      if (ev) {
+        // dL/dtau (from the next layer, or the pool after this one) into G, and the event lists.
+        pass.setPipeline(ev.builder.pipeline);
+        pass.setBindGroup(1, ev.groups.builder);
+        pass.dispatchWorkgroups(...grid1d(Math.ceil((batch * g.co) / 64)));
+      } else if (W.scale) {
         pass.setPipeline(W.scale.pipeline);
         pass.setBindGroup(1, L.groups.scale!);
         elementwise(pass, batch * sizeOf(L.plan.outShape));
       }
-      pass.setBindGroup(1, L.groups.weight!);
-      dispatchGemm(pass, W.backwardWeight, g.co, g.ci * g.ks * g.ks);
+      if (ev && L.sparse) {
+        pass.setBindGroup(1, ev.groups.weight);
+        dispatchWeightEvents(pass, ev.weight, g, W.backwardWeight.splits);
+      } else {
+        pass.setBindGroup(1, L.groups.weight!);
+        dispatchGemm(pass, W.backwardWeight, g.co, g.ci * g.ks * g.ks);
+      }
       pass.setPipeline(W.reduce.pipeline);
       pass.setBindGroup(1, L.groups.reduce!);
       elementwise(pass, L.size);
@@ -91,7 +102,7 @@ export function encodeBackward(
         if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
         dispatchGemm(pass, W.backwardInput, g.ci, batch * g.h * g.w);
       }
-    } else if (L.groups.backward) {
+    } else if (L.groups.backward && !L.fusedBackward) {
       pass.setPipeline(L.pool!.backward.pipeline);
       pass.setBindGroup(1, L.groups.backward);
       elementwise(pass, batch * sizeOf(L.plan.inShape));
