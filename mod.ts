@@ -63,6 +63,7 @@ export {
 export { type GpuSelection, parseGpu, slurmGpu } from "./src/engine/gpu_select.ts";
 export {
   DEFAULT_OPTIMIZER,
+  EVENTS_SHARE,
   type Metrics,
   Model,
   type ModelOptions,
@@ -71,6 +72,7 @@ export {
   type OptimizerOptions,
   type Prediction,
   SLOTS,
+  type SparseMode,
   type Tensor,
 } from "./src/engine/model.ts";
 export { type Precision, type Tile, TILES } from "./src/engine/layers.ts";

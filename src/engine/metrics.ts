@@ -46,6 +46,13 @@ export interface Metrics {
     spikesPerSample: number;
     /** Counts of spike times in 16 equal bins over [0, T]. */
     hist: number[];
+    /**
+     * Training slot only: the fraction of the layer's neurons that passed a
+     * gradient (their G = dL/dtau * (g_I, g_S) is not zero: the events of the
+     * event-driven backward), per training sample. NaN where not counted:
+     * other slots, or a model without event-driven products.
+     */
+    gradientShare: number;
   }[];
   /** Spikes per sample summed over all spiking layers. */
   spikesPerSample: number;
@@ -53,13 +60,15 @@ export interface Metrics {
 
 /**
  * Decodes one slot of the accumulators `all` (as read back) for the network
- * `plan`, whose spiking layers are `spiking` (indices into `plan`).
+ * `plan`, whose spiking layers are `spiking` (indices into `plan`); `events`
+ * are the event builders' counters per layer of the plan (training), or null.
  */
 export function metricsOf(
   all: Float32Array,
   plan: readonly LayerPlan[],
   spiking: readonly number[],
   slot: number,
+  events: Uint32Array | null = null,
 ): Metrics {
   const samples = all[slot * 4 + 2];
   const layers = spiking.map((i) => {
@@ -73,6 +82,7 @@ export function metricsOf(
       meanTime: count ? all[o + 1] / count : NaN,
       spikesPerSample: samples ? count / samples : 0,
       hist: Array.from(all.subarray(o + 2, o + 2 + HIST_BINS)),
+      gradientShare: slot === 0 && events && samples ? events[i] / (samples * neurons) : NaN,
     };
   });
   return {

@@ -61,6 +61,8 @@ export interface LayerRun {
     weight: EventsGemm;
     /** The builder takes the gradient of the max pool right after this layer (whose backward it replaces). */
     pooled: boolean;
+    /** The builder writes every neuron's G (zeros included), so the dense products may read them. */
+    dense: boolean;
     groups: { builder: GPUBindGroup; weight: GPUBindGroup };
   };
   /** Whether the weight gradient runs over the events now (else the dense product); see `events`. */
@@ -238,11 +240,14 @@ export async function buildNetwork(
         const i = L.plan.index;
         const next = plan[i + 1];
         const pool = next?.spec.kind === "pool" ? next.spec.kernel : 0;
+        // Without a pool every neuron's G is written; after one, only when a dense product reads
+        // them (the input gradient).
+        const dense = pool === 0 || needsInputGrad(plan, i);
         const [builder, weight] = await Promise.all([
-          gradEventsProgram(e, L.gemm, pool, needsInputGrad(plan, i), i),
+          gradEventsProgram(e, L.gemm, pool, dense, i),
           weightEventsProgram(e, L.gemm, opts.precision),
         ]);
-        L.events = { builder, weight, pooled: pool > 0, groups: {} as never };
+        L.events = { builder, weight, pooled: pool > 0, dense, groups: {} as never };
         // A layer followed by a pool passes a gradient through one neuron per window at most:
         // event-driven from the start. The others start dense (see `chooseProducts`), unless `on`.
         L.sparse = pool > 0 || opts.sparse === "on";

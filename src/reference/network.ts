@@ -181,7 +181,8 @@ export function networkForward(
  * Backward pass: from `dU` (dL/dU of the readout, `[B, K]`) to the weight
  * gradients of every layer (summed over the batch; `null` for pools) and the
  * gradient w.r.t. the input times (`dInput`). `clip` is the gradient factor
- * clip (`grad_clip`).
+ * clip (`grad_clip`). `dOutputs[l]` is the gradient w.r.t. layer l's outputs
+ * (its spike times, or U for the readout).
  *
  * @example
  * ```ts
@@ -204,11 +205,13 @@ export function networkBackward(
   B: number,
   T: number,
   clip: number,
-): { grads: (Float64Array | null)[]; dInput: Float64Array } {
+): { grads: (Float64Array | null)[]; dInput: Float64Array; dOutputs: Float64Array[] } {
   checkPlan(plan, weights, "networkBackward");
   const grads: (Float64Array | null)[] = plan.map(() => null);
+  const dOutputs: Float64Array[] = [];
   let dOut = dU;
   for (let l = plan.length - 1; l >= 0; l--) {
+    dOutputs[l] = dOut;
     const p = plan[l];
     const w = weights[l];
     const input = l === 0 ? x : fwd.outputs[l - 1];
@@ -261,7 +264,7 @@ export function networkBackward(
       }
     }
   }
-  return { grads, dInput: dOut };
+  return { grads, dInput: dOut, dOutputs };
 }
 
 /** Adam moments per layer (`null` for pools) and the number of steps taken so far. */

@@ -496,6 +496,8 @@ async function trainOn(
           } (test)`,
         );
       }
+      // The next epoch's products from this one's measured activity (sparse: auto).
+      model.chooseProducts(metrics[0]);
       const seconds = (performance.now() - epochStart) / 1000;
       const rec = epochRecord(epoch + 1, model.lr, state.stepInEpoch, seconds, metrics, hasVal);
       state.history.push(rec);
