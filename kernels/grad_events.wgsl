@@ -57,6 +57,9 @@ fn is_event(g: vec2<f32>) -> bool {
   return g.x != 0.0 || g.y != 0.0;
 }
 
+// The loops below have no branches: a CPU driver runs each invocation as a
+// SIMD lane and pays for every branch (a test and a mask per lane), while a
+// write that is not an event goes to the next free slot and is overwritten.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let plane = gid.x + gid.y * nwg.x * 64u;
@@ -68,10 +71,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var p = 0u; p < HW; p++) {
       let g = dy[base + p] * gfac[base + p];
       gfac[base + p] = g;
-      if (is_event(g)) {
-        if (EVENTS) { act[base + n] = p; }
-        n++;
-      }
+      if (EVENTS) { act[base + min(n, HW - 1u)] = p; }
+      n += select(0u, 1u, is_event(g));
     }
   } else {
     let KP = max(POOL, 1u); // POOL > 0 here (the max keeps the pipeline constants free of a division by 0)
@@ -82,32 +83,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       for (var p = 0u; p < HW; p++) {
         let py = p / W / KP;
         let px = p % W / KP;
-        var g = vec2<f32>(0.0);
-        if (py < HO && px < WO) {
-          let o = (plane * HO + py) * WO + px;
-          if (idx[o] == base + p) { g = dy[o] * gfac[base + p]; }
-        }
+        let inside = py < HO && px < WO;
+        let o = (plane * HO + min(py, HO - 1u)) * WO + min(px, WO - 1u);
+        let won = inside && idx[o] == base + p;
+        let g = select(vec2<f32>(0.0), dy[o] * gfac[base + p], won);
         gfac[base + p] = g;
-        if (is_event(g)) {
-          if (EVENTS) { act[base + n] = p; }
-          n++;
-        }
+        if (EVENTS) { act[base + min(n, HW - 1u)] = p; }
+        n += select(0u, 1u, is_event(g));
       }
     } else {
-      // The winners only, pixel row by pixel row.
+      // The winners only (at most one neuron in KP * KP), pixel row by pixel row.
       for (var py = 0u; py < HO; py++) {
         for (var r = 0u; r < KP; r++) {
           let row = py * KP + r;
           for (var px = 0u; px < WO; px++) {
             let o = (plane * HO + py) * WO + px;
             let i = idx[o];
-            if (i == NONE || (i - base) / W != row) { continue; }
-            let g = dy[o] * gfac[i];
-            gfac[i] = g;
-            if (is_event(g)) {
-              if (EVENTS) { act[base + n] = i - base; }
-              n++;
-            }
+            let won = i != NONE && (i - base) / W == row;
+            let at = select(base, i, won);
+            let f = gfac[at];
+            let g = select(f, dy[o] * f, won);
+            gfac[at] = g;
+            if (EVENTS) { act[base + n] = at - base; }
+            n += select(0u, 1u, won && is_event(g));
           }
         }
       }
