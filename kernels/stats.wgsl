@@ -2,10 +2,13 @@
 // once per epoch. Two entry points, run back to back for each layer:
 //   `partial`: workgroup g reduces elements [g*CHUNK, (g+1)*CHUNK) of the
 //     layer's spike times to (count fired, sum of tau, 16-bin histogram of tau
-//     over [0, T]) in part[g]: each of its 64 invocations sums its share in
-//     registers and counts the histogram with workgroup integer atomics
-//     (exact); after one barrier, invocations 0 and 1 add the 64 shares of the
-//     count and of the sum in order (deterministic).
+//     over [0, T]) in part[g]: each of its 64 invocations sums its share and
+//     counts its histogram in registers, without branches (16 bins of 8 bits
+//     packed four to a word; `expandRepeats` writes out the lines naming `$j`
+//     for the 4 words, and `$b` for their bytes), then adds its bins
+//     into the workgroup's with integer atomics (exact, in any order); after
+//     one barrier, invocations 0 and 1 add the 64 shares of the count and of
+//     the sum in order (deterministic).
 //   `finish`: one workgroup adds the partials in a fixed order (16 lanes of
 //     strided partials, then the lanes in order) into
 //     acc[(slot * layers + layer) * 18 ..] = count, tau sum, hist[16].
@@ -41,16 +44,19 @@ fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
   workgroupBarrier();
   var n = 0.0;
   var s = 0.0;
+  var h$j = 0u; // bins 4j .. 4j+3, 8 bits each (an invocation counts at most CHUNK / LANES = 64)
   let begin = g * CHUNK;
   let end = min(begin + CHUNK, total);
   for (var i = begin + tid; i < end; i += LANES) {
     let v = t[i];
-    if (fired(v)) {
-      n += 1.0;
-      s += v;
-      atomicAdd(&sh_hist[min(u32(max(v, 0.0) / twin * f32(BINS)), BINS - 1u)], 1u);
-    }
+    let f = fired(v);
+    n += select(0.0, 1.0, f);
+    s += select(0.0, v, f);
+    let bin = select(BINS, min(u32(max(v, 0.0) / twin * f32(BINS)), BINS - 1u), f);
+    let one = 1u << (8u * (bin % 4u));
+    h$j += select(0u, one, bin / 4u == $ju);
   }
+  atomicAdd(&sh_hist[$ju * 4u + $bu], (h$j >> (8u * $bu)) & 255u);
   sh_ns[tid] = vec2<f32>(n, s);
   workgroupBarrier();
   if (tid < 2u) {

@@ -348,8 +348,8 @@ export async function buildNetwork(
       // One pair of stats pipelines for every layer: the layer is described by `info`.
       const bindings: ("read" | "rw")[] = ["read", "rw", "rw", "read"];
       const [partial, final] = await Promise.all([
-        e.program({ files: ["stats.wgsl"], entry: "partial", bindings }),
-        e.program({ files: ["stats.wgsl"], entry: "finish", bindings }),
+        e.program({ files: ["stats.wgsl"], entry: "partial", bindings, repeats: { j: 4, b: 4 } }),
+        e.program({ files: ["stats.wgsl"], entry: "finish", bindings, repeats: { j: 4, b: 4 } }),
       ]);
       const info = buf(16, `layer ${i} stats info`);
       const words = new Uint32Array(4);
