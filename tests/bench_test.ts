@@ -17,6 +17,10 @@ import {
 import { planModel } from "../src/engine/spec.ts";
 import { parseExperiment } from "../src/experiment/config.ts";
 import { epochYaml, FMNIST_DIR, median, QUICK_SHAPES } from "../tasks/bench.ts";
+import { EPOCH_RUNS } from "../src/bench/epoch.ts";
+import { placeImages, realBatch, trainedWeightsName } from "../src/bench/activity.ts";
+import { dispatchLabel } from "../src/bench/shape_bench.ts";
+import { stepsFor } from "../src/bench/timing.ts";
 
 Deno.test("stepFlops: a tiny conv-pool-linear plan counted by hand", () => {
   // 2C3 on 1x4x4: M=2, K=1*3*3=9, N=batch 2 * 16 positions = 32 -> product 2*2*32*9 = 1152.
@@ -136,16 +140,28 @@ Deno.test("epochYaml: parses into the intended settings", async () => {
   const quick = parseExperiment(epochYaml(true, "/tmp/x y"), "bench").base;
   assert.equal(quick.dataset, "fmnist");
   assert.equal(quick.data_dir, FMNIST_DIR);
-  // The quick start's network and settings (experiments/quickstart.yaml), on 5000 samples.
+  // The quick start's network and settings (experiments/quickstart.yaml), on all of the data.
   const start = parseExperiment(
     await Deno.readTextFile(new URL("../experiments/quickstart.yaml", import.meta.url)),
     "quickstart",
   ).base;
-  for (const key of ["arch", "batch_size", "lr", "weight_decay", "normalize"] as const) {
+  for (
+    const key of [
+      "arch",
+      "batch_size",
+      "lr",
+      "weight_decay",
+      "annealing",
+      "normalize",
+      "train_subset",
+      "validation_fraction",
+      "seed",
+    ] as const
+  ) {
     assert.deepEqual(quick[key], start[key], key);
   }
-  assert.equal(quick.train_subset, 5000);
-  assert.equal(quick.epochs, 1);
+  assert.equal(quick.epochs, EPOCH_RUNS);
+  assert.equal(EPOCH_RUNS, 2, "the second epoch is the steady one");
   assert.equal(quick.output, "/tmp/x y");
   const full = parseExperiment(epochYaml(false, "/tmp/o"), "bench").base;
   assert.equal(full.arch, "vgg7");
@@ -172,7 +188,7 @@ Deno.test("bench --quick: bad options are usage errors (exit 2) with what was ex
     assert.equal(a.code, 2);
     assert.match(
       a.stderr,
-      /--only: expected one of mnist-cnn, vgg7-b256, vgg7-b32, vgg11-b256, fmnist-epoch, got 'vgg9'/,
+      /--only: expected one of mnist-cnn, mnist-cnn-b32, vgg7-b256, vgg7-b32, vgg11-b256, quickstart, fmnist-epoch, got 'vgg9'/,
     );
     const b = await runBench(["--reps", "0"], dir);
     assert.equal(b.code, 2);
@@ -183,67 +199,163 @@ Deno.test("bench --quick: bad options are usage errors (exit 2) with what was ex
   }
 });
 
-Deno.test("bench --quick --only mnist-cnn --reps 2: exits 0 and writes the JSON", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const json = join(dir, "out.json");
-    const r = await runBench(
-      ["--quick", "--only", "mnist-cnn", "--reps", "2", "--json", json],
-      dir,
-    );
-    assert.equal(r.code, 0, `bench exited ${r.code}:\n${r.stderr}`);
-    assert.match(r.stdout, /^adapter: .+$/m);
-    assert.match(r.stdout, /^\| mnist-cnn +\| 4C5-P2-8C5-P2 +\| 8 +\|/m);
-    const j = JSON.parse(await Deno.readTextFile(json));
-    assert.equal(typeof j.adapter, "string");
-    assert.equal(j.deno, Deno.version.deno);
-    assert.ok(!Number.isNaN(Date.parse(j.date)), `date: expected an ISO date, got ${j.date}`);
-    assert.ok(
-      j.commit === null || /^[0-9a-f]{40}(-dirty)?$/.test(j.commit),
-      `commit: got ${j.commit}`,
-    );
-    assert.equal(j.quick, true);
-    assert.equal(j.epoch, null, "--only mnist-cnn runs no epoch");
-    assert.equal(j.shapes.length, 1);
-    const s = j.shapes[0];
-    const shape = QUICK_SHAPES.find((q) => q.name === "mnist-cnn")!;
-    assert.equal(s.name, "mnist-cnn");
-    assert.equal(s.arch, shape.arch);
-    assert.equal(s.batch, shape.batch);
-    const plan = planModel(shape.arch, shape.input, shape.classes);
-    assert.equal(s.flops.step, stepFlops(plan, shape.batch).total);
-    assert.equal(s.flops.inference, inferenceFlops(plan, shape.batch));
-    for (const t of [s.train, s.inference]) {
-      assert.equal(t.reps_ms.length, 2);
-      assert.ok(t.reps_ms.every((x: number) => x > 0 && Number.isFinite(x)));
-      assert.equal(t.median_ms, median(t.reps_ms));
-      assert.equal(t.min_ms, Math.min(...t.reps_ms));
-      assert.ok(
-        Math.abs(t.samples_per_s - shape.batch / (t.median_ms / 1000)) < 1e-9 * t.samples_per_s,
+Deno.test(
+  "bench --quick --only mnist-cnn --reps 2: dense and sparse on trained activity, the JSON",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const json = join(dir, "out.json");
+      // The trained weights' cache in the run's own folder: it starts without one.
+      const cache = join(dir, "cache");
+      const r = await runBench(
+        ["--quick", "--only", "mnist-cnn", "--reps", "2", "--json", json, "--cache", cache],
+        dir,
       );
+      assert.equal(r.code, 0, `bench exited ${r.code}:\n${r.stderr}`);
+      assert.match(r.stdout, /^adapter: .+$/m);
+      assert.match(r.stdout, /^\| mnist-cnn +\| 4C5-P2-8C5-P2 +\| 8 +\|/m);
+      const j = JSON.parse(await Deno.readTextFile(json));
+      assert.equal(typeof j.adapter, "string");
+      assert.equal(j.deno, Deno.version.deno);
+      assert.ok(!Number.isNaN(Date.parse(j.date)), `date: expected an ISO date, got ${j.date}`);
+      assert.ok(
+        j.commit === null || /^[0-9a-f]{40}(-dirty)?$/.test(j.commit),
+        `commit: got ${j.commit}`,
+      );
+      assert.equal(j.quick, true);
+      assert.equal(j.epoch, null, "--only mnist-cnn runs no epoch");
+      assert.equal(j.shapes.length, 1);
+      const s = j.shapes[0];
+      const shape = QUICK_SHAPES.find((q) => q.name === "mnist-cnn")!;
+      assert.equal(s.name, "mnist-cnn");
+      assert.equal(s.arch, shape.arch);
+      assert.equal(s.batch, shape.batch);
+      const plan = planModel(shape.arch, shape.input, shape.classes);
+      const f = stepFlops(plan, shape.batch);
+      assert.equal(s.flops.step, f.total);
+      assert.equal(s.flops.inference, inferenceFlops(plan, shape.batch));
+      for (const t of [s.train, s.train_dense, s.train_sparse, s.inference]) {
+        assert.equal(t.reps_ms.length, 2);
+        assert.ok(t.reps_ms.every((x: number) => x > 0 && Number.isFinite(x)));
+        assert.equal(t.median_ms, median(t.reps_ms));
+        assert.equal(t.min_ms, Math.min(...t.reps_ms));
+        assert.ok(
+          Math.abs(t.samples_per_s - shape.batch / (t.median_ms / 1000)) < 1e-9 * t.samples_per_s,
+        );
+      }
+      assert.ok(s.steps_per_rep >= 3, "at least 3 steps per repetition");
+      assert.equal(s.sparse_speedup, s.train_dense.median_ms / s.train_sparse.median_ms);
+      const cpu = /llvmpipe|lavapipe|swiftshader|software|warp/i.test(j.adapter);
+      assert.deepEqual(s.train, cpu ? s.train_sparse : s.train_dense, "the default products");
+      assert.ok(
+        Math.abs(s.train.tflops - s.flops.step / (s.train.median_ms / 1000) / 1e12) < 1e-12,
+      );
+      // Activity: trained on Fashion-MNIST when it is here, with every spiking layer reported.
+      const a = s.activity;
+      assert.equal(a.kind, "trained");
+      assert.equal(a.weights, "trained", "an empty cache: trained now");
+      const cached = [...Deno.readDirSync(cache)].map((e) => e.name);
+      assert.deepEqual(cached, [await trainedWeightsName(shape)], "and cached");
+      assert.deepEqual(a.layers.map((l: { token: string }) => l.token), ["4C5", "8C5"]);
+      for (const l of a.layers) {
+        assert.ok(l.firing > 0 && l.firing < 1 && Math.abs(l.silent - (1 - l.firing)) < 1e-12);
+        // Both layers lie before a pool: event-driven, and at most one neuron of 4 passes.
+        assert.equal(l.weight_gradient, "events");
+        assert.ok(l.gradient_share > 0 && l.gradient_share <= 0.25, `${l.gradient_share}`);
+      }
+      assert.ok(a.input_silent > 0.3 && a.input_silent < 0.7, "Fashion-MNIST: half its pixels 0");
+      // Performed FLOPs: each event-driven weight gradient at its events' share.
+      const saved = a.layers.reduce(
+        (t: number, l: { index: number; gradient_share: number }) =>
+          t + (1 - l.gradient_share) * f.perLayer[l.index].backwardWeight,
+        0,
+      );
+      assert.ok(Math.abs(s.flops.step_performed - (f.total - saved)) < 1e-6 * f.total);
+      assert.ok(
+        Math.abs(s.gflops.performed - s.flops.step_performed / s.train_sparse.median_ms / 1e6) <
+          1e-9 * s.gflops.performed,
+      );
+      // Memory: what the model allocated is the plan's activations and weight-sized buffers
+      // plus small extras (split-K partials, accumulators, statistics partials, event lists).
+      const m = s.memory;
+      const batch = shape.batch;
+      const counted = m.activations_bytes + m.weight_buffers_bytes;
+      assert.ok(
+        m.allocated_bytes >= counted,
+        `allocated ${m.allocated_bytes} < counted ${counted}`,
+      );
+      assert.ok(
+        m.allocated_bytes <= 1.5 * counted,
+        `allocated ${m.allocated_bytes} vs counted ${counted}`,
+      );
+      assert.equal(m.activations_bytes, stepBytes(plan, batch));
+      assert.equal(m.weight_buffers_bytes, weightBytes(plan));
+      assert.equal(m.step_bytes_per_sample, stepBytes(plan, 1));
+      assert.equal(m.forward_bytes_per_sample, forwardBytes(plan, 1));
+      assert.equal(s.anchor, null);
+      assert.equal(s.cpu_reference_ms, 4.3);
+      assert.equal(s.speedup_vs_cpu_reference, 4.3 / s.train.median_ms);
+      assert.equal(s.speedup_vs_tfjs, null);
+      assert.equal(s.peer, null, "no --peer, no TF.js");
+      assert.equal(s.profile, null, "no --profile");
+      assert.equal(j.peer, null);
+      assert.ok(s.startup.model_create_ms > 0 && s.startup.first_step_ms > 0);
+      assert.ok(j.startup.engine_create_ms > 0);
+      assert.match(r.stdout, /^mnist-cnn target <= the reference's 4\.3 ms\/step .+\((not )?met/m);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-    assert.ok(Math.abs(s.train.tflops - s.flops.step / (s.train.median_ms / 1000) / 1e12) < 1e-12);
-    // Memory: what the model allocated is the plan's activations and weight-sized buffers plus
-    // small extras (split-K partials, accumulators, statistics partials, labels).
-    const m = s.memory;
-    const batch = shape.batch;
-    const counted = m.activations_bytes + m.weight_buffers_bytes;
-    assert.ok(m.allocated_bytes >= counted, `allocated ${m.allocated_bytes} < counted ${counted}`);
-    assert.ok(
-      m.allocated_bytes <= 1.5 * counted,
-      `allocated ${m.allocated_bytes} vs counted ${counted}`,
-    );
-    assert.equal(m.activations_bytes, stepBytes(plan, batch));
-    assert.equal(m.weight_buffers_bytes, weightBytes(plan));
-    assert.equal(m.step_bytes_per_sample, stepBytes(plan, 1));
-    assert.equal(m.forward_bytes_per_sample, forwardBytes(plan, 1));
-    assert.equal(s.anchor, null);
-    assert.equal(s.speedup_vs_tfjs, null);
-    assert.equal(s.peer, null, "no --peer, no TF.js");
-    assert.equal(j.peer, null);
-    assert.ok(s.startup.model_create_ms > 0 && s.startup.first_step_ms > 0);
-    assert.ok(j.startup.engine_create_ms > 0);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  },
+);
+
+Deno.test("placeImages and realBatch: Fashion-MNIST in a 3 x 32 x 32 input, silent pixels", () => {
+  const img = Uint8Array.from({ length: 2 * 784 }, (_, i) => (i % 784 === 0 ? 0 : 1 + (i % 200)));
+  const out = placeImages(img, 2, [3, 32, 32]);
+  // Image 1, channel 2, row 2 + 0, column 2 + 5: pixel 5 of image 1.
+  assert.equal(out[((1 * 3 + 2) * 32 + 2) * 32 + 2 + 5], img[784 + 5]);
+  assert.equal(out[((1 * 3 + 2) * 32 + 0) * 32 + 0], 0, "the frame is 0");
+  assert.throws(() => placeImages(img, 2, [1, 20, 20]), /H and W at least 28, got \[1,20,20\]/);
+  const test = {
+    name: "fmnist" as const,
+    split: "test" as const,
+    images: placeImages(img, 2, [1, 28, 28]),
+    labels: Uint8Array.from([3, 7]),
+    count: 2,
+    shape: [1, 28, 28] as [number, number, number],
+    classes: 10,
+    files: [],
+  };
+  const shape = { ...QUICK_SHAPES[0], batch: 3 };
+  const b = realBatch({ train: test, test }, shape, 3);
+  assert.deepEqual([...b.labels], [3, 7, 3], "cycles through the images");
+  assert.equal(b.x[784 + 5], Math.fround(img[784 + 5] / 255));
+  assert.equal(b.silent, 3 / (3 * 784), "one 0 pixel per image");
+  // Normalised (the quick start's encoding): no pixel sits exactly at the mean.
+  assert.equal(realBatch({ train: test, test }, { ...shape, normalize: true }, 3).silent, 0);
+});
+
+Deno.test("trainedWeightsName: the cache key follows the network and the recipe", async () => {
+  const s = QUICK_SHAPES[0];
+  const a = await trainedWeightsName(s);
+  assert.match(a, /^mnist-cnn-[0-9a-f]{12}\.safetensors$/);
+  assert.equal(await trainedWeightsName({ ...s }), a);
+  assert.notEqual(await trainedWeightsName({ ...s, train: { ...s.train, epochs: 3 } }), a);
+  assert.notEqual(await trainedWeightsName({ ...s, arch: "4C5-P2" }), a);
+});
+
+Deno.test("stepsFor and dispatchLabel", () => {
+  assert.equal(stepsFor(10, 0.3, 3, 200), 30);
+  assert.equal(stepsFor(0.001, 0.3, 3, 200), 200);
+  assert.equal(stepsFor(1000, 0.3, 3, 200), 3);
+  const key = JSON.stringify([
+    "",
+    ["conv_forward.wgsl", "_epilogue.wgsl"],
+    "main",
+    [],
+    { CI: 32, H: 8, W: 8, CO: 64, KS: 3 },
+  ]);
+  assert.equal(dispatchLabel(key), "conv_forward 32>64 8x8 k3");
+  const pool = JSON.stringify(["", ["pool_forward.wgsl"], "main", [], { C: 8, H: 4, W: 4, KS: 2 }]);
+  assert.equal(dispatchLabel(pool), "pool_forward 8 4x4 k2");
+  assert.equal(dispatchLabel("gather"), "gather");
 });

@@ -14,7 +14,7 @@ export const LAYERS: Readonly<Record<string, number>> = {
   reference: 2,
   data: 2,
   experiment: 2,
-  bench: 2,
+  bench: 4,
   run: 3,
   cluster: 4,
   report: 4,

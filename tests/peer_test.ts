@@ -134,6 +134,7 @@ Deno.test("bench --quick --peer --only mnist-cnn: TF.js trains the same network,
       args: [
         ...(await taskArgs("bench")),
         ...["--quick", "--peer", "--only", "mnist-cnn", "--reps", "2", "--steps", "1"],
+        ...["--activity", "random"],
         ...["--json", json],
       ],
       cwd: ROOT,
@@ -155,7 +156,7 @@ Deno.test("bench --quick --peer --only mnist-cnn: TF.js trains the same network,
     assert.equal(p.params, planWeights(plan));
     assert.deepEqual(p.layer_shapes, plan.map((l) => toNhwc(l.outShape)));
     assert.ok(s.startup.model_create_ms > 0 && s.startup.first_step_ms > 0);
-    assert.ok(p.warmup.first_step_ms > 0 && p.warmup.steps === 2);
+    assert.ok(p.warmup.first_step_ms > 0 && p.warmup.steps === 3);
     assert.equal(p.train.reps_ms.length, 2, "one TF.js sample per firstspike repetition");
     assert.equal(s.train.reps_ms.length, 2);
     assert.ok(p.train.reps_ms.every((x: number) => x > 0 && Number.isFinite(x)));

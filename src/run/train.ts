@@ -216,9 +216,10 @@ async function modelFor(engine: Engine, s: Experiment, data: Dataset): Promise<M
 
 /**
  * Records and submits training steps `first .. first + count - 1` of the
- * epoch as one submission: gather and augment, then the whole step.
+ * epoch as one submission: gather and augment, then the whole step (the
+ * benchmark trains its shapes with it too).
  */
-function submitTrainSteps(
+export function submitTrainSteps(
   engine: Engine,
   model: Model,
   data: GpuData,
