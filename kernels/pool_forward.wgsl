@@ -26,11 +26,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let bc = o / (WO * HO);
   var best = NO_SPIKE;
   var at = NONE;
+  // No branch: a CPU driver runs invocations as SIMD lanes and pays for every branch.
   for (var ky = 0u; ky < KS; ky++) {
     for (var kx = 0u; kx < KS; kx++) {
       let i = (bc * H + oy * KS + ky) * W + ox * KS + kx;
       let t = x[i];
-      if (fired(t) && t < best) { best = t; at = i; }
+      let win = fired(t) && t < best;
+      best = select(best, t, win);
+      at = select(at, i, win);
     }
   }
   y[o] = best;
