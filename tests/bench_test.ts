@@ -337,7 +337,10 @@ Deno.test("placeImages and realBatch: Fashion-MNIST in a 3 x 32 x 32 input, sile
 Deno.test("trainedWeightsName: the cache key follows the network and the recipe", async () => {
   const s = QUICK_SHAPES[0];
   const a = await trainedWeightsName(s);
-  assert.match(a, /^mnist-cnn-[0-9a-f]{12}\.safetensors$/);
+  assert.match(a, /^4C5-P2-8C5-P2-[0-9a-f]{12}\.safetensors$/);
+  // vgg7-b256 and vgg7-b32 differ in their batch only: one file.
+  const [v256, v32] = ["vgg7-b256", "vgg7-b32"].map((n) => QUICK_SHAPES.find((q) => q.name === n)!);
+  assert.equal(await trainedWeightsName(v256), await trainedWeightsName(v32));
   assert.equal(await trainedWeightsName({ ...s }), a);
   assert.notEqual(await trainedWeightsName({ ...s, train: { ...s.train, epochs: 3 } }), a);
   assert.notEqual(await trainedWeightsName({ ...s, arch: "4C5-P2" }), a);

@@ -122,7 +122,10 @@ export interface TrainedWeights {
   train_acc: number;
 }
 
-/** File name of a shape's trained weights in the cache: its network, input and recipe. */
+/**
+ * File name of a shape's trained weights in the cache: its network, input and
+ * recipe (shapes that differ only in their timed batch share a file).
+ */
 export async function trainedWeightsName(shape: BenchShape): Promise<string> {
   const key = JSON.stringify({
     v: 1,
@@ -134,7 +137,7 @@ export async function trainedWeightsName(shape: BenchShape): Promise<string> {
   });
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
   const hex = Array.from(hash.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${shape.name}-${hex}.safetensors`;
+  return `${shape.arch.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 40)}-${hex}.safetensors`;
 }
 
 /**
