@@ -287,18 +287,20 @@ export interface Gemm {
 
 /** Programs of a weighted layer. */
 export interface WeightedPrograms {
-  /** Forward GEMM (S and I, or U); with splits > 1 it writes partial sums. */
-  forward: Gemm;
+  /** Forward GEMM (S and I, or U); with splits > 1 it writes partial sums. Null with `direct`. */
+  forward: Gemm | null;
   /** With a split forward: adds the partial sums and applies the epilogue; else null. */
   finishForward: Program | null;
-  /** Gradient w.r.t. the input times. */
-  backwardInput: Gemm;
+  /** Gradient w.r.t. the input times; null with `direct`, or when the layer passes none. */
+  backwardInput: Gemm | null;
   /** Weight gradient, split-K into partial sums. */
   backwardWeight: Gemm;
   /** Adds the weight gradient's partial sums into the gradient. */
   reduce: Program;
   /** A spiking layer's folding of dL/dtau into its backward factors, run before both backward products; null for the readout. */
   scale: Program | null;
+  /** A convolution's forward and input gradient as direct convolutions (CPU drivers, {@link useDirectConv}), or null. */
+  direct: { forward: DirectConv; backwardInput: DirectConv | null } | null;
 }
 
 /** Most uniform windows a layer's weights may take (12 uniform buffers per stage, one for the step). */
@@ -353,7 +355,9 @@ export async function weightedPrograms(
   clip: number,
   maxBatch: number,
   precision: Precision = "f32",
+  inputGradient = true,
 ): Promise<WeightedPrograms> {
+  const directConv = useDirectConv(engine.cpu, g, precision);
   const shape = { CI: g.ci, H: g.h, W: g.w, CO: g.co, KS: g.ks, TWIN: tWin, MODE: g.mode };
   const readout = g.mode === 1;
   const pixels = maxBatch * g.h * g.w;
@@ -414,83 +418,88 @@ export async function weightedPrograms(
     tile,
     splits: n,
   });
-  const [forward, finishForward, backwardInput, backwardWeight, reduce, scale] = await Promise.all([
-    gemm(
-      ["conv_forward.wgsl", "_epilogue.wgsl", weights, coreFile(tiles.forward)],
-      tiles.forward,
-      [
-        "read",
-        "read",
-        "rw",
-        "rw",
-        "rw",
-      ],
-      {
-        ...shape,
-        CLIP: clip,
-        B_DUAL: !readout,
-        Y_USED: !readout,
-        SPLIT: fSplits > 1,
-      },
-      fSplits,
-      windows,
-    ),
-    fSplits > 1
-      ? engine.program({
-        files: ["forward_splits.wgsl", "_epilogue.wgsl"],
-        bindings: ["read", "rw", "rw"],
-        constants: {
-          H: g.h,
-          W: g.w,
-          CO: g.co,
-          TWIN: tWin,
-          CLIP: clip,
-          MODE: g.mode,
-          SPLITS: fSplits,
-        },
-      })
-      : Promise.resolve(null),
-    gemm(
-      ["conv_backward_input.wgsl", weights, coreFile(tiles.backwardInput)],
-      tiles.backwardInput,
-      [
-        "read",
-        "read",
-        "read",
-        "read",
-        "rw",
-      ],
-      {
-        ...shape,
-        Y_USED: false,
-      },
-      1,
-      windows,
-    ),
-    gemm(["conv_backward_weight.wgsl", coreFile(tiles.backwardWeight)], tiles.backwardWeight, [
-      "read",
-      "read",
-      "read",
-      "rw",
-    ], {
-      ...shape,
-      A_DUAL: !readout,
-      B_DUAL: !readout,
-      Y_USED: !readout,
-      A_K_FAST: true,
-      B_K_FAST: true,
-    }, splits),
-    engine.program({
-      files: ["reduce_splits.wgsl"],
-      bindings: ["read", "rw"],
-      constants: { LEN: g.co * g.ci * g.ks * g.ks, SPLITS: splits },
-    }),
-    readout ? Promise.resolve(null) : engine.program({
-      files: ["scale_grad.wgsl"],
-      bindings: ["read", "rw"],
-    }),
-  ]);
-  return { forward, finishForward, backwardInput, backwardWeight, reduce, scale };
+  const [forward, finishForward, backwardInput, backwardWeight, reduce, scale, directs] =
+    await Promise
+      .all([
+        directConv ? Promise.resolve(null) : gemm(
+          ["conv_forward.wgsl", "_epilogue.wgsl", weights, coreFile(tiles.forward)],
+          tiles.forward,
+          [
+            "read",
+            "read",
+            "rw",
+            "rw",
+            "rw",
+          ],
+          {
+            ...shape,
+            CLIP: clip,
+            B_DUAL: !readout,
+            Y_USED: !readout,
+            SPLIT: fSplits > 1,
+          },
+          fSplits,
+          windows,
+        ),
+        fSplits > 1
+          ? engine.program({
+            files: ["forward_splits.wgsl", "_epilogue.wgsl"],
+            bindings: ["read", "rw", "rw"],
+            constants: {
+              H: g.h,
+              W: g.w,
+              CO: g.co,
+              TWIN: tWin,
+              CLIP: clip,
+              MODE: g.mode,
+              SPLITS: fSplits,
+            },
+          })
+          : Promise.resolve(null),
+        directConv || !inputGradient ? Promise.resolve(null) : gemm(
+          ["conv_backward_input.wgsl", weights, coreFile(tiles.backwardInput)],
+          tiles.backwardInput,
+          [
+            "read",
+            "read",
+            "read",
+            "read",
+            "rw",
+          ],
+          {
+            ...shape,
+            Y_USED: false,
+          },
+          1,
+          windows,
+        ),
+        gemm(["conv_backward_weight.wgsl", coreFile(tiles.backwardWeight)], tiles.backwardWeight, [
+          "read",
+          "read",
+          "read",
+          "rw",
+        ], {
+          ...shape,
+          A_DUAL: !readout,
+          B_DUAL: !readout,
+          Y_USED: !readout,
+          A_K_FAST: true,
+          B_K_FAST: true,
+        }, splits),
+        engine.program({
+          files: ["reduce_splits.wgsl"],
+          bindings: ["read", "rw"],
+          constants: { LEN: g.co * g.ci * g.ks * g.ks, SPLITS: splits },
+        }),
+        readout ? Promise.resolve(null) : engine.program({
+          files: ["scale_grad.wgsl"],
+          bindings: ["read", "rw"],
+        }),
+        directConv
+          ? directConvPrograms(engine, g, tWin, clip, inputGradient)
+          : Promise.resolve(null),
+      ]);
+  return { forward, finishForward, backwardInput, backwardWeight, reduce, scale, direct: directs };
 }
 
 /**
@@ -584,6 +593,182 @@ export function dispatchWeightEvents(
 ): void {
   pass.setPipeline(e.program.pipeline);
   pass.dispatchWorkgroups(Math.ceil(g.ci / e.tile.tc), Math.ceil(g.co / e.tile.lanes), splits);
+}
+
+/**
+ * A direct convolution of a spiking KS x KS layer on a CPU driver
+ * (`conv_forward_direct.wgsl` or `conv_backward_input_direct.wgsl`): `tm`
+ * rows (output channels; input channels for the input gradient) by `tn`
+ * consecutive pixels of an image row per invocation, `lanes` invocations
+ * per workgroup, reading transposed weights (`transpose_weights.wgsl`)
+ * through `windows` uniform windows of `rpw` rows of `rowFloats` floats.
+ */
+export interface DirectConv {
+  program: Program;
+  tm: number;
+  tn: number;
+  lanes: number;
+  rpw: number;
+  rowFloats: number;
+  windows: number;
+}
+
+/** How transposed weights lie in uniform windows: rows (taps) of `channels` floats, padded to 4. */
+export function directWindows(rows: number, channels: number): {
+  rowFloats: number;
+  rpw: number;
+  windows: number;
+} {
+  const rowFloats = Math.ceil(channels / 4) * 4;
+  const rpw = Math.floor(WINDOW_FLOATS / rowFloats);
+  return { rowFloats, rpw, windows: Math.ceil(rows / rpw) };
+}
+
+/**
+ * Pixels per invocation of a direct convolution for rows of `w` pixels: the
+ * least padding among 4 to 16 (a whole row when shorter), the closest to 8
+ * on a tie.
+ *
+ * @example
+ * ```ts
+ * import { directPixels } from "./layers.ts";
+ * if (directPixels(32) !== 8 || directPixels(14) !== 7 || directPixels(28) !== 7 || directPixels(3) !== 3) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function directPixels(w: number): number {
+  if (w <= 8) return w;
+  let best = 8;
+  const waste = (tn: number) => Math.ceil(w / tn) * tn - w;
+  for (let tn = 4; tn <= 16; tn++) {
+    if (
+      waste(tn) < waste(best) ||
+      (waste(tn) === waste(best) && Math.abs(tn - 8) < Math.abs(best - 8))
+    ) {
+      best = tn;
+    }
+  }
+  return best;
+}
+
+/**
+ * Whether a layer runs its forward and input-gradient products as direct
+ * convolutions: a spiking convolution on a CPU driver, float32, with
+ * transposed weights that fit in {@link MAX_UNIFORM_WINDOWS} windows each,
+ * unless `FIRSTSPIKE_DIRECT_CONV=0`, or a setting that asks for the GEMM
+ * path (`FIRSTSPIKE_TILE`, `FIRSTSPIKE_UNIFORM_WEIGHTS=0`,
+ * `FIRSTSPIKE_FORWARD_SPLITS`: the tests that force them test the GEMM
+ * kernels).
+ */
+export function useDirectConv(cpu: boolean, g: GemmShape, precision: Precision): boolean {
+  const env = Deno.env.get("FIRSTSPIKE_DIRECT_CONV");
+  if (env !== undefined && env !== "0" && env !== "1") {
+    throw new Error(`FIRSTSPIKE_DIRECT_CONV: expected 0 or 1, got '${env}'`);
+  }
+  if (!cpu || env === "0" || precision !== "f32" || g.mode !== 0 || g.h * g.w === 1) return false;
+  if (
+    Deno.env.get("FIRSTSPIKE_TILE") || Deno.env.get("FIRSTSPIKE_UNIFORM_WEIGHTS") === "0" ||
+    Deno.env.get("FIRSTSPIKE_FORWARD_SPLITS")
+  ) {
+    return false;
+  }
+  const taps = g.ks * g.ks;
+  return directWindows(g.ci * taps, g.co).windows <= MAX_UNIFORM_WINDOWS &&
+    directWindows(g.co * taps, g.ci).windows <= MAX_UNIFORM_WINDOWS;
+}
+
+/** Builds (or fetches) one direct convolution program of a layer. */
+async function directConvProgram(
+  engine: Engine,
+  g: GemmShape,
+  input: boolean,
+  tWin: number,
+  clip: number,
+): Promise<DirectConv> {
+  const taps = g.ks * g.ks;
+  const rows = input ? g.ci : g.co;
+  const layout = directWindows((input ? g.co : g.ci) * taps, rows);
+  const tn = directPixels(g.w);
+  // Accumulators: two per output forward (S and I), one for the input gradient; at most 128.
+  const perOutput = input ? 1 : 2;
+  const most = Math.max(4, Math.floor(128 / (perOutput * tn) / 4) * 4);
+  const tm = Math.min(layout.rowFloats, most, 16);
+  const lanes = 8;
+  const program = await engine.program({
+    files: input
+      ? ["conv_backward_input_direct.wgsl"]
+      : ["conv_forward_direct.wgsl", "_epilogue.wgsl"],
+    defines: {
+      TM: tm,
+      TN: tn,
+      LANES: lanes,
+      RPW: layout.rpw,
+      ...(input ? { CI4: layout.rowFloats } : { CO4: layout.rowFloats }),
+    },
+    repeats: {
+      i: tm,
+      q: tn,
+      x: g.ks,
+      j: tn + g.ks - 1,
+      v: tm / 4,
+      u: layout.windows,
+      K: g.ks - 1,
+    },
+    windows: layout.windows,
+    bindings: input ? ["read", "read", "rw"] : ["read", "rw", "rw"],
+    constants: {
+      CI: g.ci,
+      H: g.h,
+      W: g.w,
+      CO: g.co,
+      KS: g.ks,
+      ...(input ? {} : { TWIN: tWin, CLIP: clip }),
+    },
+  });
+  return {
+    program,
+    tm,
+    tn,
+    lanes,
+    rpw: layout.rpw,
+    rowFloats: layout.rowFloats,
+    windows: layout.windows,
+  };
+}
+
+/** Builds the direct forward and (when the layer has one) input-gradient programs of a layer. */
+export async function directConvPrograms(
+  engine: Engine,
+  g: GemmShape,
+  tWin: number,
+  clip: number,
+  inputGradient: boolean,
+): Promise<{ forward: DirectConv; backwardInput: DirectConv | null }> {
+  const [forward, backwardInput] = await Promise.all([
+    directConvProgram(engine, g, false, tWin, clip),
+    inputGradient ? directConvProgram(engine, g, true, tWin, clip) : Promise.resolve(null),
+  ]);
+  return { forward, backwardInput };
+}
+
+/**
+ * Records a direct convolution over `batch` images: [ceil(batch * H * ceil(W / tn) / lanes),
+ * ceil(rows / tm)] workgroups.
+ */
+export function dispatchDirectConv(
+  pass: GPUComputePassEncoder,
+  d: DirectConv,
+  g: GemmShape,
+  batch: number,
+  input: boolean,
+): void {
+  pass.setPipeline(d.program.pipeline);
+  const invocations = batch * g.h * Math.ceil(g.w / d.tn);
+  pass.dispatchWorkgroups(
+    Math.ceil(invocations / d.lanes),
+    Math.ceil((input ? g.ci : g.co) / d.tm),
+  );
 }
 
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */

@@ -33,7 +33,7 @@ import {
 import { buildNetwork, lossGroup, type Network } from "./network.ts";
 import { flattenWeights, unflattenWeights, weightShapes } from "./param_layout.ts";
 import { type LayerPlan, planModel, sizeOf } from "./spec.ts";
-import { encodeBackward, encodeForward, encodeLoss } from "./step_encoder.ts";
+import { encodeBackward, encodeForward, encodeLoss, encodeTransposes } from "./step_encoder.ts";
 import { kaimingNormal, Rng } from "../util/rng.ts";
 
 export { type Metrics, SLOTS } from "./metrics.ts";
@@ -219,6 +219,26 @@ export class Model {
     this.engine.write(this.adamM, zeros);
     this.engine.write(this.adamV, zeros);
     this.adamStep = 0;
+    this.#weightsChanged();
+  }
+
+  /**
+   * Brings what is derived from `params` up to date after a host write: the
+   * transposed copies that direct convolutions read (queued, nothing read
+   * back). Call it after writing {@link Model.params} directly.
+   */
+  weightsWritten(): void {
+    this.#weightsChanged();
+  }
+
+  #weightsChanged(): void {
+    if (this.#net.transposed.copies.length === 0) return;
+    const enc = this.engine.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setBindGroup(0, this.engine.stepGroup, [0]);
+    encodeTransposes(this.#net, pass);
+    pass.end();
+    this.engine.device.queue.submit([enc.finish()]);
   }
 
   /** Reads the weights back as PyTorch-shaped tensors named `layers.<i>.weight`. */
@@ -259,6 +279,7 @@ export class Model {
     this.engine.write(this.signs, s.signs);
     this.adamStep = s.adamStep;
     this.lr = s.lr;
+    this.#weightsChanged();
   }
 
   /** The loss kernel's bind group for a label source (made once per pair of buffers). */

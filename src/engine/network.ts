@@ -10,6 +10,7 @@
 
 import { type Engine, type Program, UNIFORM_WINDOW_BYTES } from "./gpu.ts";
 import {
+  directWindows,
   type EventsGemm,
   type GemmShape,
   gemmShape,
@@ -19,6 +20,7 @@ import {
   type WeightedPrograms,
   weightedPrograms,
   weightEventsProgram,
+  WINDOW_FLOATS,
 } from "./layers.ts";
 import { accumFloats, SLOTS, STATS_BASE, STATS_FLOATS } from "./metrics.ts";
 import type { ResolvedModelOptions } from "./model_options.ts";
@@ -49,6 +51,8 @@ export interface LayerRun {
     scale?: GPUBindGroup;
     /** Group 2: the uniform windows over its weights (forward and input gradient; see `windows`). */
     windows?: GPUBindGroup;
+    /** Group 2 of a direct input gradient: the windows over its transposed weights. */
+    windowsInput?: GPUBindGroup;
   };
   /**
    * The event-driven backward of a spiking layer (when the model's sparse mode
@@ -111,6 +115,14 @@ export interface Network {
   counter: GPUBuffer;
   /** Whether event-driven products are built (the resolved sparse mode on this device). */
   sparse: boolean;
+  /**
+   * The direct convolutions' transposed weights (`transpose_weights.wgsl`), and the kernels that
+   * write them from `params`, one per such layer (empty without direct convolutions).
+   */
+  transposed: {
+    buffer: GPUBuffer | null;
+    copies: { program: Program; group: GPUBindGroup; count: number }[];
+  };
   /** Labels of a batch given directly (not from GPU data). */
   directLabels: GPUBuffer;
   /** Sample indices 0..maxBatch-1 for directly given batches. */
@@ -160,7 +172,7 @@ export async function buildNetwork(
   const B = opts.maxBatch;
   const inShape = opts.inputShape;
   const inSize = sizeOf(inShape);
-  const net: Omit<Network, "encode" | "loss" | "optim"> = {
+  const net: Omit<Network, "encode" | "loss" | "optim" | "transposed"> = {
     plan,
     opts,
     layout,
@@ -220,10 +232,23 @@ export async function buildNetwork(
   for (const L of layers) {
     if (L.plan.weightShape) {
       L.gemm = gemmShape(L.plan, opts.readout === "spike");
-      L.weighted = await weightedPrograms(e, L.gemm, opts.tWin, opts.gradClip, B, opts.precision);
+      L.weighted = await weightedPrograms(
+        e,
+        L.gemm,
+        opts.tWin,
+        opts.gradClip,
+        B,
+        opts.precision,
+        needsInputGrad(plan, L.plan.index),
+      );
       const W = L.weighted;
       const columns = Math.ceil(
-        (B * L.gemm.h * L.gemm.w) / Math.min(W.forward.tile.bn, W.backwardInput.tile.bn),
+        (B * L.gemm.h * L.gemm.w) /
+          Math.min(
+            W.forward?.tile.bn ?? Infinity,
+            W.backwardInput?.tile.bn ?? Infinity,
+            W.direct ? W.direct.forward.lanes * W.direct.forward.tn : Infinity,
+          ),
       );
       const limit = e.device.limits.maxComputeWorkgroupsPerDimension;
       if (columns > limit) {
@@ -232,7 +257,7 @@ export async function buildNetwork(
             `per dispatch dimension, got ${columns} for batch ${B}; use a smaller batch`,
         );
       }
-      const fwdPart = W.forward.splits > 1
+      const fwdPart = W.forward && W.forward.splits > 1
         ? W.forward.splits * L.gemm.co * B * L.gemm.h * L.gemm.w * 2
         : 0;
       partMax = Math.max(partMax, W.backwardWeight.splits * L.size, fwdPart);
@@ -260,6 +285,21 @@ export async function buildNetwork(
     }
   }
   const part = buf(partMax * 4, "split-K partials");
+  // Direct convolutions read their weights transposed, each copy from a window boundary.
+  const transposedAt = new Map<number, { fwd: number; input: number }>();
+  let transposedFloats = 0;
+  for (const L of layers) {
+    if (!L.weighted?.direct) continue;
+    const g = L.gemm!, taps = g.ks * g.ks;
+    const fwd = transposedFloats;
+    transposedFloats += directWindows(g.ci * taps, g.co).windows * WINDOW_FLOATS;
+    transposedAt.set(L.plan.index, { fwd, input: transposedFloats });
+    transposedFloats += directWindows(g.co * taps, g.ci).windows * WINDOW_FLOATS;
+  }
+  const transposed = transposedFloats > 0
+    ? buf(transposedFloats * 4, "transposed weights", true)
+    : null;
+  const copies: Network["transposed"]["copies"] = [];
   // One layer's events at a time: the backward pass builds them and reads them right after.
   const act = buf(eventsMax * 4, "event pixels");
   const count = buf(planesMax * 4, "event counts");
@@ -290,22 +330,51 @@ export async function buildNetwork(
       const gfac = buf(L.gemm!.mode === 0 ? outCount * 8 : 16, `layer ${i} gfac`);
       gfacOf[i] = gfac;
       const W = L.weighted;
-      L.groups.forward = e.bind(W.forward.program, [x, w, y, gfac, part]);
-      if (W.finishForward) L.groups.finish = e.bind(W.finishForward, [part, y, gfac]);
-      if (needsInputGrad(plan, i)) {
-        L.groups.backward = e.bind(W.backwardInput.program, [
-          x,
-          w,
-          net.deltas[i],
-          gfac,
-          net.deltas[i - 1],
-        ]);
+      if (W.direct) {
+        const d = W.direct, at = transposedAt.get(i)!, g = L.gemm!;
+        L.groups.forward = e.bind(d.forward.program, [x, y, gfac]);
+        L.groups.windows = e.bindWindows(d.forward.program, transposed!, at.fwd * 4);
+        if (d.backwardInput) {
+          L.groups.backward = e.bind(d.backwardInput.program, [x, gfac, net.deltas[i - 1]]);
+          L.groups.windowsInput = e.bindWindows(d.backwardInput.program, transposed!, at.input * 4);
+        }
+        const fw = directWindows(g.ci * g.ks * g.ks, g.co);
+        const bw = directWindows(g.co * g.ks * g.ks, g.ci);
+        const program = await e.program({
+          files: ["transpose_weights.wgsl"],
+          bindings: ["read", "rw"],
+          constants: {
+            CO: g.co,
+            CI: g.ci,
+            KS: g.ks,
+            WOFF: L.offset,
+            FOFF: at.fwd,
+            RPWF: fw.rpw,
+            CO4: fw.rowFloats,
+            BOFF: at.input,
+            RPWB: bw.rpw,
+            CI4: bw.rowFloats,
+          },
+        });
+        copies.push({ program, group: e.bind(program, [net.params, transposed!]), count: L.size });
+      } else {
+        L.groups.forward = e.bind(W.forward!.program, [x, w, y, gfac, part]);
+        if (needsInputGrad(plan, i)) {
+          L.groups.backward = e.bind(W.backwardInput!.program, [
+            x,
+            w,
+            net.deltas[i],
+            gfac,
+            net.deltas[i - 1],
+          ]);
+        }
       }
+      if (W.finishForward) L.groups.finish = e.bind(W.finishForward, [part, y, gfac]);
       L.groups.weight = e.bind(W.backwardWeight.program, [x, net.deltas[i], gfac, part]);
       if (W.scale) L.groups.scale = e.bind(W.scale, [net.deltas[i], gfac]);
       // Forward and input gradient read the weights through the same uniform windows, if any
       // (`uniformWindows`: CPU drivers); one group 2 serves both.
-      if (W.forward.program.windows > 0) {
+      if (W.forward && W.forward.program.windows > 0) {
         L.groups.windows = e.bindWindows(W.forward.program, net.params, L.offset * 4);
       }
       if (L.events) {
@@ -390,7 +459,7 @@ export async function buildNetwork(
     program: optimProgram,
     group: e.bind(optimProgram, [net.params, net.grads, net.adamM, net.adamV, net.signs]),
   };
-  return { ...net, encode, loss, optim };
+  return { ...net, encode, loss, optim, transposed: { buffer: transposed, copies } };
 }
 
 /** The loss kernel's bind group for a label source (made once per pair of buffers). */

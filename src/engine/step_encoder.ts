@@ -9,7 +9,7 @@
  */
 
 import { grid1d } from "./gpu.ts";
-import { dispatchGemm, dispatchWeightEvents, elementwise } from "./layers.ts";
+import { dispatchDirectConv, dispatchGemm, dispatchWeightEvents, elementwise } from "./layers.ts";
 import type { Network } from "./network.ts";
 import { sizeOf } from "./spec.ts";
 
@@ -31,7 +31,8 @@ export function encodeForward(
       const g = L.gemm!;
       pass.setBindGroup(1, L.groups.forward);
       if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
-      dispatchGemm(pass, L.weighted.forward, g.co, batch * g.h * g.w);
+      if (L.weighted.direct) dispatchDirectConv(pass, L.weighted.direct.forward, g, batch, false);
+      else dispatchGemm(pass, L.weighted.forward!, g.co, batch * g.h * g.w);
       if (L.weighted.finishForward) {
         pass.setPipeline(L.weighted.finishForward.pipeline);
         pass.setBindGroup(1, L.groups.finish!);
@@ -99,8 +100,13 @@ export function encodeBackward(
       elementwise(pass, L.size);
       if (L.groups.backward) {
         pass.setBindGroup(1, L.groups.backward);
-        if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
-        dispatchGemm(pass, W.backwardInput, g.ci, batch * g.h * g.w);
+        if (W.direct?.backwardInput) {
+          pass.setBindGroup(2, L.groups.windowsInput!);
+          dispatchDirectConv(pass, W.direct.backwardInput, g, batch, true);
+        } else {
+          if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
+          dispatchGemm(pass, W.backwardInput!, g.ci, batch * g.h * g.w);
+        }
       }
     } else if (L.groups.backward && !L.fusedBackward) {
       pass.setPipeline(L.pool!.backward.pipeline);
@@ -112,5 +118,19 @@ export function encodeBackward(
     pass.setPipeline(net.optim.program.pipeline);
     pass.setBindGroup(1, net.optim.group);
     elementwise(pass, net.layout.count / 4);
+    encodeTransposes(net, pass);
+  }
+}
+
+/**
+ * Records the copies of the weights that direct convolutions read
+ * (`transpose_weights.wgsl`): after every change of `params` (the
+ * optimizer's update, a host write), before the next forward pass.
+ */
+export function encodeTransposes(net: Network, pass: GPUComputePassEncoder): void {
+  for (const c of net.transposed.copies) {
+    pass.setPipeline(c.program.pipeline);
+    pass.setBindGroup(1, c.group);
+    elementwise(pass, c.count);
   }
 }

@@ -1,0 +1,74 @@
+// conv_backward_input_direct.wgsl: a spiking KS x KS convolution's gradient
+// with respect to its input spike times, for CPU drivers, as a direct
+// (transposed) convolution: TM input channels x TN consecutive pixels of one
+// image row per invocation.
+//
+//   dx[ci][p] = fired(t_ci,p) * sum over co, ky, kx (in that order) of
+//               w[co][ci][ky][kx] * G[co][y - ky + KS/2][x - kx + KS/2],
+//
+// G = dL/dtau * g_I (`gfac.x`, folded by `scale_grad.wgsl` or
+// `grad_events.wgsl`; zero outside the image), the terms and order of
+// `conv_backward_input.wgsl` over the direct GEMM core (k = (co, ky, kx)
+// ascending, one fma each), so the sums are the same bit for bit.
+//
+// As in `conv_forward_direct.wgsl`: per output channel and kernel row it
+// reads the TN + KS - 1 values of G its pixels share once, and the weights of
+// all TM input channels of a tap as TM / 4 vec4 reads from uniform windows,
+// transposed (`transpose_weights.wgsl`): rows r = (co * KS + ky) * KS + kx of
+// CI4 floats, RPW rows per window. The pixel (q, tap kx) reads G at column
+// x0 + q - kx + KS/2, that is entry q + (KS - 1) - kx of the row's window that
+// starts at x0 - KS/2. Repeats: `$i` < TM, `$q` < TN, `$j` < TN + KS - 1,
+// `$x` < KS, `$v` < TM / 4, `$u` windows; the constant `K` = KS - 1.
+// Workgroups: [ceil(batch * H * ceil(W / TN) / LANES), ceil(CI / TM)].
+
+override CI: u32 = 1u;
+override H: u32 = 1u;
+override W: u32 = 1u;
+override CO: u32 = 1u;
+override KS: u32 = 1u;
+
+@group(1) @binding(0) var<storage, read> x: array<f32>;          // [B, CI, H, W] input times
+@group(1) @binding(1) var<storage, read> gfac: array<vec2<f32>>; // [B, CO, H, W]: (G, .)
+@group(1) @binding(2) var<storage, read_write> dx: array<f32>;   // [B, CI, H, W]
+
+@group(2) @binding($u) var<uniform> wu$u: array<vec4<f32>, 4096>;
+
+// vec4 v of weight row r (input channels 4v .. 4v + 3 of one tap).
+fn wrow(r: u32, v: u32) -> vec4<f32> {
+  let j = (r % RPW) * (CI4 / 4u) + v;
+  switch (r / RPW) {
+    case $uu: { return wu$u[j]; }
+    default: { return vec4<f32>(0.0); }
+  }
+}
+
+@compute @workgroup_size(LANES, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let segs = (W + TN - 1u) / TN;
+  let inv = wg.x * LANES + lid.x;
+  let x0 = (inv % segs) * TN;
+  let row = (inv / segs) % H;
+  let b = inv / (segs * H);
+  let valid = b < step.batch;
+  let image = min(b, step.batch - 1u);
+  let ci0 = wg.y * TM;
+
+  var s$i_$q = 0.0;
+  for (var co = 0u; co < CO; co++) {
+    let plane = (image * CO + co) * H * W;
+    for (var ky = 0u; ky < KS; ky++) {
+      let oy = i32(row + KS / 2u) - i32(ky);
+      let at = plane + u32(clamp(oy, 0, i32(H) - 1)) * W;
+      let inside = oy >= 0 && oy < i32(H);
+      let cx$j = i32(x0) + $j - i32(KS / 2u);
+      let g$j = gfac[at + u32(clamp(cx$j, 0, i32(W) - 1))].x;
+      let v$j = select(0.0, g$j, inside && cx$j >= 0 && cx$j < i32(W));
+      let r = (co * KS + ky) * KS;
+      let w$x_$v = wrow(r + $xu, ci0 / 4u + $vu);
+      s$i_$q = fma(w$x_$[i/4][$[i%4]], v$[q+K-x], s$i_$q);
+    }
+  }
+  let p0 = row * W + x0;
+  let o$i = ((image * CI + min(ci0 + $iu, CI - 1u)) * H * W) + p0;
+  if (valid && ci0 + $iu < CI && x0 + $qu < W) { dx[o$i + $qu] = select(0.0, s$i_$q, fired(x[o$i + $qu])); }
+}

@@ -1,0 +1,122 @@
+/**
+ * The direct convolutions of a CPU driver (`conv_forward_direct.wgsl`,
+ * `conv_backward_input_direct.wgsl`, their weights transposed by
+ * `transpose_weights.wgsl`) against the GEMM kernels they replace
+ * (`FIRSTSPIKE_DIRECT_CONV=0`): the same spike times, potentials and weight
+ * gradients bit for bit, over two training steps (the second reads the
+ * weights the first updated, transposed again), on kernels 3 and 5, rows
+ * that segments do not divide, one input channel, channel counts off a
+ * multiple of 4, several row blocks and several uniform windows, and a batch
+ * below `maxBatch`. On a GPU both sides are the GEMM (the direct kernels are
+ * for CPU drivers), and the test only checks that.
+ */
+
+import assert from "node:assert/strict";
+import { Model, type Tensor } from "../src/engine/model.ts";
+import { Rng } from "../src/util/rng.ts";
+import { sizeOf } from "../src/engine/spec.ts";
+import { directWindows, gemmShape, useDirectConv } from "../src/engine/layers.ts";
+import { GPU_TEST, randomTimes, testEngine } from "./_compare.ts";
+
+interface Case {
+  arch: string;
+  inShape: number[];
+  batch: number;
+  maxBatch?: number;
+  seed: number;
+}
+
+async function withDirect<T>(on: boolean, fn: () => Promise<T>): Promise<T> {
+  const before = Deno.env.get("FIRSTSPIKE_DIRECT_CONV");
+  Deno.env.set("FIRSTSPIKE_DIRECT_CONV", on ? "1" : "0");
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) Deno.env.delete("FIRSTSPIKE_DIRECT_CONV");
+    else Deno.env.set("FIRSTSPIKE_DIRECT_CONV", before);
+  }
+}
+
+function assertSame(what: string, a: ArrayLike<number>, b: ArrayLike<number>): void {
+  assert.equal(a.length, b.length, `${what}: lengths`);
+  for (let i = 0; i < a.length; i++) {
+    // Equal as numbers (a sum of no terms may be +0 on one path and -0 on the other).
+    if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) {
+      throw new Error(`${what}[${i}]: GEMM ${a[i]}, direct ${b[i]} (expected the same float32)`);
+    }
+  }
+}
+
+async function compare(c: Case): Promise<void> {
+  const engine = await testEngine();
+  const opts = {
+    arch: c.arch,
+    inputShape: c.inShape,
+    classes: 3,
+    maxBatch: c.maxBatch ?? c.batch,
+    optimizer: { kind: "sgd" as const, lr: 0.05, weightDecay: 0 },
+  };
+  const gemm = await withDirect(false, () => Model.create(engine, opts));
+  const direct = await withDirect(true, () => Model.create(engine, opts));
+  try {
+    if (engine.cpu) {
+      const convs = direct.plan.filter((p) => p.spec.kind === "conv");
+      assert.ok(
+        convs.every((p) => useDirectConv(true, gemmShape(p), "f32")),
+        `${c.arch}: every convolution runs direct`,
+      );
+    }
+    const w = await gemm.getWeights();
+    direct.setWeights(w);
+    const rng = new Rng(c.seed);
+    for (let step = 0; step < 2; step++) {
+      const x = randomTimes(rng, c.batch * sizeOf(c.inShape), 1, 0.7);
+      const labels = Array.from({ length: c.batch }, () => rng.int(3));
+      const outs: {
+        grads: Record<string, Tensor>;
+        fwd: { times: Float32Array[]; potentials: Float32Array };
+      }[] = [];
+      for (const m of [gemm, direct]) {
+        m.trainStep(x, labels, { encoded: true });
+        outs.push({ grads: await m.getGradients(), fwd: await m.forward(x, { encoded: true }) });
+      }
+      const where = `${c.arch} step ${step + 1}`;
+      outs[0].fwd.times.forEach((t, i) =>
+        assertSame(`${where} layer ${i} times`, t, outs[1].fwd.times[i])
+      );
+      assertSame(`${where} potentials`, outs[0].fwd.potentials, outs[1].fwd.potentials);
+      for (const [name, t] of Object.entries(outs[0].grads)) {
+        assertSame(`${where} ${name} gradient`, t.data, outs[1].grads[name].data);
+      }
+    }
+    // The updated weights themselves.
+    const [a, b] = [await gemm.getWeights(), await direct.getWeights()];
+    for (const name of Object.keys(a)) assertSame(`${c.arch} ${name}`, a[name].data, b[name].data);
+  } finally {
+    gemm.destroy();
+    direct.destroy();
+  }
+}
+
+Deno.test(
+  "direct convolutions equal the GEMM kernels bit for bit: kernels 3 and 5, odd rows, one channel",
+  GPU_TEST,
+  async () => {
+    await compare({ arch: "6C3-P2-7C3-5F", inShape: [2, 10, 10], batch: 3, seed: 1 });
+    await compare({ arch: "4C5-P2-6C5", inShape: [1, 13, 11], batch: 2, maxBatch: 4, seed: 2 });
+    await compare({ arch: "5C3-5C3", inShape: [3, 7, 19], batch: 2, seed: 3 });
+  },
+);
+
+Deno.test(
+  "direct convolutions: several row blocks and uniform windows, transposed after each update",
+  GPU_TEST,
+  async () => {
+    // 70C3 on 40 channels: forward rows 40 * 9 = 360 of 72 floats (2 windows), input-gradient
+    // rows 70 * 9 = 630 of 40 floats (2 windows); 70 output channels in several row blocks.
+    const taps = 9;
+    assert.equal(directWindows(40 * taps, 70).windows, 2);
+    assert.equal(directWindows(70 * taps, 40).windows, 2);
+    await compare({ arch: "40C3-70C3-P2", inShape: [3, 6, 9], batch: 2, seed: 4 });
+  },
+);
