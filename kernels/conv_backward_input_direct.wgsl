@@ -13,13 +13,15 @@
 //
 // As in `conv_forward_direct.wgsl`: per output channel and kernel row it
 // reads the TN + KS - 1 values of G its pixels share once, and the weights of
-// all TM input channels of a tap as TM / 4 vec4 reads from uniform windows,
-// transposed (`transpose_weights.wgsl`): rows r = (co * KS + ky) * KS + kx of
-// CI4 floats, RPW rows per window. The pixel (q, tap kx) reads G at column
-// x0 + q - kx + KS/2, that is entry q + (KS - 1) - kx of the row's window that
-// starts at x0 - KS/2. Repeats: `$i` < TM, `$q` < TN, `$j` < TN + KS - 1,
-// `$x` < KS, `$v` < TM / 4, `$u` windows; the constant `K` = KS - 1.
-// Workgroups: [ceil(batch * H * ceil(W / TN) / LANES), ceil(CI / TM)].
+// all TM input channels of a tap as TM / 4 vec4 reads from a uniform window,
+// transposed in blocks of TM input channels (`transpose_weights.wgsl`), one
+// block per dispatch at its dynamic offset: vec4 0 holds the block's first
+// channel (u32 bits), then row r = (co * KS + ky) * KS + kx the TM channels'
+// weights of that tap. The pixel (q, tap kx) reads G at column
+// x0 + q - kx + KS/2, that is entry q + (KS - 1) - kx of the row's inputs
+// that start at x0 - KS/2. Repeats: `$i` < TM, `$q` < TN, `$j` < TN + KS - 1,
+// `$x` < KS, `$v` < TM / 4; the constant `K` = KS - 1. Workgroups per
+// dispatch: ceil(batch * H * ceil(W / TN) / LANES).
 
 override CI: u32 = 1u;
 override H: u32 = 1u;
@@ -31,15 +33,11 @@ override KS: u32 = 1u;
 @group(1) @binding(1) var<storage, read> gfac: array<vec2<f32>>; // [B, CO, H, W]: (G, .)
 @group(1) @binding(2) var<storage, read_write> dx: array<f32>;   // [B, CI, H, W]
 
-@group(2) @binding($u) var<uniform> wu$u: array<vec4<f32>, 4096>;
+@group(2) @binding(0) var<uniform> wu: array<vec4<f32>, 4096>;
 
-// vec4 v of weight row r (input channels 4v .. 4v + 3 of one tap).
+// vec4 v of weight row r of this dispatch's block (channels 4v .. 4v + 3 of the block).
 fn wrow(r: u32, v: u32) -> vec4<f32> {
-  let j = (r % RPW) * (CI4 / 4u) + v;
-  switch (r / RPW) {
-    case $uu: { return wu$u[j]; }
-    default: { return vec4<f32>(0.0); }
-  }
+  return wu[1u + r * (TM / 4u) + v];
 }
 
 @compute @workgroup_size(LANES, 1, 1)
@@ -51,7 +49,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let b = inv / (segs * H);
   let valid = b < step.batch;
   let image = min(b, step.batch - 1u);
-  let ci0 = wg.y * TM;
+  let ci0 = bitcast<u32>(wu[0].x);
 
   var s$i_$q = 0.0;
   for (var co = 0u; co < CO; co++) {
@@ -64,7 +62,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let g$j = gfac[at + u32(clamp(cx$j, 0, i32(W) - 1))].x;
       let v$j = select(0.0, g$j, inside && cx$j >= 0 && cx$j < i32(W));
       let r = (co * KS + ky) * KS;
-      let w$x_$v = wrow(r + $xu, ci0 / 4u + $vu);
+      let w$x_$v = wrow(r + $xu, $vu);
       s$i_$q = fma(w$x_$[i/4][$[i%4]], v$[q+K-x], s$i_$q);
     }
   }

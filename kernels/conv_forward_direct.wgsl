@@ -14,17 +14,18 @@
 // an FMA one (see `_gemm_direct.wgsl`). Per input channel and kernel row this
 // kernel reads the TN + KS - 1 inputs its pixels share once (the GEMM reads
 // KS * TN: each input once per tap), and the weights of all TM channels of a
-// tap as TM / 4 vec4 reads from uniform windows at an index the same for all
-// lanes (one load each). The weights come transposed and padded
-// (`transpose_weights.wgsl`): window u (group 2, binding u) holds rows
-// r = (ci * KS + ky) * KS + kx in [u * RPW, (u + 1) * RPW), each of CO4
-// floats (the TM rows of a tap are contiguous). Register blocks are written
-// out by `expandRepeats`: `$i` < TM channels, `$q` < TN pixels, `$j` <
-// TN + KS - 1 inputs of a row, `$x` < KS taps, `$v` < TM / 4, `$u` windows.
-// Workgroups: [ceil(batch * H * ceil(W / TN) / LANES), ceil(CO / TM)];
-// invocation n covers segment n % ceil(W / TN) of row (n / ceil(W / TN)) % H
-// of image n / (H * ceil(W / TN)). Lanes along pixels: they share the
-// weights' uniform reads.
+// tap as TM / 4 vec4 reads from a uniform window at an index the same for
+// all lanes (one load each, no branch). The weights come transposed in
+// blocks of TM output channels (`transpose_weights.wgsl`), one block per
+// dispatch, bound as the uniform window `wu` at its offset (a dynamic
+// offset): vec4 0 holds the block's first channel (u32 bits), then row
+// r = (ci * KS + ky) * KS + kx holds the TM channels' weights of that tap.
+// Register blocks are written out by `expandRepeats`: `$i` < TM channels,
+// `$q` < TN pixels, `$j` < TN + KS - 1 inputs of a row, `$x` < KS taps,
+// `$v` < TM / 4. Workgroups per dispatch: ceil(batch * H * ceil(W / TN) /
+// LANES); invocation n covers segment n % ceil(W / TN) of row
+// (n / ceil(W / TN)) % H of image n / (H * ceil(W / TN)). Lanes along
+// pixels: they share the weights' uniform reads.
 
 override CI: u32 = 1u;
 override H: u32 = 1u;
@@ -39,15 +40,11 @@ override MODE: u32 = 0u; // spiking layers only (the epilogue's MODE 0)
 @group(1) @binding(1) var<storage, read_write> y: array<f32>;          // [B, CO, H, W] tau
 @group(1) @binding(2) var<storage, read_write> gfac: array<vec2<f32>>; // [B, CO, H, W]
 
-@group(2) @binding($u) var<uniform> wu$u: array<vec4<f32>, 4096>;
+@group(2) @binding(0) var<uniform> wu: array<vec4<f32>, 4096>;
 
-// vec4 v of weight row r (output channels 4v .. 4v + 3 of one tap).
+// vec4 v of weight row r of this dispatch's block (channels 4v .. 4v + 3 of the block).
 fn wrow(r: u32, v: u32) -> vec4<f32> {
-  let j = (r % RPW) * (CO4 / 4u) + v;
-  switch (r / RPW) {
-    case $uu: { return wu$u[j]; }
-    default: { return vec4<f32>(0.0); }
-  }
+  return wu[1u + r * (TM / 4u) + v];
 }
 
 @compute @workgroup_size(LANES, 1, 1)
@@ -59,7 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let b = inv / (segs * H);
   let valid = b < step.batch;
   let image = min(b, step.batch - 1u);
-  let co0 = wg.y * TM;
+  let co0 = bitcast<u32>(wu[0].x);
 
   var s$i_$q = 0.0;
   var u$i_$q = 0.0;
@@ -75,7 +72,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let f$j = select(0.0, 1.0, on$j);
       let tt$j = select(0.0, t$j, on$j);
       let r = (ci * KS + ky) * KS;
-      let w$x_$v = wrow(r + $xu, co0 / 4u + $vu);
+      let w$x_$v = wrow(r + $xu, $vu);
       s$i_$q = fma(w$x_$[i/4][$[i%4]], f$[q+x], s$i_$q);
       u$i_$q = fma(w$x_$[i/4][$[i%4]], tt$[q+x], u$i_$q);
     }

@@ -1,30 +1,29 @@
 // transpose_weights.wgsl: a KS x KS convolution's weights w[co][ci][ky][kx]
 // (the flat parameter buffer, from WOFF) copied into the two layouts the
-// direct convolution kernels read through uniform windows (`wt`):
+// direct convolution kernels read through a uniform window (`wt`), in blocks
+// that one dispatch each reads:
 //
-//   forward (`conv_forward_direct.wgsl`), from FOFF: row (ci * KS + ky) * KS + kx
-//     holds the CO weights of that tap, padded to CO4 floats, RPWF rows per
-//     window of 16384 floats (a row never crosses a window);
-//   input gradient (`conv_backward_input_direct.wgsl`), from BOFF: row
-//     (co * KS + ky) * KS + kx holds the CI weights, padded to CI4, RPWB rows
-//     per window.
+//   forward (`conv_forward_direct.wgsl`), from FOFF: block c of TMF output
+//     channels at FOFF + c * FBLOCK: vec4 0 holds c * TMF (u32 bits), then
+//     row (ci * KS + ky) * KS + kx holds the TMF channels' weights of that tap;
+//   input gradient (`conv_backward_input_direct.wgsl`), from BOFF: block c of
+//     TMB input channels at BOFF + c * BBLOCK, rows (co * KS + ky) * KS + kx.
 //
-// The padding is never written (the buffer starts at zero). Run after every
-// change of the weights (the optimizer's update, a host write), one
-// invocation per weight.
+// Blocks are at most 16384 floats (one 64 KiB window) and start 256 bytes
+// apart at least (dynamic offsets). Channels past the last one are never
+// written (the buffer starts at zero). Run after every change of the
+// weights (the optimizer's update, a host write), one invocation per weight.
 
 override CO: u32 = 1u;
 override CI: u32 = 1u;
 override KS: u32 = 1u;
 override WOFF: u32 = 0u;
 override FOFF: u32 = 0u;
-override RPWF: u32 = 1u;
-override CO4: u32 = 4u;
+override TMF: u32 = 4u;
+override FBLOCK: u32 = 64u;
 override BOFF: u32 = 0u;
-override RPWB: u32 = 1u;
-override CI4: u32 = 4u;
-
-const WINDOW: u32 = 16384u;
+override TMB: u32 = 4u;
+override BBLOCK: u32 = 64u;
 
 @group(1) @binding(0) var<storage, read> params: array<f32>;
 @group(1) @binding(1) var<storage, read_write> wt: array<f32>;
@@ -38,8 +37,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let ci = (i / KK) % CI;
   let co = i / (KK * CI);
   let w = params[WOFF + i];
-  let rf = ci * KK + tap;
-  wt[FOFF + (rf / RPWF) * WINDOW + (rf % RPWF) * CO4 + co] = w;
-  let rb = co * KK + tap;
-  wt[BOFF + (rb / RPWB) * WINDOW + (rb % RPWB) * CI4 + ci] = w;
+  let fb = FOFF + (co / TMF) * FBLOCK;
+  wt[fb + 4u + (ci * KK + tap) * TMF + co % TMF] = w;
+  let bb = BOFF + (ci / TMB) * BBLOCK;
+  wt[bb + 4u + (co * KK + tap) * TMB + ci % TMB] = w;
+  // Each block's header: its first channel.
+  if (tap == 0u && ci == 0u && co % TMF == 0u) { wt[fb] = bitcast<f32>(co); }
+  if (tap == 0u && co == 0u && ci % TMB == 0u) { wt[bb] = bitcast<f32>(ci); }
 }

@@ -14,8 +14,8 @@
 import assert from "node:assert/strict";
 import { Model, type Tensor } from "../src/engine/model.ts";
 import { Rng } from "../src/util/rng.ts";
-import { sizeOf } from "../src/engine/spec.ts";
-import { directWindows, gemmShape, useDirectConv } from "../src/engine/layers.ts";
+import { planModel, sizeOf } from "../src/engine/spec.ts";
+import { directBlock, directConvTile, gemmShape, useDirectConv } from "../src/engine/layers.ts";
 import { GPU_TEST, randomTimes, testEngine } from "./_compare.ts";
 
 interface Case {
@@ -109,14 +109,16 @@ Deno.test(
 );
 
 Deno.test(
-  "direct convolutions: several row blocks and uniform windows, transposed after each update",
+  "direct convolutions: several blocks of channels (one dispatch each), transposed after each update",
   GPU_TEST,
   async () => {
-    // 70C3 on 40 channels: forward rows 40 * 9 = 360 of 72 floats (2 windows), input-gradient
-    // rows 70 * 9 = 630 of 40 floats (2 windows); 70 output channels in several row blocks.
-    const taps = 9;
-    assert.equal(directWindows(40 * taps, 70).windows, 2);
-    assert.equal(directWindows(70 * taps, 40).windows, 2);
+    // 70C3 on 40 channels, rows of 9 pixels: 70 output channels in blocks of 4 (18 forward
+    // dispatches, the last one short), 40 input channels in blocks of 12 (4 input-gradient
+    // dispatches, the last one short).
+    const g = gemmShape(planModel("40C3-70C3-P2", [3, 6, 9], 3)[1]);
+    assert.deepEqual(directConvTile(g, false), { tm: 4, tn: 9 });
+    assert.deepEqual(directConvTile(g, true), { tm: 12, tn: 9 });
+    assert.ok(directBlock(70 * 9, 12) <= 16384);
     await compare({ arch: "40C3-70C3-P2", inShape: [3, 6, 9], batch: 2, seed: 4 });
   },
 );

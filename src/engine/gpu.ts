@@ -65,6 +65,12 @@ export interface ProgramSpec {
    * 0 .. n-1; `_weights_uniform.wgsl`); 0 or absent for none.
    */
   windows?: number;
+  /**
+   * Group 2 is one uniform window bound with a dynamic offset (each dispatch
+   * picks its window, {@link Engine.bindWindows} with offset 0); `windows`
+   * must then be 1.
+   */
+  dynamicWindow?: boolean;
 }
 
 /** Bytes of one uniform window (WebGPU's default `maxUniformBufferBindingSize`). */
@@ -82,6 +88,8 @@ export interface Program {
   bindings: number;
   /** Number of uniform windows in group 2 (0: the program has no group 2). */
   windows: number;
+  /** Its one window is bound with a dynamic offset (see {@link ProgramSpec.dynamicWindow}). */
+  dynamicWindow: boolean;
 }
 
 /**
@@ -374,6 +382,7 @@ export class Engine {
       spec.defines ?? {},
       spec.repeats ?? {},
       spec.windows ?? 0,
+      spec.dynamicWindow ?? false,
     ]);
     let p = this.#programs.get(key);
     if (!p) {
@@ -412,10 +421,18 @@ export class Engine {
       this.#layouts.set(layoutKey, layout);
     }
     const windows = spec.windows ?? 0;
-    const groups = windows > 0 ? [this.stepLayout, layout, this.windowLayout(windows)] : [
-      this.stepLayout,
-      layout,
-    ];
+    const dynamicWindow = spec.dynamicWindow ?? false;
+    if (dynamicWindow && windows !== 1) {
+      throw new Error(
+        `Cannot build kernel ${spec.files.join("+")}: a dynamic window needs windows 1`,
+      );
+    }
+    const groups = windows > 0
+      ? [this.stepLayout, layout, this.windowLayout(windows, dynamicWindow)]
+      : [
+        this.stepLayout,
+        layout,
+      ];
     this.device.pushErrorScope("validation");
     const module = this.device.createShaderModule({ code: sources.join("\n"), label: key });
     const pipeline = this.device.createComputePipeline({
@@ -433,19 +450,23 @@ export class Engine {
     if (err) {
       throw new Error(`Cannot build kernel ${spec.files.join("+")}: ${err.message}`);
     }
-    return { key, pipeline, layout, bindings: spec.bindings.length, windows };
+    return { key, pipeline, layout, bindings: spec.bindings.length, windows, dynamicWindow };
   }
 
-  /** Layout of group 2 with `n` uniform windows (made once per count). */
-  windowLayout(n: number): GPUBindGroupLayout {
-    const key = `windows:${n}`;
+  /** Layout of group 2 with `n` uniform windows, or one bound with a dynamic offset (made once each). */
+  windowLayout(n: number, dynamic = false): GPUBindGroupLayout {
+    const key = `windows:${n}:${dynamic}`;
     let layout = this.#layouts.get(key);
     if (!layout) {
       layout = this.device.createBindGroupLayout({
         entries: Array.from({ length: n }, (_, binding) => ({
           binding,
           visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: "uniform" as const, minBindingSize: UNIFORM_WINDOW_BYTES },
+          buffer: {
+            type: "uniform" as const,
+            minBindingSize: UNIFORM_WINDOW_BYTES,
+            hasDynamicOffset: dynamic,
+          },
         })),
       });
       this.#layouts.set(key, layout);
@@ -460,7 +481,7 @@ export class Engine {
    */
   bindWindows(program: Program, buffer: GPUBuffer, offset: number): GPUBindGroup {
     return this.device.createBindGroup({
-      layout: this.windowLayout(program.windows),
+      layout: this.windowLayout(program.windows, program.dynamicWindow),
       entries: Array.from({ length: program.windows }, (_, binding) => ({
         binding,
         resource: {
@@ -535,7 +556,9 @@ export class Engine {
         pass.setPipeline(p.pipeline);
         pass.setBindGroup(0, this.stepGroup, [offset]);
         pass.setBindGroup(1, this.bind(p, scratch.slice(0, p.bindings)));
-        if (p.windows > 0) pass.setBindGroup(2, this.bindWindows(p, windowScratch!, 0));
+        if (p.windows > 0) {
+          pass.setBindGroup(2, this.bindWindows(p, windowScratch!, 0), p.dynamicWindow ? [0] : []);
+        }
         pass.dispatchWorkgroups(1);
       }
       for (const x of others) x.encode(pass);

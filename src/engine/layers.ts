@@ -600,28 +600,34 @@ export function dispatchWeightEvents(
  * (`conv_forward_direct.wgsl` or `conv_backward_input_direct.wgsl`): `tm`
  * rows (output channels; input channels for the input gradient) by `tn`
  * consecutive pixels of an image row per invocation, `lanes` invocations
- * per workgroup, reading transposed weights (`transpose_weights.wgsl`)
- * through `windows` uniform windows of `rpw` rows of `rowFloats` floats.
+ * per workgroup, one dispatch per block of `tm` rows, each reading its
+ * block of transposed weights (`transpose_weights.wgsl`, `block` floats
+ * apart) through one uniform window bound at the block's offset.
  */
 export interface DirectConv {
   program: Program;
   tm: number;
   tn: number;
   lanes: number;
-  rpw: number;
-  rowFloats: number;
-  windows: number;
+  /** Floats from one block of transposed weights to the next (a multiple of 64: 256 bytes). */
+  block: number;
+  /** Blocks (dispatches): ceil(rows / tm). */
+  blocks: number;
 }
 
-/** How transposed weights lie in uniform windows: rows (taps) of `channels` floats, padded to 4. */
-export function directWindows(rows: number, channels: number): {
-  rowFloats: number;
-  rpw: number;
-  windows: number;
-} {
-  const rowFloats = Math.ceil(channels / 4) * 4;
-  const rpw = Math.floor(WINDOW_FLOATS / rowFloats);
-  return { rowFloats, rpw, windows: Math.ceil(rows / rpw) };
+/**
+ * Floats of one block of transposed weights: a vec4 header, then `taps`
+ * rows of `tm` floats, rounded up to 64 floats (dynamic uniform offsets are
+ * 256-byte aligned).
+ *
+ * @example
+ * ```ts
+ * import { directBlock } from "./layers.ts";
+ * if (directBlock(9, 8) !== 128 || directBlock(800, 16) !== 12864) throw new Error();
+ * ```
+ */
+export function directBlock(taps: number, tm: number): number {
+  return Math.ceil((4 + taps * tm) / 64) * 64;
 }
 
 /**
@@ -654,10 +660,10 @@ export function directPixels(w: number): number {
 
 /**
  * Whether a layer runs its forward and input-gradient products as direct
- * convolutions: a spiking convolution on a CPU driver, float32, with
- * transposed weights that fit in {@link MAX_UNIFORM_WINDOWS} windows each,
- * unless `FIRSTSPIKE_DIRECT_CONV=0`, or a setting that asks for the GEMM
- * path (`FIRSTSPIKE_TILE`, `FIRSTSPIKE_UNIFORM_WEIGHTS=0`,
+ * convolutions: a spiking convolution on a CPU driver, float32, whose
+ * transposed weights fit a block of 4 channels in one uniform window, unless
+ * `FIRSTSPIKE_DIRECT_CONV=0`, or a setting that asks for the GEMM path
+ * (`FIRSTSPIKE_TILE`, `FIRSTSPIKE_UNIFORM_WEIGHTS=0`,
  * `FIRSTSPIKE_FORWARD_SPLITS`: the tests that force them test the GEMM
  * kernels).
  */
@@ -674,8 +680,21 @@ export function useDirectConv(cpu: boolean, g: GemmShape, precision: Precision):
     return false;
   }
   const taps = g.ks * g.ks;
-  return directWindows(g.ci * taps, g.co).windows <= MAX_UNIFORM_WINDOWS &&
-    directWindows(g.co * taps, g.ci).windows <= MAX_UNIFORM_WINDOWS;
+  return directBlock(g.ci * taps, 4) <= WINDOW_FLOATS &&
+    directBlock(g.co * taps, 4) <= WINDOW_FLOATS;
+}
+
+/** The tile of one direct convolution of a layer (forward, or with `input` the input gradient). */
+export function directConvTile(g: GemmShape, input: boolean): { tm: number; tn: number } {
+  const taps = g.ks * g.ks;
+  const rows = input ? g.ci : g.co;
+  const tn = directPixels(g.w);
+  // Accumulators: two per output forward (S and I), one for the input gradient; at most 128.
+  const perOutput = input ? 1 : 2;
+  const most = Math.max(4, Math.floor(128 / (perOutput * tn) / 4) * 4);
+  let tm = Math.min(Math.ceil(rows / 4) * 4, most, 16);
+  while (tm > 4 && directBlock((input ? g.co : g.ci) * taps, tm) > WINDOW_FLOATS) tm -= 4;
+  return { tm, tn };
 }
 
 /** Builds (or fetches) one direct convolution program of a layer. */
@@ -687,35 +706,16 @@ async function directConvProgram(
   clip: number,
 ): Promise<DirectConv> {
   const taps = g.ks * g.ks;
-  const rows = input ? g.ci : g.co;
-  const layout = directWindows((input ? g.co : g.ci) * taps, rows);
-  const tn = directPixels(g.w);
-  // Accumulators: two per output forward (S and I), one for the input gradient; at most 128.
-  const perOutput = input ? 1 : 2;
-  const most = Math.max(4, Math.floor(128 / (perOutput * tn) / 4) * 4);
-  const tm = Math.min(layout.rowFloats, most, 16);
+  const { tm, tn } = directConvTile(g, input);
   const lanes = 8;
   const program = await engine.program({
     files: input
       ? ["conv_backward_input_direct.wgsl"]
       : ["conv_forward_direct.wgsl", "_epilogue.wgsl"],
-    defines: {
-      TM: tm,
-      TN: tn,
-      LANES: lanes,
-      RPW: layout.rpw,
-      ...(input ? { CI4: layout.rowFloats } : { CO4: layout.rowFloats }),
-    },
-    repeats: {
-      i: tm,
-      q: tn,
-      x: g.ks,
-      j: tn + g.ks - 1,
-      v: tm / 4,
-      u: layout.windows,
-      K: g.ks - 1,
-    },
-    windows: layout.windows,
+    defines: { TM: tm, TN: tn, LANES: lanes },
+    repeats: { i: tm, q: tn, x: g.ks, j: tn + g.ks - 1, v: tm / 4, K: g.ks - 1 },
+    windows: 1,
+    dynamicWindow: true,
     bindings: input ? ["read", "read", "rw"] : ["read", "rw", "rw"],
     constants: {
       CI: g.ci,
@@ -731,9 +731,8 @@ async function directConvProgram(
     tm,
     tn,
     lanes,
-    rpw: layout.rpw,
-    rowFloats: layout.rowFloats,
-    windows: layout.windows,
+    block: directBlock((input ? g.co : g.ci) * taps, tm),
+    blocks: Math.ceil((input ? g.ci : g.co) / tm),
   };
 }
 
@@ -753,22 +752,25 @@ export async function directConvPrograms(
 }
 
 /**
- * Records a direct convolution over `batch` images: [ceil(batch * H * ceil(W / tn) / lanes),
- * ceil(rows / tm)] workgroups.
+ * Records a direct convolution over `batch` images, one dispatch per block of
+ * rows: group 2 (`window`, one uniform window over the transposed weights)
+ * at block c's offset, `offset + c * block` floats, and
+ * ceil(batch * H * ceil(W / tn) / lanes) workgroups.
  */
 export function dispatchDirectConv(
   pass: GPUComputePassEncoder,
   d: DirectConv,
   g: GemmShape,
   batch: number,
-  input: boolean,
+  window: GPUBindGroup,
+  offset: number,
 ): void {
   pass.setPipeline(d.program.pipeline);
-  const invocations = batch * g.h * Math.ceil(g.w / d.tn);
-  pass.dispatchWorkgroups(
-    Math.ceil(invocations / d.lanes),
-    Math.ceil((input ? g.ci : g.co) / d.tm),
-  );
+  const groups = Math.ceil((batch * g.h * Math.ceil(g.w / d.tn)) / d.lanes);
+  for (let c = 0; c < d.blocks; c++) {
+    pass.setBindGroup(2, window, [(offset + c * d.block) * 4]);
+    pass.dispatchWorkgroups(groups);
+  }
 }
 
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */

@@ -10,7 +10,8 @@
 
 import { type Engine, type Program, UNIFORM_WINDOW_BYTES } from "./gpu.ts";
 import {
-  directWindows,
+  directBlock,
+  directConvTile,
   type EventsGemm,
   type GemmShape,
   gemmShape,
@@ -73,6 +74,8 @@ export interface LayerRun {
   sparse: boolean;
   /** A pooling layer whose backward pass the previous layer's event builder does. */
   fusedBackward: boolean;
+  /** Where a direct convolution's transposed weights start in `transposed.buffer` (floats): forward and input-gradient copies. */
+  transposedAt?: { forward: number; input: number };
   /** Offset (floats) of the weights in the flat parameter buffer, or -1. */
   offset: number;
   /** Floats of the weights (0 without weights). */
@@ -285,19 +288,20 @@ export async function buildNetwork(
     }
   }
   const part = buf(partMax * 4, "split-K partials");
-  // Direct convolutions read their weights transposed, each copy from a window boundary.
-  const transposedAt = new Map<number, { fwd: number; input: number }>();
+  // Direct convolutions read their weights transposed, in blocks that a uniform window covers.
   let transposedFloats = 0;
   for (const L of layers) {
-    if (!L.weighted?.direct) continue;
-    const g = L.gemm!, taps = g.ks * g.ks;
-    const fwd = transposedFloats;
-    transposedFloats += directWindows(g.ci * taps, g.co).windows * WINDOW_FLOATS;
-    transposedAt.set(L.plan.index, { fwd, input: transposedFloats });
-    transposedFloats += directWindows(g.co * taps, g.ci).windows * WINDOW_FLOATS;
+    const d = L.weighted?.direct;
+    if (!d) continue;
+    const g = L.gemm!, input = directConvTile(g, true);
+    const forward = transposedFloats;
+    transposedFloats += d.forward.blocks * d.forward.block;
+    L.transposedAt = { forward, input: transposedFloats };
+    transposedFloats += Math.ceil(g.ci / input.tm) * directBlock(g.co * g.ks * g.ks, input.tm);
   }
+  // One window more: the last block's window reaches past its block.
   const transposed = transposedFloats > 0
-    ? buf(transposedFloats * 4, "transposed weights", true)
+    ? buf((transposedFloats + WINDOW_FLOATS) * 4, "transposed weights", true)
     : null;
   const copies: Network["transposed"]["copies"] = [];
   // One layer's events at a time: the backward pass builds them and reads them right after.
@@ -331,15 +335,14 @@ export async function buildNetwork(
       gfacOf[i] = gfac;
       const W = L.weighted;
       if (W.direct) {
-        const d = W.direct, at = transposedAt.get(i)!, g = L.gemm!;
+        const d = W.direct, g = L.gemm!;
         L.groups.forward = e.bind(d.forward.program, [x, y, gfac]);
-        L.groups.windows = e.bindWindows(d.forward.program, transposed!, at.fwd * 4);
+        L.groups.windows = e.bindWindows(d.forward.program, transposed!, 0);
         if (d.backwardInput) {
           L.groups.backward = e.bind(d.backwardInput.program, [x, gfac, net.deltas[i - 1]]);
-          L.groups.windowsInput = e.bindWindows(d.backwardInput.program, transposed!, at.input * 4);
+          L.groups.windowsInput = e.bindWindows(d.backwardInput.program, transposed!, 0);
         }
-        const fw = directWindows(g.ci * g.ks * g.ks, g.co);
-        const bw = directWindows(g.co * g.ks * g.ks, g.ci);
+        const input = directConvTile(g, true);
         const program = await e.program({
           files: ["transpose_weights.wgsl"],
           bindings: ["read", "rw"],
@@ -348,12 +351,12 @@ export async function buildNetwork(
             CI: g.ci,
             KS: g.ks,
             WOFF: L.offset,
-            FOFF: at.fwd,
-            RPWF: fw.rpw,
-            CO4: fw.rowFloats,
-            BOFF: at.input,
-            RPWB: bw.rpw,
-            CI4: bw.rowFloats,
+            FOFF: L.transposedAt!.forward,
+            TMF: d.forward.tm,
+            FBLOCK: d.forward.block,
+            BOFF: L.transposedAt!.input,
+            TMB: input.tm,
+            BBLOCK: directBlock(g.co * g.ks * g.ks, input.tm),
           },
         });
         copies.push({ program, group: e.bind(program, [net.params, transposed!]), count: L.size });

@@ -30,9 +30,13 @@ export function encodeForward(
     if (L.weighted) {
       const g = L.gemm!;
       pass.setBindGroup(1, L.groups.forward);
-      if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
-      if (L.weighted.direct) dispatchDirectConv(pass, L.weighted.direct.forward, g, batch, false);
-      else dispatchGemm(pass, L.weighted.forward!, g.co, batch * g.h * g.w);
+      if (L.weighted.direct) {
+        const d = L.weighted.direct.forward;
+        dispatchDirectConv(pass, d, g, batch, L.groups.windows!, L.transposedAt!.forward);
+      } else {
+        if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
+        dispatchGemm(pass, L.weighted.forward!, g.co, batch * g.h * g.w);
+      }
       if (L.weighted.finishForward) {
         pass.setPipeline(L.weighted.finishForward.pipeline);
         pass.setBindGroup(1, L.groups.finish!);
@@ -101,8 +105,8 @@ export function encodeBackward(
       if (L.groups.backward) {
         pass.setBindGroup(1, L.groups.backward);
         if (W.direct?.backwardInput) {
-          pass.setBindGroup(2, L.groups.windowsInput!);
-          dispatchDirectConv(pass, W.direct.backwardInput, g, batch, true);
+          const d = W.direct.backwardInput;
+          dispatchDirectConv(pass, d, g, batch, L.groups.windowsInput!, L.transposedAt!.input);
         } else {
           if (L.groups.windows) pass.setBindGroup(2, L.groups.windows);
           dispatchGemm(pass, W.backwardInput!, g.ci, batch * g.h * g.w);
