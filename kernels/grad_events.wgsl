@@ -27,8 +27,8 @@
 //     neuron's G (zeros included: the dense products read them all), scanning
 //     the plane's pixels; without, it rewrites only the winners' entries of
 //     `gfac` (the non-winners keep their forward factors, which nothing reads:
-//     the products read events only), scanning the windows once per pixel row
-//     of a window so that the events come out in pixel order. The zeros are
+//     the products read events only), in one scan of each pooled row's
+//     windows, so that the events come out in pixel order. The zeros are
 //     +0 where the unfused passes wrote 0 * g (-0 for a negative factor):
 //     sums and products that read them are equal as numbers.
 //
@@ -92,20 +92,34 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         n += select(0u, 1u, is_event(g));
       }
     } else {
-      // The winners only (at most one neuron in KP * KP), pixel row by pixel row.
+      // The winners only (at most one neuron in KP * KP), one pass over the windows of a pooled
+      // row: winners in its first pixel row are events at once; the others wait at the end of
+      // the plane's list space (past any event: there are at most HO * WO), then follow row by
+      // row in window order, so the list stays in pixel order.
+      let spare = base + HW - WO;
       for (var py = 0u; py < HO; py++) {
-        for (var r = 0u; r < KP; r++) {
-          let row = py * KP + r;
-          for (var px = 0u; px < WO; px++) {
-            let o = (plane * HO + py) * WO + px;
-            let i = idx[o];
-            let won = i != NONE && (i - base) / W == row;
-            let at = select(base, i, won);
-            let f = gfac[at];
-            let g = select(f, dy[o] * f, won);
-            gfac[at] = g;
-            if (EVENTS) { act[base + n] = at - base; }
-            n += select(0u, 1u, won && is_event(g));
+        var later = 0u;
+        for (var px = 0u; px < WO; px++) {
+          let o = (plane * HO + py) * WO + px;
+          let i = idx[o];
+          let won = i != NONE;
+          let at = select(base, i, won);
+          let f = gfac[at];
+          let g = select(f, dy[o] * f, won);
+          gfac[at] = g;
+          let event = won && is_event(g);
+          let first = (at - base) / W == py * KP;
+          if (EVENTS) {
+            act[select(spare + min(later, WO - 1u), base + n, first)] = at - base;
+          }
+          n += select(0u, 1u, event && first);
+          later += select(0u, 1u, event && !first);
+        }
+        for (var r = 1u; r < KP; r++) {
+          for (var e = 0u; e < later; e++) {
+            let p = act[spare + e];
+            if (EVENTS) { act[base + n] = p; }
+            n += select(0u, 1u, p / W == py * KP + r);
           }
         }
       }
