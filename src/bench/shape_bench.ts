@@ -252,7 +252,10 @@ export async function benchShape(
     // Mark the pipelines as run, so a later epoch counts only its own kernels.
     await engine.warmUp();
 
-    const steps = opts.steps ?? stepsFor(warmMs, opts.seconds, 3, 200);
+    // With a peer its samples take the same steps: at most about 1.5 s of its time each.
+    const peerMs0 = peerWarmup?.rest_ms_per_step ?? peerWarmup?.first_step_ms ?? 0;
+    const peerCap = peer ? Math.max(3, Math.floor(1500 / Math.max(peerMs0, 1e-3))) : Infinity;
+    const steps = opts.steps ?? Math.min(stepsFor(warmMs, opts.seconds, 3, 200), peerCap);
     const peerMs: number[] = [];
     const [denseMs, sparseMs] = await timeInterleaved(
       engine,
