@@ -74,7 +74,7 @@ export function directTile(tm: number, tn: number, wy: number, wx: number): Tile
 }
 
 /** Block sides the direct core is built with (rows or columns per invocation). */
-const DIRECT_BLOCKS = [1, 2, 4, 8, 16];
+const DIRECT_BLOCKS = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16];
 /** Invocations per direct workgroup: multiples of a CPU's 8 SIMD lanes. */
 const DIRECT_LANES = [8, 16, 32, 64];
 /**
