@@ -684,10 +684,28 @@ export function useDirectConv(cpu: boolean, g: GemmShape, precision: Precision):
     directBlock(g.co * taps, 4) <= WINDOW_FLOATS;
 }
 
-/** The tile of one direct convolution of a layer (forward, or with `input` the input gradient). */
+/**
+ * The tile of one direct convolution of a layer (forward, or with `input` the
+ * input gradient): `tn` pixels from {@link directPixels}, and as many rows
+ * (a multiple of 4, at most 16) as 128 accumulators and a block of weights
+ * in one window allow. `FIRSTSPIKE_DIRECT_TILE=<tm>x<tn>` forces one (for
+ * tuning; tm a multiple of 4).
+ */
 export function directConvTile(g: GemmShape, input: boolean): { tm: number; tn: number } {
   const taps = g.ks * g.ks;
   const rows = input ? g.ci : g.co;
+  const forced = Deno.env.get("FIRSTSPIKE_DIRECT_TILE");
+  if (forced !== undefined) {
+    const m = /^(\d+)x(\d+)$/.exec(forced);
+    const [tm, tn] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+    if (!(tm >= 4 && tm % 4 === 0 && tn >= 1 && tm * tn <= 256)) {
+      throw new Error(
+        `FIRSTSPIKE_DIRECT_TILE: expected <tm>x<tn> with tm a multiple of 4 and tm * tn up to ` +
+          `256, got '${forced}'`,
+      );
+    }
+    return { tm, tn };
+  }
   const tn = directPixels(g.w);
   // Accumulators: two per output forward (S and I), one for the input gradient; at most 128.
   const perOutput = input ? 1 : 2;
