@@ -13,12 +13,17 @@
 // (with MIXED: the same per-BK-slice ST sums added into float32 totals).
 // The work is proportional to the events, not to the neurons.
 //
-// Tiling: one invocation per output channel co (lanes along M: each lane runs
-// its own event list) and TC input channels, all KS * KS taps: TC * KS * KS
-// pairs of accumulators in registers, written out by `expandRepeats` (lines
-// naming `$c` repeat for c < TC, lines naming `$r` for r < KS * KS). Per event
-// it reads the event's pixel, its G and TC * KS * KS input times.
-// Workgroups: [ceil(CI / TC), ceil(CO / LANES), splits].
+// Tiling: one invocation per output channel co and TC input channels, all
+// KS * KS taps: TC * KS * KS pairs of accumulators in registers, written out
+// by `expandRepeats` (lines naming `$c` repeat for c < TC, lines naming `$r`
+// for r < KS * KS). Per event it reads the event's pixel, its G and
+// TC * KS * KS input times. Lanes lie along M (ALONG_CI 0: each lane its own
+// output channel and event list; the SIMD loop runs as long as the longest
+// list) or along the input channels (ALONG_CI 1: the lanes of a workgroup
+// share one output channel and its list, each its own TC channels: no lane
+// waits, when there are channels enough for the lanes).
+// Workgroups: [ceil(CI / TC), ceil(CO / LANES), splits], or with ALONG_CI
+// [ceil(CI / (TC * LANES)), CO, splits].
 
 override CI: u32 = 1u;
 override H: u32 = 1u;
@@ -40,9 +45,9 @@ fn main(
 ) {
   let HW = H * W;
   let KK = KS * KS;
-  let co = wg.y * LANES + lid.x;
+  let co = select(wg.y * LANES + lid.x, wg.y, ALONG_CI == 1u);
   let m = min(co, CO - 1u);
-  let c0 = wg.x * TC;
+  let c0 = select(wg.x, wg.x * LANES + lid.x, ALONG_CI == 1u) * TC;
   // This split's K range, as the dense core computes it.
   let K = step.batch * HW;
   let tiles = (K + BK - 1u) / BK;

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { EVENTS_SHARE, type Metrics, Model } from "../src/engine/model.ts";
 import { Rng } from "../src/util/rng.ts";
 import { planModel, sizeOf } from "../src/engine/spec.ts";
-import { gemmShape, namedTile, weightSplits } from "../src/engine/layers.ts";
+import { eventsTile, gemmShape, namedTile, weightSplits } from "../src/engine/layers.ts";
 import { networkBackward, networkForward, softmaxCrossEntropy } from "../src/reference/mod.ts";
 import { assertClose, GPU_TEST, randomTimes, testEngine } from "./_compare.ts";
 
@@ -156,13 +156,21 @@ Deno.test(
 
 Deno.test(
   "event-driven weight gradients: several column and row blocks, 3 x 3 pools with a remainder, " +
-    "5 x 5 kernels, many samples of a fully connected layer, a spiking output layer",
+    "5 x 5 kernels, many samples of a fully connected layer, a spiking output layer, lanes along " +
+    "the input channels",
   GPU_TEST,
   async () => {
     await compare({ arch: "20C3-P3", inShape: [10, 8, 8], batch: 2, seed: 4 });
     await compare({ arch: "4C5-P2-8C5-P2", inShape: [1, 12, 12], batch: 4, seed: 5 });
     await compare({ arch: "70F-3F", inShape: [20], batch: 67, seed: 6 });
     await compare({ arch: "5C3-P2-8F", inShape: [2, 6, 6], batch: 6, seed: 7, readout: "spike" });
+    // Enough input channels for the lanes to share an output channel's events (`alongCi` on a
+    // CPU driver): 16 channels of 5 x 5 taps, 600 inputs of a fully connected layer.
+    const g = gemmShape(planModel("9C5-P2", [16, 7, 6], CLASSES)[0]);
+    const engine = await testEngine();
+    assert.equal(eventsTile(g, engine.cpu).alongCi, engine.cpu);
+    await compare({ arch: "9C5-P2", inShape: [16, 7, 6], batch: 3, seed: 9 });
+    await compare({ arch: "12F", inShape: [600], batch: 9, seed: 10, scale: 3 });
   },
 );
 
