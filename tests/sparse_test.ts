@@ -27,6 +27,7 @@ interface Case {
   /** Multiplies the Kaiming weights (more or fewer spikes). */
   scale?: number;
   readout?: "potential" | "spike";
+  precision?: "f32" | "f16";
 }
 
 const CLASSES = 4;
@@ -41,6 +42,7 @@ async function compare(c: Case): Promise<void> {
       classes: CLASSES,
       maxBatch: c.maxBatch ?? c.batch,
       readout: c.readout,
+      precision: c.precision,
       sparse,
       optimizer: { kind: "sgd", lr: 0, weightDecay: 0 },
     });
@@ -91,6 +93,7 @@ async function compare(c: Case): Promise<void> {
       }
     }
 
+    if (c.precision === "f16") return; // float16 products: against the dense ones only
     // Both against the float64 reference, and the events counted against the neurons whose
     // gradient the reference says passes (0 < tau < T and dL/dtau != 0).
     const spikeOut = c.readout === "spike";
@@ -192,6 +195,24 @@ Deno.test(
       if (before === undefined) Deno.env.delete("FIRSTSPIKE_TILE");
       else Deno.env.set("FIRSTSPIKE_TILE", before);
     }
+  },
+);
+
+Deno.test(
+  "float16 (where the adapter has shader-f16): event-driven weight gradients equal the dense " +
+    "ones bit for bit, the same per-slice sums",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    if (!engine.features.includes("shader-f16")) return; // llvmpipe: none; the GPU check runs it
+    await compare({
+      arch: "6C3-7C3-P2-5F",
+      inShape: [2, 9, 9],
+      batch: 5,
+      seed: 11,
+      precision: "f16",
+    });
+    await compare({ arch: "9C5-P2", inShape: [16, 7, 6], batch: 3, seed: 12, precision: "f16" });
   },
 );
 
