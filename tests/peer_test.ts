@@ -158,6 +158,7 @@ Deno.test("bench --quick --peer --only mnist-cnn: TF.js trains the same network,
     assert.ok(s.startup.model_create_ms > 0 && s.startup.first_step_ms > 0);
     assert.ok(p.warmup.first_step_ms > 0 && p.warmup.steps === 3);
     assert.equal(p.train.reps_ms.length, 2, "one TF.js sample per firstspike repetition");
+    assert.equal(s.peer_steps_per_sample, 1, "--steps 1: one step per sample on both sides");
     assert.equal(s.train.reps_ms.length, 2);
     assert.ok(p.train.reps_ms.every((x: number) => x > 0 && Number.isFinite(x)));
     assert.equal(p.train.median_ms, median(p.train.reps_ms));

@@ -78,6 +78,8 @@ export interface ShapeResult {
   input: number[];
   batch: number;
   steps_per_rep: number;
+  /** Steps of each TensorFlow.js sample (`--peer`; at most `steps_per_rep`), or null. */
+  peer_steps_per_sample: number | null;
   reps: number;
   flops: {
     /** Dense products of a training step (`flops.ts`). */
@@ -252,17 +254,18 @@ export async function benchShape(
     // Mark the pipelines as run, so a later epoch counts only its own kernels.
     await engine.warmUp();
 
-    // With a peer its samples take the same steps: at most about 1.5 s of its time each.
+    const steps = opts.steps ?? stepsFor(warmMs, opts.seconds, 3, 200);
+    // A peer's samples: as many steps, up to about 1.5 s of its time each (one read-back per
+    // sample on both sides; the peer's steps are 10 to 100 times slower).
     const peerMs0 = peerWarmup?.rest_ms_per_step ?? peerWarmup?.first_step_ms ?? 0;
-    const peerCap = peer ? Math.max(3, Math.floor(1500 / Math.max(peerMs0, 1e-3))) : Infinity;
-    const steps = opts.steps ?? Math.min(stepsFor(warmMs, opts.seconds, 3, 200), peerCap);
+    const peerSteps = Math.min(steps, Math.max(3, Math.floor(1500 / Math.max(peerMs0, 1e-3))));
     const peerMs: number[] = [];
     const [denseMs, sparseMs] = await timeInterleaved(
       engine,
       [step(denseModel, false), step(sparseModel, false)],
       opts.reps,
       steps,
-      peer ? async () => void peerMs.push(await peer!.sample(steps)) : undefined,
+      peer ? async () => void peerMs.push(await peer!.sample(peerSteps)) : undefined,
     );
     await timeSteps(engine, infer, Math.max(1, opts.warmup));
     const inferMs = (await timeInterleaved(engine, [infer], opts.reps, steps))[0];
@@ -335,6 +338,7 @@ export async function benchShape(
       input: [...shape.input],
       batch: B,
       steps_per_rep: steps,
+      peer_steps_per_sample: peer ? peerSteps : null,
       reps: opts.reps,
       flops: {
         step: f.total,

@@ -147,7 +147,10 @@ export async function runBench(engine: Engine, o: BenchOptions): Promise<BenchRu
   }
   const peered = results.filter((r) => r.peer).map((r) => ({ ...r, peer: r.peer! }));
   if (peered.length) {
-    lines.push("", "same shapes in TensorFlow.js (interleaved, the same steps per read-back):");
+    lines.push(
+      "",
+      "same shapes in TensorFlow.js (interleaved; one read-back per sample, up to 1.5 s of its steps):",
+    );
     lines.push(formatPeerTable(peered));
   }
   if (epoch) {
