@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { EVENTS_SHARE, type Metrics, Model } from "../src/engine/model.ts";
+import { type Metrics, Model } from "../src/engine/model.ts";
 import { Rng } from "../src/util/rng.ts";
 import { planModel, sizeOf } from "../src/engine/spec.ts";
 import { eventsTile, gemmShape, namedTile, weightSplits } from "../src/engine/layers.ts";
@@ -217,15 +217,16 @@ Deno.test(
 );
 
 Deno.test(
-  "chooseProducts: events below the measured share, pooled layers always",
+  "chooseProducts: event-driven where few neurons pass a gradient, dense where many, pooled " +
+    "layers always",
   GPU_TEST,
   async () => {
     const engine = await testEngine();
     const model = await Model.create(engine, {
-      arch: "4C3-4C3-P2-5F",
-      inputShape: [1, 6, 6],
+      arch: "16C3-16C3-P2-5F",
+      inputShape: [8, 16, 16],
       classes: 3,
-      maxBatch: 2,
+      maxBatch: 4,
       sparse: "auto",
     });
     try {
@@ -239,7 +240,7 @@ Deno.test(
         gradientShare: share,
       });
       const metrics = (shares: number[]): Metrics => ({
-        samples: 2,
+        samples: 4,
         loss: 1,
         accuracy: 0.5,
         layers: [0, 1, 3].map((i, j) => layer(i, shares[j])),
@@ -256,16 +257,17 @@ Deno.test(
         ]);
         return;
       }
+      // Before any measurement: the layer before the pool event-driven, the others dense.
       assert.deepEqual(model.weightGradients, ["dense", "events", null, "dense", "dense"]);
-      const low = EVENTS_SHARE / 2, high = (1 + EVENTS_SHARE) / 2;
-      assert.deepEqual(model.chooseProducts(metrics([low, high, low])), [
+      assert.deepEqual(model.chooseProducts(metrics([0.02, 0.9, 0.02])), [
         "events",
         "events",
         null,
         "events",
         "dense",
       ]);
-      assert.deepEqual(model.chooseProducts(metrics([high, high, NaN])), [
+      // Many neurons passing: dense; not measured (NaN): unchanged; the pooled layer stays.
+      assert.deepEqual(model.chooseProducts(metrics([0.9, 0.9, NaN])), [
         "dense",
         "events",
         null,

@@ -555,6 +555,57 @@ export function eventsTile(g: GemmShape, cpu: boolean): EventsTile {
   return { tc: Math.ceil(g.ci / blocks), lanes, alongCi };
 }
 
+/**
+ * How much the dense weight gradient's estimated time must exceed the
+ * event-driven one's before a layer runs event-driven ({@link
+ * preferEvents}): the estimates are rough, and near a tie the dense product
+ * is the safer choice. Measured on llvmpipe (vgg7/8, trained, 2 cores; dense
+ * over event-driven ms): the estimates' ratios 1.0, 0.84, 2.2, 2.0 and 3.1
+ * against measured 0.59, 0.95, 3.1, 1.5 and 2.5 (PERFORMANCE.md).
+ */
+export const EVENTS_MARGIN = 1.3;
+
+/**
+ * Whether a spiking layer's weight gradient should run over its events on a
+ * CPU driver with `cores` threads, when `share` of its neurons pass a
+ * gradient: the events' estimated time, times {@link EVENTS_MARGIN}, below
+ * the dense product's. Both in the units of {@link chooseDirectTile} (25 per
+ * value read per lane, 1 per FMA): the dense product with its tile and K
+ * splits; the event-driven one per event and block of input channels reading
+ * the event's pixel and G and the receptive field of `tc` channels, with the
+ * lanes of a workgroup waiting for the longest of their lists (1.7x) unless
+ * they share one (`alongCi`).
+ *
+ * @example
+ * ```ts
+ * import { chooseDirectTile, preferEvents } from "./layers.ts";
+ * // vgg7/8's 64C3 on 32 channels (8 x 8 pixels, batch 8): 7% passing, yes; 23%, no.
+ * const g = { ci: 32, h: 8, w: 8, co: 64, ks: 3, mode: 0 as const };
+ * const t = chooseDirectTile(64, 288, 512, true, 2, 1, 2);
+ * if (!preferEvents(g, 0.07, 8, t, 1, 2) || preferEvents(g, 0.23, 8, t, 1, 2)) throw new Error();
+ * ```
+ */
+export function preferEvents(
+  g: GemmShape,
+  share: number,
+  batch: number,
+  dense: Tile,
+  splits: number,
+  cores: number,
+): boolean {
+  const kk = g.ks * g.ks, n = g.ci * kk, k = batch * g.h * g.w;
+  const lanes = dense.bn / dense.tn;
+  const groups = Math.ceil(g.co / dense.bm) * Math.ceil(n / dense.bn) * splits;
+  const denseCost = Math.ceil(groups / cores) * lanes * Math.ceil(k / splits) *
+    (DIRECT_READ_COST * (dense.tm * 2 + dense.tn) + 2 * dense.tm * dense.tn);
+  const t = eventsTile(g, true);
+  const blocks = Math.ceil(g.ci / t.tc);
+  const events = share * batch * g.co * g.h * g.w;
+  const eventsCost = (events * blocks * (DIRECT_READ_COST * (2 + t.tc * kk) + 2 * t.tc * kk) *
+    (t.alongCi ? 1 : 1.7)) / cores;
+  return eventsCost * EVENTS_MARGIN < denseCost;
+}
+
 /** The event-driven weight gradient of a spiking layer, with its tile. */
 export interface EventsGemm {
   program: Program;

@@ -14,7 +14,7 @@
  */
 
 import type { Engine, StepParams } from "./gpu.ts";
-import type { Precision } from "./layers.ts";
+import { type Precision, preferEvents } from "./layers.ts";
 import {
   accumFloats,
   type Metrics,
@@ -62,9 +62,11 @@ export interface Prediction {
 
 /**
  * Below this share of a layer's neurons passing a gradient, its weight
- * gradient runs event-driven (`sparse: "auto"`). Measured on llvmpipe (2
- * cores, vgg7 with channels / 8, trained): the two products took about the
- * same time at 0.29 to 0.30; at 0.23 the event-driven one was 2.3x faster.
+ * gradient runs event-driven (`sparse: "auto"`) where no estimate of the
+ * two products' times applies (a tiled core); CPU drivers compare the
+ * estimates (`preferEvents` in `layers.ts`). Measured on llvmpipe (2 cores,
+ * vgg7 with channels / 8, trained): the two products took about the same
+ * time at 0.29 to 0.31, and at 0.23 either way by layer.
  */
 export const EVENTS_SHARE = 0.25;
 
@@ -603,17 +605,23 @@ export class Model {
   /**
    * With `sparse: "auto"`, chooses each spiking layer's weight gradient from
    * the measured share of its neurons that passed a gradient (the training
-   * slot's {@link Metrics}, as the training loop reads it every epoch): the
-   * event-driven product below {@link EVENTS_SHARE}, else dense. Layers right
-   * before a max pool stay event-driven (at most one neuron per window passes
-   * a gradient). Returns the products now chosen.
+   * slot's {@link Metrics}, as the training loop reads it every epoch): with
+   * the direct core (CPU drivers) the product whose estimated time is less
+   * (`preferEvents`: the events' count against the dense product's tile),
+   * else the event-driven one below {@link EVENTS_SHARE}. Layers right before
+   * a max pool stay event-driven (at most one neuron per window passes a
+   * gradient). Returns the products now chosen.
    */
   chooseProducts(train: Metrics): ("events" | "dense" | null)[] {
     if (this.#net.opts.sparse === "auto") {
+      const cores = navigator.hardwareConcurrency || 1;
       for (const l of train.layers) {
         const L = this.#net.layers[l.index];
         if (!L.events || L.events.pooled || !Number.isFinite(l.gradientShare)) continue;
-        L.sparse = l.gradientShare < EVENTS_SHARE;
+        const W = L.weighted!.backwardWeight;
+        L.sparse = W.tile.core === "direct"
+          ? preferEvents(L.gemm!, l.gradientShare, this.maxBatch, W.tile, W.splits, cores)
+          : l.gradientShare < EVENTS_SHARE;
       }
     }
     return this.weightGradients;
