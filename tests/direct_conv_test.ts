@@ -122,3 +122,72 @@ Deno.test(
     await compare({ arch: "40C3-70C3-P2", inShape: [3, 6, 9], batch: 2, seed: 4 });
   },
 );
+
+Deno.test(
+  "a convolution fused with its 2 x 2 pool (training steps without statistics) gives the " +
+    "unfused step's pooled times, gradients and updated weights bit for bit",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    // Odd sizes (the last row and column are pooled by nobody), a layer with an input gradient
+    // before a pool and one without, batch below maxBatch, several blocks of channels.
+    for (
+      const c of [
+        { arch: "6C3-P2-9C3-P2-5F", inShape: [2, 9, 11], batch: 3, maxBatch: 4, seed: 5 },
+        { arch: "20C5-P2", inShape: [1, 12, 14], batch: 2, maxBatch: 2, seed: 6 },
+      ]
+    ) {
+      const make = () =>
+        Model.create(engine, {
+          arch: c.arch,
+          inputShape: c.inShape,
+          classes: 3,
+          maxBatch: c.maxBatch,
+          optimizer: { kind: "sgd" as const, lr: 0.05, weightDecay: 0 },
+        });
+      const [plain, fused] = [await make(), await make()];
+      try {
+        fused.setWeights(await plain.getWeights());
+        const rng = new Rng(c.seed);
+        const x = randomTimes(rng, c.batch * sizeOf(c.inShape), 1, 0.7);
+        const labels = Uint32Array.from({ length: c.batch }, () => rng.int(3));
+        const lb = engine.buffer(c.batch * 4), ib = engine.buffer(c.batch * 4);
+        engine.write(lb, labels);
+        engine.write(ib, Uint32Array.from({ length: c.batch }, (_, i) => i));
+        for (const [m, stats] of [[plain, true], [fused, false]] as const) {
+          // The same encoded input, then one step recorded as the training loop records it.
+          await m.forward(x, { encoded: true });
+          const [off] = engine.steps([m.nextTrainStep(c.batch)]);
+          const enc = engine.device.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          m.encodeTrainStep(pass, off, c.batch, m.lossGroup(lb, ib), stats, false);
+          pass.end();
+          engine.device.queue.submit([enc.finish()]);
+        }
+        const [ga, gb] = [await plain.getGradients(), await fused.getGradients()];
+        for (const name of Object.keys(ga)) {
+          assertSame(`${c.arch} ${name} gradient`, ga[name].data, gb[name].data);
+        }
+        // The pools' outputs of that step (read before any other pass rewrites them).
+        const pools = plain.plan.filter((p) => p.spec.kind === "pool").map((p) => p.index);
+        for (const i of pools) {
+          const n = c.batch * sizeOf(plain.plan[i].outShape);
+          const [a, b] = [
+            await engine.readF32(plain.acts[i], n),
+            await engine.readF32(fused.acts[i], n),
+          ];
+          assertSame(`${c.arch} layer ${i} pooled times`, a, b);
+        }
+        const [wa, wb] = [await plain.getWeights(), await fused.getWeights()];
+        for (const name of Object.keys(wa)) {
+          assertSame(`${c.arch} ${name}`, wa[name].data, wb[name].data);
+        }
+        lb.destroy();
+        ib.destroy();
+      } finally {
+        plain.destroy();
+        fused.destroy();
+      }
+    }
+  },
+);

@@ -688,6 +688,8 @@ export interface DirectConv {
   tm: number;
   tn: number;
   lanes: number;
+  /** Image rows per invocation: 2 for a forward fused with a 2 x 2 pool, else 1. */
+  rows: number;
   /** Floats from one block of transposed weights to the next (a multiple of 64: 256 bytes). */
   block: number;
   /** Blocks (dispatches): ceil(rows / tm). */
@@ -765,7 +767,11 @@ export function useDirectConv(cpu: boolean, g: GemmShape, precision: Precision):
  * in one window allow. `FIRSTSPIKE_DIRECT_TILE=<tm>x<tn>` forces one (for
  * tuning; tm a multiple of 4).
  */
-export function directConvTile(g: GemmShape, input: boolean): { tm: number; tn: number } {
+export function directConvTile(
+  g: GemmShape,
+  input: boolean,
+  pooled = false,
+): { tm: number; tn: number } {
   const taps = g.ks * g.ks;
   const rows = input ? g.ci : g.co;
   const forced = Deno.env.get("FIRSTSPIKE_DIRECT_TILE");
@@ -778,7 +784,7 @@ export function directConvTile(g: GemmShape, input: boolean): { tm: number; tn: 
           `256, got '${forced}'`,
       );
     }
-    return { tm, tn };
+    return { tm, tn: pooled ? tn + (tn % 2) : tn };
   }
   const tn = directPixels(g.w);
   // Accumulators: two per output forward (S and I), at most 128 (4 x 14 beat 8 x 14 and 8 x 7 on
@@ -786,29 +792,46 @@ export function directConvTile(g: GemmShape, input: boolean): { tm: number; tn: 
   const most = Math.max(4, Math.floor((input ? 256 : 128 / 2) / tn / 4) * 4);
   let tm = Math.min(Math.ceil(rows / 4) * 4, most, 16);
   while (tm > 4 && directBlock((input ? g.co : g.ci) * taps, tm) > WINDOW_FLOATS) tm -= 4;
+  // A forward fused with a 2 x 2 pool: the same channels (the same blocks of transposed weights),
+  // whole windows (an even number of pixels) of two rows.
+  if (pooled) return { tm, tn: Math.min(16, tn + (tn % 2)) };
   return { tm, tn };
 }
 
-/** Builds (or fetches) one direct convolution program of a layer. */
-async function directConvProgram(
+/**
+ * Builds (or fetches) one direct convolution program of a layer: the forward
+ * (with `pooled`, fused with the 2 x 2 max pool after it), or with `input`
+ * the input gradient.
+ */
+export async function directConvProgram(
   engine: Engine,
   g: GemmShape,
   input: boolean,
   tWin: number,
   clip: number,
+  pooled = false,
 ): Promise<DirectConv> {
   const taps = g.ks * g.ks;
-  const { tm, tn } = directConvTile(g, input);
+  const { tm, tn } = directConvTile(g, input, pooled);
   const lanes = 8;
+  const rows = pooled ? 2 : 1;
   const program = await engine.program({
     files: input
       ? ["conv_backward_input_direct.wgsl"]
       : ["conv_forward_direct.wgsl", "_epilogue.wgsl"],
-    defines: { TM: tm, TN: tn, LANES: lanes },
-    repeats: { i: tm, q: tn, x: g.ks, j: tn + g.ks - 1, v: tm / 4, K: g.ks - 1 },
+    defines: { TM: tm, TN: tn, LANES: lanes, ...(input ? {} : { ROWS: rows, POOLED: rows - 1 }) },
+    repeats: {
+      i: tm,
+      q: tn,
+      x: g.ks,
+      j: tn + g.ks - 1,
+      v: tm / 4,
+      ...(input ? {} : { h: rows, w: Math.max(1, Math.floor(tn / 2)), d: Math.min(2, tn) }),
+      K: g.ks - 1,
+    },
     windows: 1,
     dynamicWindow: true,
-    bindings: input ? ["read", "read", "rw"] : ["read", "rw", "rw"],
+    bindings: input ? ["read", "read", "rw"] : ["read", "rw", "rw", "rw", "rw"],
     constants: {
       CI: g.ci,
       H: g.h,
@@ -823,6 +846,7 @@ async function directConvProgram(
     tm,
     tn,
     lanes,
+    rows,
     block: directBlock((input ? g.co : g.ci) * taps, tm),
     blocks: Math.ceil((input ? g.ci : g.co) / tm),
   };
@@ -858,7 +882,8 @@ export function dispatchDirectConv(
   offset: number,
 ): void {
   pass.setPipeline(d.program.pipeline);
-  const groups = Math.ceil((batch * g.h * Math.ceil(g.w / d.tn)) / d.lanes);
+  const rows = Math.floor(g.h / d.rows);
+  const groups = Math.ceil((batch * rows * Math.ceil(g.w / d.tn)) / d.lanes);
   for (let c = 0; c < d.blocks; c++) {
     pass.setBindGroup(2, window, [(offset + c * d.block) * 4]);
     pass.dispatchWorkgroups(groups);

@@ -316,9 +316,19 @@ export class Model {
     }
   }
 
-  /** Records the input encoding and the forward pass of `batch` samples. */
-  encodeForward(pass: GPUComputePassEncoder, batch: number, stats: boolean, encode = true): void {
-    encodeForward(this.#net, pass, batch, stats, encode);
+  /**
+   * Records the input encoding and the forward pass of `batch` samples (with
+   * `fuse`, as a training step without statistics records it: see
+   * {@link encodeTrainStep}).
+   */
+  encodeForward(
+    pass: GPUComputePassEncoder,
+    batch: number,
+    stats: boolean,
+    encode = true,
+    fuse = false,
+  ): void {
+    encodeForward(this.#net, pass, batch, stats, encode, fuse);
   }
 
   /** Records the loss (and its gradient) into the accumulators of the step's slot. */
@@ -331,7 +341,13 @@ export class Model {
     encodeBackward(this.#net, pass, batch, update);
   }
 
-  /** Records one whole training step (encode, forward, loss, backward, update). */
+  /**
+   * Records one whole training step (encode, forward, loss, backward,
+   * update). Without `stats`, a CPU driver's convolution before a 2 x 2 pool
+   * computes the pool's output in the same pass and does not write its own
+   * spike times (the pool's are written; nothing else reads them in the
+   * step).
+   */
   encodeTrainStep(
     pass: GPUComputePassEncoder,
     stepOffset: number,
@@ -341,7 +357,7 @@ export class Model {
     encode = true,
   ): void {
     pass.setBindGroup(0, this.engine.stepGroup, [stepOffset]);
-    this.encodeForward(pass, batch, stats, encode);
+    this.encodeForward(pass, batch, stats, encode, !stats);
     this.encodeLoss(pass, lossGroup);
     this.encodeBackward(pass, batch);
   }

@@ -11,6 +11,8 @@
 import { type Engine, type Program, UNIFORM_WINDOW_BYTES } from "./gpu.ts";
 import {
   directBlock,
+  type DirectConv,
+  directConvProgram,
   directConvTile,
   type EventsGemm,
   type GemmShape,
@@ -76,6 +78,11 @@ export interface LayerRun {
   fusedBackward: boolean;
   /** Where a direct convolution's transposed weights start in `transposed.buffer` (floats): forward and input-gradient copies. */
   transposedAt?: { forward: number; input: number };
+  /**
+   * A direct convolution before a 2 x 2 max pool whose backward takes events: its forward fused
+   * with the pool's, for training steps without statistics (`conv_forward_direct.wgsl`, POOLED).
+   */
+  fusedPool?: { conv: DirectConv; group: GPUBindGroup };
   /** Offset (floats) of the weights in the flat parameter buffer, or -1. */
   offset: number;
   /** Floats of the weights (0 without weights). */
@@ -280,6 +287,10 @@ export async function buildNetwork(
         // event-driven from the start. The others start dense (see `chooseProducts`), unless `on`.
         L.sparse = pool > 0 || opts.sparse === "on";
         if (pool > 0) layers[i + 1].fusedBackward = true;
+        if (pool === 2 && L.weighted.direct && Deno.env.get("FIRSTSPIKE_FUSE_POOL") !== "0") {
+          const conv = await directConvProgram(e, L.gemm, false, opts.tWin, opts.gradClip, true);
+          L.fusedPool = { conv, group: null as unknown as GPUBindGroup };
+        }
         eventsMax = Math.max(eventsMax, B * sizeOf(L.plan.outShape));
         planesMax = Math.max(planesMax, B * L.gemm.co);
       }
@@ -308,6 +319,7 @@ export async function buildNetwork(
   const act = buf(eventsMax * 4, "event pixels");
   const count = buf(planesMax * 4, "event counts");
   const noPool = buf(16, "no pool argmin");
+  const noPoolIdx = buf(16, "no pool argmin (2)");
   let statsPartMax = 16;
   for (const i of net.spiking) {
     statsPartMax = Math.max(
@@ -336,7 +348,8 @@ export async function buildNetwork(
       const W = L.weighted;
       if (W.direct) {
         const d = W.direct, g = L.gemm!;
-        L.groups.forward = e.bind(d.forward.program, [x, y, gfac]);
+        // Bindings 3 and 4 (a fused pool's outputs) are not read without POOLED.
+        L.groups.forward = e.bind(d.forward.program, [x, y, gfac, noPool, noPoolIdx]);
         L.groups.windows = e.bindWindows(d.forward.program, transposed!, 0);
         if (d.backwardInput) {
           L.groups.backward = e.bind(d.backwardInput.program, [x, gfac, net.deltas[i - 1]]);
@@ -405,6 +418,15 @@ export async function buildNetwork(
         L.groups.backward = e.bind(L.pool!.backward, [net.deltas[i], idx, net.deltas[i - 1]]);
       }
       const prev = layers[i - 1];
+      if (prev?.fusedPool) {
+        prev.fusedPool.group = e.bind(prev.fusedPool.conv.program, [
+          i === 1 ? net.inputT : net.acts[i - 2],
+          net.acts[i - 1],
+          gfacOf[i - 1],
+          y,
+          idx,
+        ]);
+      }
       if (prev?.events?.pooled) {
         prev.events.groups.builder = e.bind(prev.events.builder, [
           net.deltas[i],

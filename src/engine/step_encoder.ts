@@ -13,22 +13,47 @@ import { dispatchDirectConv, dispatchGemm, dispatchWeightEvents, elementwise } f
 import type { Network } from "./network.ts";
 import { sizeOf } from "./spec.ts";
 
-/** Records the input encoding (unless `encode` is false) and the forward pass of `batch` samples. */
+/**
+ * Records the input encoding (unless `encode` is false) and the forward pass
+ * of `batch` samples. With `fuse` (a training step without statistics), a
+ * direct convolution before a 2 x 2 pool writes the pool's output itself and
+ * the pool's pass is skipped: the layer's own times and non-winners' factors
+ * are then not written (nothing in such a step reads them).
+ */
 export function encodeForward(
   net: Network,
   pass: GPUComputePassEncoder,
   batch: number,
   stats: boolean,
   encode = true,
+  fuse = false,
 ): void {
   if (encode) {
     pass.setPipeline(net.encode.program.pipeline);
     pass.setBindGroup(1, net.encode.group);
     elementwise(pass, batch * sizeOf(net.opts.inputShape));
   }
+  let skipPool = false;
   for (const L of net.layers) {
+    if (skipPool) {
+      skipPool = false;
+      continue;
+    }
     if (L.weighted) {
       const g = L.gemm!;
+      if (fuse && !stats && L.fusedPool && L.sparse) {
+        pass.setBindGroup(1, L.fusedPool.group);
+        dispatchDirectConv(
+          pass,
+          L.fusedPool.conv,
+          g,
+          batch,
+          L.groups.windows!,
+          L.transposedAt!.forward,
+        );
+        skipPool = true;
+        continue;
+      }
       pass.setBindGroup(1, L.groups.forward);
       if (L.weighted.direct) {
         const d = L.weighted.direct.forward;
