@@ -25,6 +25,9 @@ import convBackwardInputDirect from "../../kernels/conv_backward_input_direct.wg
   type: "text",
 };
 import convBackwardWeight from "../../kernels/conv_backward_weight.wgsl" with { type: "text" };
+import convBackwardWeightDirect from "../../kernels/conv_backward_weight_direct.wgsl" with {
+  type: "text",
+};
 import convForward from "../../kernels/conv_forward.wgsl" with { type: "text" };
 import convForwardDirect from "../../kernels/conv_forward_direct.wgsl" with { type: "text" };
 import convWeightEvents from "../../kernels/conv_weight_events.wgsl" with { type: "text" };
@@ -54,6 +57,7 @@ export const KERNELS: Readonly<Record<string, string>> = Object.freeze({
   "conv_backward_input.wgsl": convBackwardInput,
   "conv_backward_input_direct.wgsl": convBackwardInputDirect,
   "conv_backward_weight.wgsl": convBackwardWeight,
+  "conv_backward_weight_direct.wgsl": convBackwardWeightDirect,
   "conv_forward.wgsl": convForward,
   "conv_forward_direct.wgsl": convForwardDirect,
   "conv_weight_events.wgsl": convWeightEvents,

@@ -293,14 +293,25 @@ export interface WeightedPrograms {
   finishForward: Program | null;
   /** Gradient w.r.t. the input times; null with `direct`, or when the layer passes none. */
   backwardInput: Gemm | null;
-  /** Weight gradient, split-K into partial sums. */
-  backwardWeight: Gemm;
+  /** Weight gradient, split-K into partial sums; null with `direct.weight`. */
+  backwardWeight: Gemm | null;
+  /** K splits of the weight gradient (every implementation of it takes the same). */
+  weightSplits: number;
+  /** The dense weight gradient's GEMM tile (chosen whether or not the GEMM is built). */
+  weightTile: Tile;
   /** Adds the weight gradient's partial sums into the gradient. */
   reduce: Program;
   /** A spiking layer's folding of dL/dtau into its backward factors, run before both backward products; null for the readout. */
   scale: Program | null;
-  /** A convolution's forward and input gradient as direct convolutions (CPU drivers, {@link useDirectConv}), or null. */
-  direct: { forward: DirectConv; backwardInput: DirectConv | null } | null;
+  /**
+   * A convolution's forward, input gradient and (kernels of 2 and up) dense weight gradient as
+   * direct convolutions (CPU drivers, {@link useDirectConv}), or null.
+   */
+  direct: {
+    forward: DirectConv;
+    backwardInput: DirectConv | null;
+    weight: DirectWeight | null;
+  } | null;
 }
 
 /** Most uniform windows a layer's weights may take (12 uniform buffers per stage, one for the step). */
@@ -418,88 +429,111 @@ export async function weightedPrograms(
     tile,
     splits: n,
   });
-  const [forward, finishForward, backwardInput, backwardWeight, reduce, scale, directs] =
-    await Promise
-      .all([
-        directConv ? Promise.resolve(null) : gemm(
-          ["conv_forward.wgsl", "_epilogue.wgsl", weights, coreFile(tiles.forward)],
-          tiles.forward,
-          [
-            "read",
-            "read",
-            "rw",
-            "rw",
-            "rw",
-          ],
-          {
-            ...shape,
+  const [
+    forward,
+    finishForward,
+    backwardInput,
+    backwardWeight,
+    reduce,
+    scale,
+    directs,
+    directWeightGradient,
+  ] = await Promise
+    .all([
+      directConv ? Promise.resolve(null) : gemm(
+        ["conv_forward.wgsl", "_epilogue.wgsl", weights, coreFile(tiles.forward)],
+        tiles.forward,
+        [
+          "read",
+          "read",
+          "rw",
+          "rw",
+          "rw",
+        ],
+        {
+          ...shape,
+          CLIP: clip,
+          B_DUAL: !readout,
+          Y_USED: !readout,
+          SPLIT: fSplits > 1,
+        },
+        fSplits,
+        windows,
+      ),
+      fSplits > 1
+        ? engine.program({
+          files: ["forward_splits.wgsl", "_epilogue.wgsl"],
+          bindings: ["read", "rw", "rw"],
+          constants: {
+            H: g.h,
+            W: g.w,
+            CO: g.co,
+            TWIN: tWin,
             CLIP: clip,
-            B_DUAL: !readout,
-            Y_USED: !readout,
-            SPLIT: fSplits > 1,
+            MODE: g.mode,
+            SPLITS: fSplits,
           },
-          fSplits,
-          windows,
-        ),
-        fSplits > 1
-          ? engine.program({
-            files: ["forward_splits.wgsl", "_epilogue.wgsl"],
-            bindings: ["read", "rw", "rw"],
-            constants: {
-              H: g.h,
-              W: g.w,
-              CO: g.co,
-              TWIN: tWin,
-              CLIP: clip,
-              MODE: g.mode,
-              SPLITS: fSplits,
-            },
-          })
-          : Promise.resolve(null),
-        directConv || !inputGradient ? Promise.resolve(null) : gemm(
-          ["conv_backward_input.wgsl", weights, coreFile(tiles.backwardInput)],
-          tiles.backwardInput,
-          [
-            "read",
-            "read",
-            "read",
-            "read",
-            "rw",
-          ],
-          {
-            ...shape,
-            Y_USED: false,
-          },
-          1,
-          windows,
-        ),
-        gemm(["conv_backward_weight.wgsl", coreFile(tiles.backwardWeight)], tiles.backwardWeight, [
+        })
+        : Promise.resolve(null),
+      directConv || !inputGradient ? Promise.resolve(null) : gemm(
+        ["conv_backward_input.wgsl", weights, coreFile(tiles.backwardInput)],
+        tiles.backwardInput,
+        [
+          "read",
           "read",
           "read",
           "read",
           "rw",
-        ], {
+        ],
+        {
+          ...shape,
+          Y_USED: false,
+        },
+        1,
+        windows,
+      ),
+      directConv && g.ks > 1 ? Promise.resolve(null) : gemm(
+        ["conv_backward_weight.wgsl", coreFile(tiles.backwardWeight)],
+        tiles.backwardWeight,
+        [
+          "read",
+          "read",
+          "read",
+          "rw",
+        ],
+        {
           ...shape,
           A_DUAL: !readout,
           B_DUAL: !readout,
           Y_USED: !readout,
           A_K_FAST: true,
           B_K_FAST: true,
-        }, splits),
-        engine.program({
-          files: ["reduce_splits.wgsl"],
-          bindings: ["read", "rw"],
-          constants: { LEN: g.co * g.ci * g.ks * g.ks, SPLITS: splits },
-        }),
-        readout ? Promise.resolve(null) : engine.program({
-          files: ["scale_grad.wgsl"],
-          bindings: ["read", "rw"],
-        }),
-        directConv
-          ? directConvPrograms(engine, g, tWin, clip, inputGradient)
-          : Promise.resolve(null),
-      ]);
-  return { forward, finishForward, backwardInput, backwardWeight, reduce, scale, direct: directs };
+        },
+        splits,
+      ),
+      engine.program({
+        files: ["reduce_splits.wgsl"],
+        bindings: ["read", "rw"],
+        constants: { LEN: g.co * g.ci * g.ks * g.ks, SPLITS: splits },
+      }),
+      readout ? Promise.resolve(null) : engine.program({
+        files: ["scale_grad.wgsl"],
+        bindings: ["read", "rw"],
+      }),
+      directConv ? directConvPrograms(engine, g, tWin, clip, inputGradient) : Promise.resolve(null),
+      directConv && g.ks > 1 ? directWeightProgram(engine, g) : Promise.resolve(null),
+    ]);
+  return {
+    forward,
+    finishForward,
+    backwardInput,
+    backwardWeight,
+    weightSplits: splits,
+    weightTile: tiles.backwardWeight,
+    reduce,
+    scale,
+    direct: directs ? { ...directs, weight: directWeightGradient } : null,
+  };
 }
 
 /**
@@ -589,15 +623,22 @@ export function preferEvents(
   g: GemmShape,
   share: number,
   batch: number,
-  dense: Tile,
+  dense: Tile | DirectWeight,
   splits: number,
   cores: number,
 ): boolean {
   const kk = g.ks * g.ks, n = g.ci * kk, k = batch * g.h * g.w;
-  const lanes = dense.bn / dense.tn;
-  const groups = Math.ceil(g.co / dense.bm) * Math.ceil(n / dense.bn) * splits;
-  const denseCost = Math.ceil(groups / cores) * lanes * Math.ceil(k / splits) *
-    (DIRECT_READ_COST * (dense.tm * 2 + dense.tn) + 2 * dense.tm * dense.tn);
+  let denseCost: number;
+  if ("bm" in dense) {
+    const lanes = dense.bn / dense.tn;
+    const groups = Math.ceil(g.co / dense.bm) * Math.ceil(n / dense.bn) * splits;
+    denseCost = Math.ceil(groups / cores) * lanes * Math.ceil(k / splits) *
+      (DIRECT_READ_COST * (dense.tm * 2 + dense.tn) + 2 * dense.tm * dense.tn);
+  } else {
+    // The direct weight gradient: per pixel and invocation KS new inputs and tm values of G.
+    const work = Math.ceil(g.co / dense.tm) * g.ci;
+    denseCost = (k * work * (DIRECT_READ_COST * (g.ks + dense.tm) + 2 * dense.tm * kk)) / cores;
+  }
   const t = eventsTile(g, true);
   const blocks = Math.ceil(g.ci / t.tc);
   const events = share * batch * g.co * g.h * g.w;
@@ -865,6 +906,47 @@ export async function directConvPrograms(
     inputGradient ? directConvProgram(engine, g, true, tWin, clip) : Promise.resolve(null),
   ]);
   return { forward, backwardInput };
+}
+
+/**
+ * The dense weight gradient of a spiking KS x KS convolution as a direct
+ * convolution on a CPU driver (`conv_backward_weight_direct.wgsl`): `tm`
+ * output channels and one input channel per invocation, `lanes` per
+ * workgroup.
+ */
+export interface DirectWeight {
+  program: Program;
+  tm: number;
+  lanes: number;
+}
+
+/** Output channels per invocation of the direct weight gradient: 2 * tm * KS * KS accumulators, at most 128 (and 4 channels). */
+export function directWeightRows(g: GemmShape): number {
+  return Math.max(1, Math.min(4, Math.floor(128 / (2 * g.ks * g.ks)), g.co));
+}
+
+/** Builds (or fetches) the direct weight gradient of a layer (kernels of 2 and up). */
+export async function directWeightProgram(engine: Engine, g: GemmShape): Promise<DirectWeight> {
+  const tm = directWeightRows(g), lanes = 8;
+  const program = await engine.program({
+    files: ["conv_backward_weight_direct.wgsl"],
+    defines: { TM: tm, LANES: lanes, BK: 16 },
+    repeats: { i: tm, a: g.ks, c: g.ks, s: g.ks - 1, K: g.ks - 1 },
+    bindings: ["read", "read", "rw"],
+    constants: { CI: g.ci, H: g.h, W: g.w, CO: g.co, KS: g.ks },
+  });
+  return { program, tm, lanes };
+}
+
+/** Records the direct weight gradient: [ceil(ceil(CO / tm) * CI / lanes), 1, splits] workgroups. */
+export function dispatchDirectWeight(
+  pass: GPUComputePassEncoder,
+  d: DirectWeight,
+  g: GemmShape,
+  splits: number,
+): void {
+  pass.setPipeline(d.program.pipeline);
+  pass.dispatchWorkgroups(Math.ceil((Math.ceil(g.co / d.tm) * g.ci) / d.lanes), 1, splits);
 }
 
 /**

@@ -634,9 +634,16 @@ export class Model {
       for (const l of train.layers) {
         const L = this.#net.layers[l.index];
         if (!L.events || L.events.pooled || !Number.isFinite(l.gradientShare)) continue;
-        const W = L.weighted!.backwardWeight;
-        L.sparse = W.tile.core === "direct"
-          ? preferEvents(L.gemm!, l.gradientShare, this.maxBatch, W.tile, W.splits, cores)
+        const W = L.weighted!;
+        L.sparse = W.weightTile.core === "direct"
+          ? preferEvents(
+            L.gemm!,
+            l.gradientShare,
+            this.maxBatch,
+            W.direct?.weight ?? W.weightTile,
+            W.weightSplits,
+            cores,
+          )
           : l.gradientShare < EVENTS_SHARE;
       }
     }

@@ -270,7 +270,7 @@ export async function buildNetwork(
       const fwdPart = W.forward && W.forward.splits > 1
         ? W.forward.splits * L.gemm.co * B * L.gemm.h * L.gemm.w * 2
         : 0;
-      partMax = Math.max(partMax, W.backwardWeight.splits * L.size, fwdPart);
+      partMax = Math.max(partMax, W.weightSplits * L.size, fwdPart);
       if (sparse && L.gemm.mode === 0) {
         const i = L.plan.index;
         const next = plan[i + 1];
@@ -386,7 +386,9 @@ export async function buildNetwork(
         }
       }
       if (W.finishForward) L.groups.finish = e.bind(W.finishForward, [part, y, gfac]);
-      L.groups.weight = e.bind(W.backwardWeight.program, [x, net.deltas[i], gfac, part]);
+      L.groups.weight = W.direct?.weight
+        ? e.bind(W.direct.weight.program, [x, gfac, part])
+        : e.bind(W.backwardWeight!.program, [x, net.deltas[i], gfac, part]);
       if (W.scale) L.groups.scale = e.bind(W.scale, [net.deltas[i], gfac]);
       // Forward and input gradient read the weights through the same uniform windows, if any
       // (`uniformWindows`: CPU drivers); one group 2 serves both.
@@ -408,7 +410,7 @@ export async function buildNetwork(
         }
       }
       L.groups.reduce = e.bind(W.reduce, [
-        { buffer: part, offset: 0, size: W.backwardWeight.splits * L.size * 4 },
+        { buffer: part, offset: 0, size: W.weightSplits * L.size * 4 },
         g,
       ]);
     } else {

@@ -9,7 +9,13 @@
  */
 
 import { grid1d } from "./gpu.ts";
-import { dispatchDirectConv, dispatchGemm, dispatchWeightEvents, elementwise } from "./layers.ts";
+import {
+  dispatchDirectConv,
+  dispatchDirectWeight,
+  dispatchGemm,
+  dispatchWeightEvents,
+  elementwise,
+} from "./layers.ts";
 import type { Network } from "./network.ts";
 import { sizeOf } from "./spec.ts";
 
@@ -119,10 +125,11 @@ export function encodeBackward(
       }
       if (ev && L.sparse) {
         pass.setBindGroup(1, ev.groups.weight);
-        dispatchWeightEvents(pass, ev.weight, g, W.backwardWeight.splits);
+        dispatchWeightEvents(pass, ev.weight, g, W.weightSplits);
       } else {
         pass.setBindGroup(1, L.groups.weight!);
-        dispatchGemm(pass, W.backwardWeight, g.co, g.ci * g.ks * g.ks);
+        if (W.direct?.weight) dispatchDirectWeight(pass, W.direct.weight, g, W.weightSplits);
+        else dispatchGemm(pass, W.backwardWeight!, g.co, g.ci * g.ks * g.ks);
       }
       pass.setPipeline(W.reduce.pipeline);
       pass.setBindGroup(1, L.groups.reduce!);
