@@ -313,9 +313,15 @@ async function main(args: ParsedArgs): Promise<number> {
   const child = await delegate("exp", [join(output, name), ...(cache ? [cache] : [])]);
   if (child !== null) return child;
   requirePermissions("exp", [{ name: "sys", kind: "hostname" }]);
+  const stop = await installStop((line) => console.error(line));
+  const counts = { done: 0, skipped: 0, failed: 0, busy: 0 };
+  const total = selected.length;
+  // If the watchdog ends the process itself, --json output still ends with this event.
+  const tellWatchdog = () =>
+    stop.finalEvent(values.json ? { experiment: name, total, ...counts } : null);
+  tellWatchdog();
   const adapter = await startGpu({ flag: values.gpu, setting: base.gpu });
   console.error(adapter);
-  const stop = await installStop((line) => console.error(line));
   const tty = Deno.stderr.isTerminal();
   let lastPlain = 0;
   const progress = (line: string, final: boolean) => {
@@ -332,8 +338,6 @@ async function main(args: ParsedArgs): Promise<number> {
       slurm: { job_id: ctx.jobId, array_job_id: ctx.arrayJobId, array_task_id: ctx.arrayTaskId },
     }
     : {};
-  const total = selected.length;
-  const counts = { done: 0, skipped: 0, failed: 0, busy: 0 };
   let kernels = 0;
   // One device and one copy of each dataset for every point of this process.
   let engine: Engine | null = null;
@@ -377,6 +381,7 @@ async function main(args: ParsedArgs): Promise<number> {
           if (!(e instanceof SettingsChanged)) plan = null; // runPoint reports it, under the lock
           else {
             counts.failed++;
+            tellWatchdog();
             console.error(`${p.id}: ${e.message}`);
             emit("point_failed", { id: p.id, error: e.message });
             continue; // the folder is left exactly as it is
@@ -384,6 +389,7 @@ async function main(args: ParsedArgs): Promise<number> {
         }
         if (plan?.action === "skip") {
           counts.skipped++;
+          tellWatchdog();
           console.error(`${p.id}: ${plan.note}, skipped (${dir})`);
           emit("point_skipped", { id: p.id, reason: plan.note });
           continue;
@@ -422,6 +428,7 @@ async function main(args: ParsedArgs): Promise<number> {
           lockOwner: slurmKey(ctx),
         });
         counts.done++;
+        tellWatchdog();
         console.error(
           `${p.id}: done: test ${(r.test_acc * 100).toFixed(2)}% at epoch ${r.best_epoch}` +
             `${
@@ -440,11 +447,13 @@ async function main(args: ParsedArgs): Promise<number> {
         const msg = e instanceof Error ? e.message : String(e);
         if (e instanceof RunLocked) {
           counts.busy++; // another runner owns the folder: leave it alone
+          tellWatchdog();
           console.error(`${p.id}: busy: ${msg}`);
           emit("point_skipped", { id: p.id, reason: `busy: ${msg}` });
           continue;
         }
         counts.failed++;
+        tellWatchdog();
         console.error(`${p.id}: failed: ${msg}`);
         emit("point_failed", { id: p.id, error: msg });
         // A device that saw an error (out of memory, lost) is not trusted with the next point.

@@ -8,7 +8,7 @@
 import { RUN_SECTIONS } from "../experiment/config.ts";
 import { join } from "node:path";
 import { parse as parseYaml } from "../deps/yaml.ts";
-import type { LockOwner } from "../run/run_lock.ts";
+import { lockHeld } from "../run/run_lock.ts";
 import { compareIds } from "./order.ts";
 
 /** Per-layer statistics of one epoch. */
@@ -180,33 +180,16 @@ function parseResults(v: unknown): RunResults | null {
 }
 
 /**
- * Whether the runner named by a run folder's `lock` still runs: a lock of another
- * host is trusted (the board may watch a cluster's shared folder from a login node);
- * on this host the process must exist (`/proc/<pid>` on Linux). No lock: false.
+ * Whether a runner holds a run folder's `lock` (see `lockHeld` in
+ * `run/run_lock.ts`: the kernel's flock for this host's runners; another
+ * host's lock is trusted). No lock: false. `_read` is kept for callers that
+ * pass their cached reader; the lock is probed on disk.
  */
-export async function lockIsLive(dir: string, read: TextReader = readOptional): Promise<boolean> {
-  let lock: LockOwner;
+export async function lockIsLive(dir: string, _read: TextReader = readOptional): Promise<boolean> {
   try {
-    const text = await read(join(dir, "lock"));
-    if (text === null) return false;
-    lock = JSON.parse(text) as LockOwner;
+    return await lockHeld(dir);
   } catch {
-    // A lock being written or unreadable: someone is at work.
-    return true;
-  }
-  if (!isObject(lock) || typeof lock.pid !== "number") return true;
-  let host: string;
-  try {
-    host = Deno.hostname();
-  } catch {
-    return true;
-  }
-  if (lock.host !== host || lock.pid === Deno.pid || Deno.build.os !== "linux") return true;
-  try {
-    await Deno.stat(`/proc/${lock.pid}`);
-    return true;
-  } catch {
-    return false;
+    return true; // cannot look: someone may be at work
   }
 }
 
