@@ -327,5 +327,37 @@ export async function readRuns(
   }
   const runs: RunRecord[] = [];
   for (const id of await runFolders(expDir)) runs.push(await readRun(join(expDir, id), id, read));
+  return withGridKeys(runs);
+}
+
+/**
+ * Gives every run each key any run's grid point has, from its own settings:
+ * a run's id and grid point leave out a swept value equal to the file's
+ * (`seed=0,1` runs `default` and `seed1`), but tables show it.
+ *
+ * @example
+ * ```ts
+ * import { withGridKeys } from "./load.ts";
+ * const runs = withGridKeys([
+ *   { gridPoint: {}, settings: { seed: 0 } },
+ *   { gridPoint: { seed: 1 }, settings: { seed: 1 } },
+ * ]);
+ * if (runs[0].gridPoint.seed !== 0) throw new Error();
+ * ```
+ */
+export function withGridKeys<
+  R extends { gridPoint: Record<string, unknown>; settings: Record<string, unknown> },
+>(runs: R[]): R[] {
+  const keys: string[] = [];
+  for (const r of runs) {
+    for (const k of Object.keys(r.gridPoint)) if (!keys.includes(k)) keys.push(k);
+  }
+  for (const r of runs) {
+    for (const k of keys) {
+      if (!(k in r.gridPoint) && k in r.settings) {
+        r.gridPoint = { ...r.gridPoint, [k]: r.settings[k] };
+      }
+    }
+  }
   return runs;
 }
