@@ -29,7 +29,7 @@ import {
 import { GPU_OPTION, gpuFlag, startGpu } from "./_gpu.ts";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { loadExperiment, SETTING_KEYS } from "../src/experiment/config.ts";
-import { type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
+import type { GridPoint } from "../src/experiment/grid.ts";
 import { experimentPoints, isOverride, parseOverrides } from "../src/experiment/overrides.ts";
 import { Interrupted, isDone, runDir, runPoint } from "../src/run/train.ts";
 import { Engine } from "../src/engine/gpu.ts";
@@ -39,7 +39,7 @@ import { SettingsChanged } from "../src/run/fingerprint.ts";
 import { formerFolder, planPoint, type PointPlan, readPriorRun } from "../src/run/prior.ts";
 import { installStop } from "./_signals.ts";
 import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
-import { statKind, writeFileAtomic } from "../src/util/fs.ts";
+import { statKind } from "../src/util/fs.ts";
 import { datasetCacheDir } from "../src/data/datasets.ts";
 import { CONFIG_PATH, delegate } from "./_launch.ts";
 import {
@@ -483,16 +483,8 @@ async function main(args: ParsedArgs): Promise<number> {
           engine.destroy();
           engine = null;
         }
-        if (!(e instanceof SettingsChanged)) { // never write into another run's folder
-          await writeFileAtomic(
-            join(dir, "run.yaml"),
-            resolvedYaml(p.settings, {
-              id: p.id,
-              grid_point: p.point,
-              status: { state: "failed", error: msg, ...status },
-            }),
-          ).catch((err) => console.error(`${p.id}: cannot record the failure: ${err.message}`));
-        }
+        // runPoint recorded the failure in run.yaml if it held the folder's lock; an attempt
+        // that failed before (a missing data_dir) wrote nothing there.
       }
       console.error(gridLine({
         index,
