@@ -306,8 +306,15 @@ function augmentFlagsOf(list: Experiment["augment"]): number {
   return list.reduce((f, a) => f | bits[a], 0);
 }
 
-/** Builds the model an experiment describes for a dataset. */
-async function modelFor(engine: Engine, s: Experiment, data: Dataset): Promise<Model> {
+/**
+ * Builds the model an experiment describes for data of `shape` and
+ * `classes` (a dataset, or its `datasetInfo`).
+ */
+export async function modelFor(
+  engine: Engine,
+  s: Experiment,
+  data: Pick<Dataset, "shape" | "classes">,
+): Promise<Model> {
   const info = datasetInfo(s.dataset);
   return await Model.create(engine, {
     arch: s.arch,
