@@ -434,15 +434,7 @@ async function main(args: ParsedArgs): Promise<number> {
     tty,
     interval,
     write: (text) => Deno.stderr.writeSync(encoder.encode(text)),
-    columns: () => {
-      try {
-        // A pseudo-terminal without a size (script, some CI runners) says 0.
-        const { columns } = Deno.consoleSize();
-        return columns >= 40 ? columns : 100;
-      } catch {
-        return 100;
-      }
-    },
+    columns: terminalColumns,
   });
   const stop = await installStop((line) => {
     display.clear();
@@ -771,6 +763,22 @@ function estimateLine(o: {
   return `estimate: about ${formatDuration(o.total)} for ${points}, from ${o.source}` +
     `${rough}${missing} (epochs as set: early stopping may end points sooner; start-up not ` +
     `counted)`;
+}
+
+/**
+ * The terminal's width: its size, or where it does not say (a pseudo-terminal
+ * without one, as some CI runners give, says 0) `$COLUMNS`, else 100.
+ */
+function terminalColumns(): number {
+  let columns = 0;
+  try {
+    columns = Deno.consoleSize().columns;
+  } catch {
+    // not a terminal
+  }
+  if (columns >= 20) return columns;
+  const env = Number(envGet("COLUMNS"));
+  return Number.isInteger(env) && env >= 20 ? env : 100;
 }
 
 /** Whether a path exists. */
