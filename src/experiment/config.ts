@@ -741,6 +741,28 @@ export function checkSettings(settings: Experiment, source = "settings"): void {
 }
 
 /**
+ * What a setting accepts, as its errors say it (`a positive number`,
+ * `one of exponential, cosine, step`).
+ *
+ * @example
+ * ```ts
+ * import { settingExpects } from "./config.ts";
+ * if (settingExpects("lr") !== "a positive number") throw new Error(settingExpects("lr"));
+ * ```
+ */
+export function settingExpects(key: keyof Experiment): string {
+  const result = FIELDS[key].safeParse(undefined);
+  return result.success ? "anything" : result.error.issues[0].message;
+}
+
+/** What a key of the `slurm:` section accepts, as its errors say it. */
+export function slurmExpects(key: keyof Slurm): string {
+  const field = SLURM.shape[key] as z.ZodOptional<z.ZodTypeAny>;
+  const result = field.unwrap().safeParse(undefined);
+  return result.success ? "anything" : result.error.issues[0].message;
+}
+
+/**
  * The problems of one setting's value, worded as in an experiment file:
  * `[]` when it is valid, else per problem the key path (`lr`, `betas[1]`)
  * and `expected ..., got ...`.

@@ -86,6 +86,21 @@ export const SETTING_DESCRIPTIONS: Readonly<Record<keyof Experiment, string>> = 
     "(10de:2335); null for the default (or the one Slurm gave).",
 };
 
+/** One line per key of the `slurm:` section. */
+export const SLURM_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  account: "sbatch --account: the account (allocation) the jobs are charged to.",
+  qos: "sbatch --qos: the quality of service (a queue's limits and priority), e.g. long.",
+  partition: "sbatch --partition, e.g. gpu.",
+  time: 'sbatch --time per array task, e.g. "24:00:00" or "2-00:00:00" (quoted); a task ' +
+    "writes a checkpoint 2 min before it and requeues itself.",
+  gres: 'sbatch --gres: "gpu:1" for one GPU per task (a script without a GPU is warned about).',
+  cpus_per_task: "sbatch --cpus-per-task.",
+  mem: 'sbatch --mem per task, e.g. "32G".',
+  max_parallel: "At most this many array tasks at once (--array=0-N%max_parallel).",
+  extra: "More lines: an sbatch option (--gpus-per-node=1), an #SBATCH line, or a shell line " +
+    "run before the task (module load cuda).",
+};
+
 /** Extra constraints for checks zod makes in code. */
 const TOKEN = "(?:[0-9]+[Cc][0-9]+|[0-9]+[Ff]|[Pp][0-9]+)";
 const PATTERNS: Partial<Record<keyof Experiment, Json>> = {
@@ -219,9 +234,15 @@ export function experimentJsonSchema(): Json {
       }];
     })),
   };
+  const converted = convert(SLURM_SCHEMA) as { properties: Record<string, Json> };
   const slurm = {
     description: "Cluster jobs: sbatch options for `deno task exp --slurm`.",
-    ...convert(SLURM_SCHEMA),
+    ...converted,
+    properties: Object.fromEntries(
+      Object.entries(converted.properties).map((
+        [k, v],
+      ) => [k, { description: SLURM_DESCRIPTIONS[k], ...v }]),
+    ),
   };
   const required = (key: string) => ({
     anyOf: [
