@@ -10,6 +10,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { CONFIG_PATH } from "./_launch.ts";
 import type { CommandSpec, OptionSpec } from "./_args.ts";
 import { experimentKeysMarkdown } from "../src/experiment/keys_doc.ts";
 import { EXP } from "./exp.ts";
@@ -71,6 +72,31 @@ export function commandLineMarkdown(specs: readonly CommandSpec[] = commands()):
     for (const n of spec.notes ?? []) out.push(n, "");
   }
   return out.join("\n");
+}
+
+/**
+ * `text` as `deno fmt` formats Markdown with this repository's settings
+ * (the generated tables aligned, paragraphs wrapped), so a written page is
+ * what `deno fmt --check` expects.
+ */
+export async function formatMarkdown(text: string): Promise<string> {
+  // `deno`, as `deno task` resolves it (the running executable), like `_launch.ts`.
+  const child = new Deno.Command("deno", {
+    args: ["fmt", "--config", CONFIG_PATH, "--ext", "md", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  if (code !== 0) {
+    throw new Error(
+      `Cannot format Markdown: 'deno fmt' exited ${code}: ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+  return new TextDecoder().decode(stdout);
 }
 
 /** The pages with a generated part, and what goes there. */

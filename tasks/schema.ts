@@ -15,7 +15,7 @@ import { type CommandSpec, type ParsedArgs, runTask, UsageError } from "./_args.
 import { experimentJsonSchemaText } from "../src/experiment/json_schema.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
 import { withGenerated } from "../src/experiment/keys_doc.ts";
-import { generatedPages } from "./_docs.ts";
+import { formatMarkdown, generatedPages } from "./_docs.ts";
 
 /** Where the schema lives. */
 export const SCHEMA_PATH: string = fileURLToPath(
@@ -46,7 +46,10 @@ async function main(args: ParsedArgs): Promise<number> {
   ];
   for (const page of generatedPages()) {
     const now = await Deno.readTextFile(page.path);
-    files.push({ path: page.path, text: withGenerated(now, page.generated, page.path) });
+    files.push({
+      path: page.path,
+      text: await formatMarkdown(withGenerated(now, page.generated, page.path)),
+    });
   }
   let stale = 0;
   for (const f of files) {
