@@ -19,9 +19,21 @@ import { REPORT } from "./report.ts";
 import { BOARD } from "./board.ts";
 import { DEMO } from "./demo.ts";
 import { BENCH } from "./bench.ts";
-import { SCHEMA } from "./schema.ts";
 
-/** Every task's command line, in the order the page lists them (a function: `schema.ts` imports this module). */
+/** The command line of `deno task schema` (here: it writes what this module generates). */
+export const SCHEMA: CommandSpec = {
+  name: "schema",
+  summary: "Write what is generated from the code: experiments/schema.json (the JSON Schema of " +
+    "experiment files), the key tables of docs/experiments.md and the task reference of " +
+    "docs/command-line.md.",
+  usage: "[--check]",
+  options: [
+    { name: "check", type: "boolean", help: "write nothing; exit 1 if a file is out of date" },
+  ],
+  examples: ["deno task schema", "deno task schema --check"],
+};
+
+/** Every task's command line, in the order the page lists them. */
 export function commands(): CommandSpec[] {
   return [EXP, EVAL, REPORT, BOARD, DEMO, BENCH, SCHEMA];
 }

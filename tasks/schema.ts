@@ -11,29 +11,18 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { type CommandSpec, type ParsedArgs, runTask, UsageError } from "./_args.ts";
+import { type ParsedArgs, runTask, UsageError } from "./_args.ts";
 import { experimentJsonSchemaText } from "../src/experiment/json_schema.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
 import { withGenerated } from "../src/experiment/keys_doc.ts";
-import { formatMarkdown, generatedPages } from "./_docs.ts";
+import { formatMarkdown, generatedPages, SCHEMA } from "./_docs.ts";
 
 /** Where the schema lives. */
 export const SCHEMA_PATH: string = fileURLToPath(
   new URL("../experiments/schema.json", import.meta.url),
 );
 
-/** The command line of `deno task schema`. */
-export const SCHEMA: CommandSpec = {
-  name: "schema",
-  summary: "Write what is generated from the code: experiments/schema.json (the JSON Schema of " +
-    "experiment files), the key tables of docs/experiments.md and the task reference of " +
-    "docs/command-line.md.",
-  usage: "[--check]",
-  options: [
-    { name: "check", type: "boolean", help: "write nothing; exit 1 if a file is out of date" },
-  ],
-  examples: ["deno task schema", "deno task schema --check"],
-};
+export { SCHEMA };
 
 async function main(args: ParsedArgs): Promise<number> {
   if (args.positionals.length) {
