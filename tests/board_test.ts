@@ -313,6 +313,92 @@ for (const watch of [true, false]) {
   });
 }
 
+Deno.test("board: a runs folder removed under it shows as missing and comes back", async () => {
+  await withTempDir(async (root) => {
+    const runs = await runsTree(root);
+    const served = await serveBoard({ root: runs, port: 0, scanMs: 100 });
+    try {
+      const res = await fetch(`${served.url}api/events`);
+      const reader = res.body!.getReader();
+      try {
+        await waitForEvent(reader, (e) => e === "hello", 5000);
+        await new Promise((r) => setTimeout(r, 300));
+        const before = await (await fetch(`${served.url}api/experiments`)).json();
+        assert.equal(before.missing, false);
+        assert.equal(before.experiments.length, 2);
+        await Deno.remove(runs, { recursive: true });
+        await waitForEvent(reader, (e, d) => e === "root" && JSON.parse(d).missing, 5000);
+        // Every address answers without a stack trace: the listing says the folder is gone.
+        const gone = await fetch(`${served.url}api/experiments`);
+        assert.equal(gone.status, 200);
+        const listing = await gone.json();
+        assert.deepEqual([listing.missing, listing.experiments], [true, []]);
+        const page = await fetch(served.url);
+        assert.equal(page.status, 200);
+        await page.body?.cancel();
+        const run = await fetch(`${served.url}api/runs/grid/lr1e-3_seed0`);
+        assert.equal(run.status, 404);
+        assert.ok(!/\bat .*\.ts:\d+/.test(await run.text()), "a stack trace");
+        // The folder comes back (made anew): announced, listed and watched again.
+        await writeRun(join(runs, "back"), {
+          id: "again",
+          lr: 1e-3,
+          seed: 0,
+          state: "running",
+          lock: "live",
+          metrics: [epoch(1, 0.5, 0.5)],
+        });
+        await waitForEvent(reader, (e, d) => e === "root" && !JSON.parse(d).missing, 5000);
+        const after = await (await fetch(`${served.url}api/experiments`)).json();
+        assert.equal(after.missing, false);
+        assert.deepEqual(after.experiments.map((e: { name: string }) => e.name), ["back"]);
+        // A new epoch in the new folder is announced.
+        await new Promise((r) => setTimeout(r, 300));
+        await Deno.writeTextFile(
+          join(runs, "back", "again", "metrics.jsonl"),
+          JSON.stringify(epoch(2, 0.6, 0.6)) + "\n",
+          { append: true },
+        );
+        await waitForEvent(reader, (e, d) => e === "change" && d.includes('"again"'), 5000);
+      } finally {
+        await reader.cancel();
+      }
+    } finally {
+      await served.close();
+    }
+  });
+});
+
+Deno.test("board: an error answers 500 with one line, no stack trace", async () => {
+  await withTempDir(async (root) => {
+    const board = await Board.open(await runsTree(root));
+    // Make listing throw something unexpected.
+    (board as unknown as { experiments: () => Promise<never> }).experiments = () => {
+      throw new Error("disk on fire");
+    };
+    const r = await get(board, "/api/experiments");
+    assert.equal(r.status, 500);
+    assert.equal(r.text, "The board could not answer '/api/experiments': disk on fire\n");
+  });
+});
+
+Deno.test("board: a folder named run.yaml is an unreadable point, the rest still listed", async () => {
+  await withTempDir(async (root) => {
+    const runs = await runsTree(root);
+    await Deno.mkdir(join(runs, "grid", "odd", "run.yaml"), { recursive: true });
+    const board = await Board.open(runs);
+    const listing = JSON.parse((await get(board, "/api/experiments")).text);
+    const points = listing.experiments[0].points as Record<string, unknown>[];
+    const odd = points.find((p) => p.id === "odd")!;
+    assert.equal(odd.state, "invalid");
+    assert.match(odd.error as string, /run\.yaml': expected a file, got a folder/);
+    assert.equal(points.length, 7);
+    const run = await get(board, "/api/runs/grid/odd");
+    assert.equal(run.status, 200);
+    assert.equal(JSON.parse(run.text).state, "invalid");
+  });
+});
+
 async function boardTask(args: string[]) {
   const res = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../tasks/board.ts", import.meta.url).pathname, ...args],

@@ -517,8 +517,83 @@ Deno.test("report task: prints the report, writes to --out; usage errors exit 2"
       help.stdout.includes("deno task report runs/grid-example --out paper/figures"),
       help.stdout,
     );
+    // A folder that is not there is a usage error (exit 2), naming it.
     const missing = await runTask([join(root, "nope")]);
-    assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /does not exist/);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /got '.*nope', which does not exist/);
+    assert.match(missing.stderr, /Run 'deno task report --help' for usage/);
+    // So is a folder holding neither runs nor experiments, and a file.
+    await Deno.mkdir(join(root, "empty"));
+    const empty = await runTask([join(root, "empty")]);
+    assert.equal(empty.code, 2, empty.stderr);
+    assert.match(empty.stderr, /got '.*empty', which holds neither/);
+    const file = await runTask([join(expDir, "lr1e-3_seed0", "run.yaml")]);
+    assert.equal(file.code, 2, file.stderr);
+    assert.match(file.stderr, /got the file/);
+  });
+});
+
+Deno.test("report task: a runs folder (the board's argument) reports each experiment in it", async () => {
+  await withTempDir(async (root) => {
+    await syntheticTree(root); // root/grid
+    await writeRun(join(root, "other"), {
+      id: "default",
+      lr: 1e-3,
+      seed: 0,
+      state: "done",
+      results: result(0.5, 0.6),
+      metrics: [epoch(1, 0.6, 0.5)],
+    });
+    await Deno.mkdir(join(root, "not-an-experiment"));
+    const r = await runTask([root]);
+    assert.equal(r.code, 0, r.stderr);
+    // Each experiment's report, in its own folder.
+    for (const name of ["grid", "other"]) {
+      const md = await Deno.readTextFile(join(root, name, "report.md"));
+      assert.match(md, new RegExp(`^# Report: ${name}$`, "m"));
+      assert.match(r.stdout, new RegExp(`\\| ${name} \\|.*${join(root, name, "report.md")}`));
+    }
+    assert.match(r.stdout, /^# Reports: /m);
+    assert.match(r.stdout, /2 experiments/);
+    assert.match(r.stdout, /\| other \| 1 \| 1 done \| default \| 50\.00 \|/);
+    await assert.rejects(() => Deno.stat(join(root, "not-an-experiment", "report.md")));
+    await assert.rejects(() => Deno.stat(join(root, "report.md")));
+    // With --out: DIR/<experiment>.
+    const out = join(root, "o");
+    const o = await runTask([root, "--out", out]);
+    assert.equal(o.code, 0, o.stderr);
+    assert.ok((await Deno.stat(join(out, "other", "report.html"))).isFile);
+    assert.ok((await Deno.stat(join(out, "grid", "accuracy.svg"))).isFile);
+  });
+});
+
+Deno.test("report: a folder named run.yaml is one unreadable run, not a failed report", async () => {
+  await withTempDir(async (root) => {
+    const expDir = await syntheticTree(root);
+    await Deno.mkdir(join(expDir, "odd", "run.yaml"), { recursive: true });
+    // metrics.jsonl as a folder: the run stays readable, with a warning.
+    const m = await writeRun(expDir, {
+      id: "lr1e-3_seed9",
+      lr: 1e-3,
+      seed: 9,
+      state: "done",
+      results: result(0.9, 0.9),
+    });
+    await Deno.mkdir(join(m, "metrics.jsonl"));
+    const runs = await readRuns(expDir);
+    const odd = runs.find((r) => r.id === "odd")!;
+    assert.equal(odd.state, "invalid");
+    assert.match(odd.error!, /odd\/run\.yaml': expected a file, got a folder/);
+    assert.equal(odd.reason, odd.error);
+    const nine = runs.find((r) => r.id === "lr1e-3_seed9")!;
+    assert.equal(nine.state, "done");
+    assert.match(nine.warnings.join(), /metrics\.jsonl': expected a file, got a folder/);
+    const report = await buildReport(expDir);
+    assert.match(report.markdown, /- odd \(invalid\): Cannot read .*expected a file, got a folder/);
+    assert.match(report.markdown, /10 runs: 5 done, 1 running, 1 failed, 1 pending, 2 invalid\./);
+    // The task too: exit 0, the run reported as unreadable.
+    const r = await runTask([expDir, "--out", join(root, "o")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\| odd \| invalid \|/);
   });
 });

@@ -20,8 +20,14 @@ import { basename, join, relative, resolve, sep } from "node:path";
 import boardClient from "./board_client.js" with { type: "text" };
 import { escapeHtml } from "./escape.ts";
 import type { VlSpec } from "./figures.ts";
-import { readRun, runFolders, type RunRecord, type TextReader } from "./load.ts";
-import { compareIds } from "./order.ts";
+import {
+  experimentFolders,
+  readRun,
+  runFolders,
+  type RunRecord,
+  type TextReader,
+  unreadable,
+} from "./load.ts";
 import { summarizeRun } from "./table.ts";
 import { toVega, vegaBrowserBundle } from "./vega.ts";
 
@@ -189,6 +195,12 @@ export class Board {
   #closed = false;
   /** Whether the runs folder is itself one experiment (as last listed). */
   #rootIsExperiment = false;
+  /** Whether the runs folder was missing when last listed. */
+  #missing = false;
+  /** Whether a scan has recorded the files (later scans report what changed). */
+  #primed = false;
+  /** The runs folder's inode when last scanned (a new one: it was made again; watch it anew). */
+  #rootIno: number | null | undefined = undefined;
 
   private constructor(root: string, realRoot: string, opts: BoardOptions) {
     this.root = root;
@@ -219,7 +231,11 @@ export class Board {
     return new Board(resolve(root), real, opts);
   }
 
-  /** Reads a file only when its real path lies inside the runs folder; null otherwise or when absent. */
+  /**
+   * Reads a file only when its real path lies inside the runs folder; null otherwise
+   * or when absent. Something inside that is no readable file (a folder named
+   * `run.yaml`) is an error naming it, so that run shows as unreadable.
+   */
   readonly read: TextReader = async (path) => {
     let real: string;
     try {
@@ -228,28 +244,52 @@ export class Board {
       return null;
     }
     if (!inside(this.realRoot, real)) return null;
+    let info: Deno.FileInfo;
     try {
-      const info = await Deno.stat(real);
-      return info.isFile ? await Deno.readTextFile(real) : null;
+      info = await Deno.stat(real);
     } catch {
       return null;
+    }
+    if (!info.isFile) {
+      throw new Error(
+        `Cannot read '${path}': expected a file, got ${info.isDirectory ? "a folder" : "no file"}`,
+      );
+    }
+    try {
+      return await Deno.readTextFile(real);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw unreadable(path, e);
     }
   };
 
   /**
    * The experiments: the runs folder itself when it holds run folders, otherwise each
-   * of its sub-folders that does (symbolic links are not followed).
+   * of its sub-folders that does (symbolic links are not followed). None while the
+   * runs folder does not exist ({@link Board.missing} then says so).
    */
   async experiments(): Promise<BoardExperiment[]> {
-    this.#rootIsExperiment = (await runFolders(this.realRoot)).length > 0;
-    if (this.#rootIsExperiment) return [{ name: basename(this.realRoot), dir: this.realRoot }];
-    const out: BoardExperiment[] = [];
-    for await (const e of Deno.readDir(this.realRoot)) {
-      if (!e.isDirectory) continue;
-      const dir = join(this.realRoot, e.name);
-      if ((await runFolders(dir).catch(() => [])).length > 0) out.push({ name: e.name, dir });
+    try {
+      this.#rootIsExperiment = (await runFolders(this.realRoot)).length > 0;
+      this.#missing = false;
+      if (this.#rootIsExperiment) return [{ name: basename(this.realRoot), dir: this.realRoot }];
+      return (await experimentFolders(this.realRoot)).map((name) => ({
+        name,
+        dir: join(this.realRoot, name),
+      }));
+    } catch (e) {
+      // Removed (or replaced by a file) under the board: nothing to show until it is back.
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+        this.#missing = true;
+        return [];
+      }
+      throw e;
     }
-    return out.sort((a, b) => compareIds(a.name, b.name));
+  }
+
+  /** Whether the runs folder was missing when last listed (removed under the board). */
+  get missing(): boolean {
+    return this.#missing;
   }
 
   /** The listed experiment and run named by a request, or null when either is not listed. */
@@ -291,7 +331,7 @@ export class Board {
 
   /** Every experiment with its points' states and results so far. */
   async listing(): Promise<
-    { root: string; experiments: { name: string; points: BoardPoint[] }[] }
+    { root: string; missing: boolean; experiments: { name: string; points: BoardPoint[] }[] }
   > {
     const experiments = [];
     const seen = new Set<string>();
@@ -316,7 +356,7 @@ export class Board {
       experiments.push({ name: exp.name, points });
     }
     for (const dir of [...this.#cache.keys()]) if (!seen.has(dir)) this.#cache.delete(dir);
-    return { root: basename(this.realRoot), experiments };
+    return { root: basename(this.realRoot), missing: this.#missing, experiments };
   }
 
   /** Answers one request (read-only: GET and HEAD). */
@@ -336,7 +376,16 @@ export class Board {
         allow: "GET, HEAD",
       });
     }
-    const res = await this.#route(url);
+    let res: Response;
+    try {
+      res = await this.#route(url);
+    } catch (e) {
+      // Whatever went wrong, the page gets one line saying so, never a stack trace.
+      res = problem(
+        500,
+        `The board could not answer '${url.pathname}': ${e instanceof Error ? e.message : e}`,
+      );
+    }
     return req.method === "HEAD"
       ? new Response(null, { status: res.status, headers: res.headers })
       : res;
@@ -498,18 +547,27 @@ td.num { text-align: right; } td.id { white-space: nowrap; } tr.chosen { backgro
         await this.#scan();
       } catch { /* a folder vanished mid-scan: next time */ }
     };
-    // The first scan records the files as they are; later ones report changes.
-    void scan();
     this.#scanTimer = setInterval(scan, this.#scanMs);
     this.#pingTimer = setInterval(() => this.#send(": ping\n\n"), 15000);
-    if (!this.#watch) return;
+    // The first scan records the files as they are (and starts the watch); later ones
+    // report changes.
+    void scan();
+  }
+
+  /** Watches the runs folder's file-system events (again, when the folder was made anew). */
+  #watchRoot(): void {
     try {
-      this.#watcher = Deno.watchFs(this.realRoot, { recursive: true });
+      this.#watcher?.close();
+    } catch { /* already closed */ }
+    this.#watcher = null;
+    if (!this.#watch || this.#closed || this.#scanTimer === null) return;
+    let watcher: Deno.FsWatcher;
+    try {
+      watcher = Deno.watchFs(this.realRoot, { recursive: true });
     } catch {
-      this.#watcher = null; // No file-system events here: the scan alone serves.
-      return;
+      return; // No file-system events here (or no folder): the scan alone serves.
     }
-    const watcher = this.#watcher;
+    this.#watcher = watcher;
     void (async () => {
       try {
         for await (const ev of watcher) this.#onFsEvent(ev);
@@ -524,6 +582,8 @@ td.num { text-align: right; } td.id { white-space: nowrap; } tr.chosen { backgro
     this.#scanTimer = this.#pingTimer = this.#flushTimer = null;
     this.#pending.clear();
     this.#signatures.clear();
+    this.#primed = false;
+    this.#rootIno = undefined;
     try {
       this.#watcher?.close();
     } catch { /* already closed */ }
@@ -545,10 +605,21 @@ td.num { text-align: right; } td.id { white-space: nowrap; } tr.chosen { backgro
   }
 
   async #scan(): Promise<void> {
+    // The runs folder itself: removed, or made again (a new folder needs a new watch).
+    const st = await Deno.stat(this.realRoot).catch(() => null);
+    const ino = st?.isDirectory ? st.ino ?? 0 : null;
+    if (ino !== this.#rootIno) {
+      const before = this.#rootIno;
+      this.#rootIno = ino;
+      if (ino !== null) this.#watchRoot();
+      if (before !== undefined) {
+        this.#send(`event: root\ndata: ${JSON.stringify({ missing: ino === null })}\n\n`);
+      }
+    }
     const seen = new Set<string>();
-    const first = this.#signatures.size === 0;
+    const first = !this.#primed;
     for (const exp of await this.experiments()) {
-      for (const id of await runFolders(exp.dir)) {
+      for (const id of await runFolders(exp.dir).catch(() => [])) {
         const parts: string[] = [];
         for (const f of ["metrics.jsonl", "run.yaml", "lock"]) {
           const st = await Deno.stat(join(exp.dir, id, f)).catch(() => null);
@@ -567,6 +638,7 @@ td.num { text-align: right; } td.id { white-space: nowrap; } tr.chosen { backgro
         this.#changed(experiment, id);
       }
     }
+    this.#primed = true;
   }
 
   /** Ends every event stream and stops watching. */

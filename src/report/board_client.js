@@ -51,6 +51,16 @@
   function renderList() {
     const listing = state.listing;
     listEl.textContent = "";
+    if (listing && listing.missing) {
+      listEl.appendChild(
+        el("p", {
+          className: "missing",
+          text: "The runs folder '" + listing.root + "' does not exist (any more). " +
+            "The board shows it again as soon as it is back.",
+        }),
+      );
+      return;
+    }
     if (!listing || listing.experiments.length === 0) {
       listEl.appendChild(
         el("p", {
@@ -212,6 +222,12 @@
       statusEl.textContent = "live";
     });
     events.addEventListener("change", (e) => schedule(JSON.parse(e.data)));
+    // The runs folder was removed or made again: list it anew.
+    events.addEventListener("root", () =>
+      schedule([...state.chosen].map((k) => ({
+        experiment: k.slice(0, k.indexOf("/")),
+        id: k.slice(k.indexOf("/") + 1),
+      }))));
     events.onerror = () => {
       statusEl.textContent = "reconnecting…";
     };

@@ -26,6 +26,7 @@ import {
   gridKeys,
   groupBySeed,
   groupsMarkdown,
+  markdownTable,
   pct,
   runsCsv,
   runsMarkdown,
@@ -230,4 +231,36 @@ export async function writeReport(report: Report, outDir: string): Promise<strin
     written.push(p);
   }
   return written;
+}
+
+/**
+ * The index printed for a runs folder reported experiment by experiment: one
+ * markdown row per experiment with its runs, states, best run and where its
+ * report was written.
+ */
+export function reportIndex(root: string, reports: { report: Report; out: string }[]): string {
+  const rows = reports.map(({ report, out }) => {
+    const countOf = (s: string) => report.summaries.filter((x) => x.state === s).length;
+    const states = RUN_STATES.filter((s) => countOf(s) > 0).map((s) => `${countOf(s)} ${s}`);
+    return [
+      report.experiment,
+      String(report.runs.length),
+      states.join(", ") || "–",
+      report.best?.id ?? "–",
+      pct(report.best?.testAcc ?? null),
+      join(out, "report.md"),
+    ];
+  });
+  return [
+    `# Reports: ${escapeMarkdown(basename(resolve(root)))}`,
+    "",
+    `${reports.length} experiment${reports.length === 1 ? "" : "s"}, each reported into its ` +
+    "own folder (report.md, report.html, report.tex, the figures).",
+    "",
+    markdownTable(
+      ["experiment", "runs", "states", "best run", "test acc (%)", "report"],
+      rows,
+      ["left", "right", "left", "left", "right", "left"],
+    ),
+  ].join("\n");
 }
