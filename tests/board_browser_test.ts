@@ -4,11 +4,20 @@
 // test-output/ (or $FIRSTSPIKE_TEST_OUTPUT). Skipped, saying why, where
 // Chromium cannot start.
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { buildReport, writeReport } from "../src/report/report.ts";
-import { FIGURE_NAMES } from "../src/report/figures.ts";
-import { Browser, chromiumProblem, findChromium, pngSize } from "./_cdp.ts";
-import { epoch, result, syntheticTree, withTempDir, writeRun } from "./_runs.ts";
+import { FIGURE_NAMES, FIGURE_SIZES, FIGURE_WIDTH, figureFile } from "../src/report/figures.ts";
+import { FIGURE_FONT, textWidth } from "../src/report/text_metrics.ts";
+import { Browser, chromiumProblem, findChromium, type Page, pngSize } from "./_cdp.ts";
+import {
+  epoch,
+  largeGrid,
+  result,
+  subsetGrid,
+  syntheticTree,
+  withTempDir,
+  writeRun,
+} from "./_runs.ts";
 
 const problem = await chromiumProblem();
 if (problem) console.warn(`board_browser_test: skipped: ${problem}`);
@@ -17,8 +26,8 @@ const OUT = Deno.env.get("FIRSTSPIKE_TEST_OUTPUT") ??
   new URL("../test-output", import.meta.url).pathname;
 
 async function saveScreenshot(name: string, png: Uint8Array): Promise<string> {
-  await Deno.mkdir(OUT, { recursive: true });
   const path = join(OUT, name);
+  await Deno.mkdir(dirname(path), { recursive: true });
   await Deno.writeFile(path, png);
   return path;
 }
@@ -240,6 +249,136 @@ Deno.test({
         const png = await page.screenshot();
         pngSize(png);
         console.log(`report screenshot: ${await saveScreenshot("report.png", png)}`);
+      } finally {
+        await browser.close();
+      }
+    });
+  },
+});
+
+interface TextBox {
+  text: string;
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+/** Opens an SVG file and returns its size (CSS px) and the boxes of its non-empty texts. */
+async function svgLayout(page: Page, file: string) {
+  await page.goto(`file://${file}`);
+  return await page.evaluate<{ width: number; height: number; texts: TextBox[] }>(`(() => {
+    const svg = document.documentElement;
+    const box = svg.getBoundingClientRect();
+    // Texts Vega hid (overlapping labels it dropped) have opacity 0.
+    const shown = (t) => {
+      for (let e = t; e && e !== svg; e = e.parentElement) {
+        if (e.getAttribute("opacity") === "0") return false;
+      }
+      return true;
+    };
+    const texts = [...svg.querySelectorAll("text")]
+      .filter((t) => t.textContent.trim() !== "" && shown(t))
+      .map((t) => {
+        const b = t.getBoundingClientRect();
+        return { text: t.textContent, left: b.left, top: b.top, right: b.right, bottom: b.bottom };
+      });
+    return { width: box.width, height: box.height, texts };
+  })()`);
+}
+
+/** A PNG of the SVG open in the page, at twice its size. */
+async function svgScreenshot(page: Page, width: number, height: number): Promise<Uint8Array> {
+  await page.send("Emulation.setDeviceMetricsOverride", {
+    width: Math.ceil(width),
+    height: Math.ceil(height),
+    deviceScaleFactor: 2,
+    mobile: false,
+  });
+  const r = await page.send("Page.captureScreenshot", {
+    format: "png",
+    clip: { x: 0, y: 0, width: Math.ceil(width), height: Math.ceil(height), scale: 1 },
+  });
+  await page.send("Emulation.clearDeviceMetricsOverride");
+  return Uint8Array.from(atob(r.data), (c) => c.charCodeAt(0));
+}
+
+Deno.test({
+  name: `report figures in a browser: page and column widths, every text inside and apart${
+    problem ? ` (skipped: ${problem})` : ""
+  }`,
+  ignore: problem !== null,
+  fn: async () => {
+    await withTempDir(async (root) => {
+      const dirs = [await subsetGrid(root), await syntheticTree(root), await largeGrid(root)];
+      const browser = await Browser.launch((await findChromium())!);
+      try {
+        const page = await browser.newPage();
+        // Helvetica's widths (the headless layout's) are what Chromium measures with the
+        // figures' font (Liberation Sans here, metric-compatible with Arial and Helvetica).
+        const samples = [
+          "lr=0.001, train_subset=3000",
+          "accuracy (%)",
+          "spikes per sample",
+          "layer 1: 32C3",
+          "0123456789",
+          "Mixed Case: mm ii ll",
+          "± – ×",
+        ];
+        const measured = await page.evaluate<number[]>(`(() => {
+          const c = document.createElement("canvas").getContext("2d");
+          c.font = "80px ${FIGURE_FONT}";
+          return ${JSON.stringify(samples)}.map((s) => c.measureText(s).width);
+        })()`);
+        samples.forEach((s, i) => {
+          const ours = textWidth(s, 80);
+          assert.ok(
+            Math.abs(ours - measured[i]) <= 0.015 * measured[i],
+            `'${s}': ${ours} here, ${measured[i]} in Chromium`,
+          );
+        });
+        for (const dir of dirs) {
+          const out = join(root, "out", basename(dir));
+          await writeReport(await buildReport(dir), out);
+          for (const size of FIGURE_SIZES) {
+            for (const name of FIGURE_NAMES) {
+              const file = figureFile(name, size);
+              const where = `${basename(dir)}/${file}.svg`;
+              const { width, height, texts } = await svgLayout(page, join(out, `${file}.svg`));
+              // The picture first, so a failure below can be looked at.
+              const png = await svgScreenshot(page, width, height);
+              pngSize(png);
+              await saveScreenshot(`figures/${basename(dir)}-${file}.png`, png);
+              // Sized in points: 4/3 CSS px per point.
+              assert.ok(
+                Math.abs(width - FIGURE_WIDTH[size] * 4 / 3) <= 2,
+                `${where}: ${width} px wide, expected ${FIGURE_WIDTH[size] * 4 / 3}`,
+              );
+              assert.ok(texts.length > 0, where);
+              for (const t of texts) {
+                assert.ok(
+                  t.left >= -1 && t.top >= -1 && t.right <= width + 1 && t.bottom <= height + 1,
+                  `${where}: '${t.text}' outside the figure: ${JSON.stringify(t)}`,
+                );
+              }
+              for (let i = 0; i < texts.length; i++) {
+                for (let j = i + 1; j < texts.length; j++) {
+                  const a = texts[i], b = texts[j];
+                  const dx = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+                  const dy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+                  assert.ok(
+                    dx <= 1 || dy <= 1,
+                    `${where}: '${a.text}' and '${b.text}' overlap (${dx.toFixed(1)} x ${
+                      dy.toFixed(1)
+                    } px)`,
+                  );
+                }
+              }
+            }
+          }
+        }
+        assert.deepEqual(page.errors, [], "errors in the page");
+        console.log(`figure screenshots: ${join(OUT, "figures")}`);
       } finally {
         await browser.close();
       }

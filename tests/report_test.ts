@@ -180,7 +180,12 @@ Deno.test("report: tables, groups over seeds, CSV, LaTeX and files", async () =>
       "report.html",
       "report.md",
       "report.tex",
-      ...FIGURE_NAMES.flatMap((n) => [`${n}.svg`, `${n}.vl.json`]),
+      ...FIGURE_NAMES.flatMap((n) => [
+        `${n}.svg`,
+        `${n}.vl.json`,
+        `${n}-column.svg`,
+        `${n}-column.vl.json`,
+      ]),
     ].sort();
     assert.deepEqual(written.map((p) => p.slice(out.length + 1)).sort(), expected);
     // No temporary files left behind.
@@ -188,11 +193,14 @@ Deno.test("report: tables, groups over seeds, CSV, LaTeX and files", async () =>
     for await (const e of Deno.readDir(out)) names.push(e.name);
     assert.deepEqual(names.sort(), expected);
     for (const n of FIGURE_NAMES) {
-      assert.equal(await Deno.readTextFile(join(out, `${n}.svg`)), report.figures[n].svg);
-      assert.deepEqual(
-        JSON.parse(await Deno.readTextFile(join(out, `${n}.vl.json`))),
-        JSON.parse(JSON.stringify(report.figures[n].spec)),
-      );
+      const both = [[n, report.figures[n]], [`${n}-column`, report.columnFigures[n]]] as const;
+      for (const [file, f] of both) {
+        assert.equal(await Deno.readTextFile(join(out, `${file}.svg`)), f.svg);
+        assert.deepEqual(
+          JSON.parse(await Deno.readTextFile(join(out, `${file}.vl.json`))),
+          JSON.parse(JSON.stringify(f.spec)),
+        );
+      }
     }
 
     // Running point: what metrics.jsonl holds (best by val acc, wall time summed).

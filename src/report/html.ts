@@ -12,7 +12,7 @@
 import { escapeHtml, jsonForScript } from "./escape.ts";
 import { FIGURE_CAPTIONS, FIGURE_NAMES, type FigureName, type VlSpec } from "./figures.ts";
 import type { RunRecord } from "./load.ts";
-import { type ConfigGroup, duration, pct, type RunSummary, valueText } from "./table.ts";
+import { type ConfigGroup, duration, pct, type RunSummary, settingText } from "./table.ts";
 import { toVega, vegaBrowserBundle } from "./vega.ts";
 
 /** What the page is built from (a subset of the report). */
@@ -23,7 +23,7 @@ export interface HtmlInput {
   groups: ConfigGroup[];
   best: RunSummary | null;
   markdown: string;
-  figures: Record<FigureName, { spec: VlSpec; svg: string }>;
+  figures: Record<FigureName, { spec: VlSpec; svg: string; caption?: string }>;
 }
 
 /** One cell: text (escaped here) and whether it is a number (right-aligned, sorts by value). */
@@ -99,8 +99,8 @@ export function runsHtml(summaries: RunSummary[], keys: string[]): string {
       ...keys.map((k) => {
         const v = s.grid[k];
         return typeof v === "number"
-          ? cell(valueText(v), v)
-          : cell(k in s.grid ? valueText(v) : "");
+          ? cell(settingText(k, v), v)
+          : cell(k in s.grid ? settingText(k, v) : "");
       }),
       cell(s.error ?? "", undefined, "error"),
     ]),
@@ -234,8 +234,9 @@ export async function reportHtml(r: HtmlInput): Promise<string> {
       escapeHtml(FIGURE_CAPTIONS[name])
     }" src="${svgDataUri(r.figures[name].svg)}"><div class="live"></div></div>
 <figcaption>${
-      escapeHtml(FIGURE_CAPTIONS[name])
-    } (<code>${name}.svg</code>, spec <code>${name}.vl.json</code>)</figcaption>
+      escapeHtml(r.figures[name].caption ?? FIGURE_CAPTIONS[name])
+    } (<code>${name}.svg</code>, for a column <code>${name}-column.svg</code>; specs ` +
+      `<code>.vl.json</code> beside them)</figcaption>
 </figure>`;
   }).join("\n");
   const failed = r.runs.filter((x) => x.state === "failed" || x.state === "invalid");
