@@ -40,9 +40,12 @@ import { planPoint, readPriorRun } from "../src/run/prior.ts";
 import { installStop } from "./_signals.ts";
 import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
+import { datasetCacheDir } from "../src/data/datasets.ts";
+import { CONFIG_PATH, delegate } from "./_launch.ts";
 import {
   pendingIds,
   requeueSelf,
+  shellQuote,
   slurmContext,
   slurmScript,
   submitSlurm,
@@ -284,6 +287,8 @@ async function main(args: ParsedArgs): Promise<number> {
       mem: values.mem ?? sl.mem,
       maxParallel: values.parallel ?? sl.max_parallel,
       extra: sl.extra,
+      // The task runs from the folder it was submitted from, which need not be the checkout.
+      denoCommand: `deno task --config ${shellQuote(CONFIG_PATH)} exp`,
       args: [
         ...overrides,
         ...(maxEpochs ? ["--max-epochs", String(maxEpochs)] : []),
@@ -294,17 +299,20 @@ async function main(args: ParsedArgs): Promise<number> {
       console.log(script);
       return 0;
     }
+    // Submitting makes the Slurm log folder.
+    const child = await delegate("exp", [join(output, name)]);
+    if (child !== null) return child;
     requirePermissions("exp", [{ name: "run", command: "sbatch" }]);
     const { jobId } = await submitSlurm(script);
     console.log(`submitted job ${jobId}: ${ids.length} array task(s) for ${name}`);
     return 0;
   }
 
-  requirePermissions("exp", [
-    { name: "write", path: output },
-    { name: "env" },
-    { name: "sys", kind: "hostname" },
-  ]);
+  // From here on the task writes: its run folders and the dataset cache, nowhere else.
+  const cache = datasetCacheDir();
+  const child = await delegate("exp", [join(output, name), ...(cache ? [cache] : [])]);
+  if (child !== null) return child;
+  requirePermissions("exp", [{ name: "sys", kind: "hostname" }]);
   const adapter = await startGpu({ flag: values.gpu, setting: base.gpu });
   console.error(adapter);
   const stop = await installStop((line) => console.error(line));

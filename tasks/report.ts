@@ -18,6 +18,7 @@ import {
 } from "./_args.ts";
 import { experimentFolders, runFolders } from "../src/report/load.ts";
 import { buildReport, reportIndex, writeReport } from "../src/report/report.ts";
+import { delegate } from "./_launch.ts";
 
 /** The command line of `deno task report`. */
 export const REPORT: CommandSpec = {
@@ -86,11 +87,12 @@ async function main(args: ParsedArgs): Promise<number> {
   }
   const dir = args.positionals[0];
   const outArg = args.string("out");
-  requirePermissions("report", [{ name: "read", path: dir }, {
-    name: "write",
-    path: outArg ?? dir,
-  }]);
-  if (await folderKind(dir) === "experiment") {
+  requirePermissions("report", [{ name: "read", path: dir }]);
+  // What the folder is decides what is written; a wrong one is a usage error before any work.
+  const kind = await folderKind(dir);
+  const child = await delegate("report", [outArg ?? dir]);
+  if (child !== null) return child;
+  if (kind === "experiment") {
     const report = await buildReport(dir);
     const written = await writeReport(report, outArg ?? dir);
     console.log(report.markdown);

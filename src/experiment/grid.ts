@@ -7,7 +7,7 @@
 
 import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import { Document, isSeq } from "yaml";
+import { Document, isSeq } from "../deps/yaml.ts";
 import {
   checkSettings,
   type Experiment,

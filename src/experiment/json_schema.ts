@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { z } from "zod";
+import type { z } from "../deps/zod.ts";
 import {
   DEFAULTS,
   type Experiment,

@@ -30,7 +30,7 @@
  * @module
  */
 
-import { parseDocument } from "yaml";
+import { parseDocument } from "../deps/yaml.ts";
 import {
   type Experiment,
   ExperimentError,

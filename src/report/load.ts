@@ -7,7 +7,7 @@
 
 import { RUN_SECTIONS } from "../experiment/config.ts";
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml } from "../deps/yaml.ts";
 import type { LockOwner } from "../run/run_lock.ts";
 import { compareIds } from "./order.ts";
 

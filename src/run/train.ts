@@ -8,7 +8,7 @@
  */
 
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml } from "../deps/yaml.ts";
 import { type Dataset, datasetInfo } from "../data/datasets.ts";
 import { DatasetCache } from "../data/dataset_cache.ts";
 import type { Experiment } from "../experiment/config.ts";
