@@ -88,11 +88,10 @@ async function main(args: ParsedArgs): Promise<number> {
   const dir = args.positionals[0];
   const outArg = args.string("out");
   requirePermissions("report", [{ name: "read", path: dir }]);
-  // What the folder is decides what is written; a wrong one is a usage error before any work.
-  const kind = await folderKind(dir);
   const child = await delegate("report", [outArg ?? dir]);
   if (child !== null) return child;
-  if (kind === "experiment") {
+  // What the folder is decides what is written; a wrong one is a usage error before any work.
+  if (await folderKind(dir) === "experiment") {
     const report = await buildReport(dir);
     const written = await writeReport(report, outArg ?? dir);
     console.log(report.markdown);

@@ -7,6 +7,7 @@ import { compareIds, compareValues } from "../src/report/order.ts";
 import { escapeHtml, escapeLatex, escapeMarkdown, jsonForScript } from "../src/report/escape.ts";
 import { FIGURE_NAMES } from "../src/report/figures.ts";
 import { parseCsv, parseXml } from "./_parse.ts";
+import { runTask as denoTask } from "./_task.ts";
 import { epoch, FAIL_MSG, result, syntheticTree, withTempDir, writeRun } from "./_runs.ts";
 
 // ---------------------------------------------------------------------------
@@ -603,5 +604,30 @@ Deno.test("report: a folder named run.yaml is one unreadable run, not a failed r
     const r = await runTask([expDir, "--out", join(root, "o")]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\| odd \| invalid \|/);
+  });
+});
+
+Deno.test("deno task report (deno.json's permissions): a missing folder exits 2; runs/ reports each experiment", async () => {
+  await withTempDir(async (root) => {
+    await syntheticTree(join(root, "runs")); // runs/grid
+    await writeRun(join(root, "runs", "other"), {
+      id: "default",
+      lr: 1e-3,
+      seed: 0,
+      state: "done",
+      results: result(0.5, 0.6),
+      metrics: [epoch(1, 0.6, 0.5)],
+    });
+    const missing = await denoTask("report", ["runs/nope"], { cwd: root });
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /got 'runs\/nope', which does not exist/);
+    const all = await denoTask("report", ["runs/"], { cwd: root });
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /\| grid \| 8 \|/);
+    assert.match(all.stdout, /\| other \| 1 \| 1 done \|/);
+    for (const name of ["grid", "other"]) {
+      assert.ok((await Deno.stat(join(root, "runs", name, "report.html"))).isFile, name);
+      assert.ok((await Deno.stat(join(root, "runs", name, "tradeoff-column.svg"))).isFile, name);
+    }
   });
 });
