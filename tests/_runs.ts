@@ -53,6 +53,10 @@ export interface RunSpec {
   grid?: Record<string, unknown>;
   /** Write a lock: `live` names this process, `dead` a process that has ended, `remote` another host. */
   lock?: "live" | "dead" | "remote";
+  /** Extra fields of `status` (e.g. `reason` of a stopped run). */
+  status?: Record<string, unknown>;
+  /** Extra fields of `provenance` (e.g. `started`). */
+  provenance?: Record<string, unknown>;
 }
 
 let deadPid: number | null = null;
@@ -90,8 +94,9 @@ export async function writeRun(expDir: string, r: RunSpec): Promise<string> {
       state: r.state,
       ...(r.error ? { error: r.error } : {}),
       slurm: { job_id: "7", array_task_id: 0, array_job_id: "7" },
+      ...(r.status ?? {}),
     },
-    provenance: { git: "abc", host: "h" },
+    provenance: { git: "abc", host: "h", ...(r.provenance ?? {}) },
     ...(r.results ? { results: r.results } : {}),
   };
   await Deno.writeTextFile(join(dir, "run.yaml"), toYaml(doc));

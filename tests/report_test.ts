@@ -631,3 +631,52 @@ Deno.test("deno task report (deno.json's permissions): a missing folder exits 2;
     }
   });
 });
+
+Deno.test("runs say why they are in their state and since when", async () => {
+  await withTempDir(async (root) => {
+    const base = { lr: 1e-3, seed: 0, metrics: [epoch(1, 0.5, 0.4)] };
+    const started = "2026-01-02T03:04:05.000Z";
+    await writeRun(root, {
+      ...base,
+      id: "done",
+      state: "done",
+      results: { ...result(0.5, 0.5), stopped: "early_stopping", wall_seconds: 90 },
+      provenance: { started },
+    });
+    await writeRun(root, {
+      ...base,
+      id: "cut",
+      state: "stopped",
+      status: { reason: "max_epochs" },
+      results: result(0.5, 0.5),
+      provenance: { started },
+    });
+    await writeRun(root, { ...base, id: "fail", state: "failed", error: "Out of memory" });
+    await writeRun(root, { ...base, id: "live", state: "running", lock: "live" });
+    await writeRun(root, { ...base, id: "gone", state: "running", lock: "dead" });
+    await writeRun(root, { ...base, id: "remote", state: "running", lock: "remote" });
+    await Deno.mkdir(join(root, "queued"));
+    await Deno.writeTextFile(join(root, "queued", "slurm-7_1.log"), "");
+    const runs = Object.fromEntries((await readRuns(root)).map((r) => [r.id, r]));
+    assert.equal(runs.done.reason, "early stopping: validation accuracy stopped improving");
+    // Its end: started + 90 s of wall time.
+    assert.equal(runs.done.since, "2026-01-02T03:05:35.000Z");
+    assert.equal(runs.cut.state, "stopped");
+    assert.match(
+      runs.cut.reason!,
+      /^cut by --max-epochs; a later run without the cut continues it/,
+    );
+    assert.equal(runs.fail.reason, "Out of memory");
+    assert.match(
+      runs.live.reason!,
+      new RegExp(`^trained by pid ${Deno.pid} on ${Deno.hostname()}`),
+    );
+    assert.ok(Date.now() - Date.parse(runs.live.since!) < 60_000, runs.live.since!);
+    assert.equal(runs.gone.state, "stopped");
+    assert.match(runs.gone.reason!, /^its runner \(pid \d+ on .*\) has ended without finishing/);
+    assert.equal(runs.remote.state, "running");
+    assert.match(runs.remote.reason!, /^trained by pid \d+ on some-other-node/);
+    assert.equal(runs.queued.state, "pending");
+    assert.equal(runs.queued.reason, "no run.yaml yet: queued or starting");
+  });
+});
