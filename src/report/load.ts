@@ -8,7 +8,7 @@
 import { RUN_SECTIONS } from "../experiment/config.ts";
 import { join } from "node:path";
 import { parse as parseYaml } from "../deps/yaml.ts";
-import type { LockOwner } from "../run/run_lock.ts";
+import { lockHeld, type LockOwner } from "../run/run_lock.ts";
 import { compareIds } from "./order.ts";
 
 /** Per-layer statistics of one epoch. */
@@ -212,37 +212,27 @@ export interface LockState {
 }
 
 /**
- * Reads a run folder's `lock`: a lock of another host is trusted (the board may
- * watch a cluster's shared folder from a login node); on this host the process must
- * exist (`/proc/<pid>` on Linux). No lock: not live.
+ * Reads a run folder's `lock`: whether a runner holds it (see `lockHeld` in
+ * `run/run_lock.ts`: the kernel's flock for this host's runners; another host's
+ * lock is trusted) and who it names (host, pid, Slurm task, since when), read with
+ * `read`. No lock: not live, no owner.
  */
 export async function readLock(dir: string, read: TextReader = readOptional): Promise<LockState> {
-  let lock: unknown;
+  let owner: Partial<LockOwner> | null = null;
   try {
     const text = await read(join(dir, "lock"));
-    if (text === null) return { live: false, owner: null };
-    lock = JSON.parse(text);
+    const v = text === null ? null : JSON.parse(text);
+    if (isObject(v)) owner = v as Partial<LockOwner>;
   } catch {
-    // A lock being written or unreadable: someone is at work.
-    return { live: true, owner: null };
+    // Being written, or unreadable: who holds it is unknown.
   }
-  if (!isObject(lock) || typeof lock.pid !== "number") return { live: true, owner: null };
-  const owner = lock as Partial<LockOwner>;
-  let host: string;
+  let live: boolean;
   try {
-    host = Deno.hostname();
+    live = await lockHeld(dir);
   } catch {
-    return { live: true, owner };
+    live = true; // cannot look: someone may be at work
   }
-  if (owner.host !== host || owner.pid === Deno.pid || Deno.build.os !== "linux") {
-    return { live: true, owner };
-  }
-  try {
-    await Deno.stat(`/proc/${owner.pid}`);
-    return { live: true, owner };
-  } catch {
-    return { live: false, owner };
-  }
+  return { live, owner };
 }
 
 /**
@@ -483,5 +473,37 @@ export async function readRuns(
   }
   const runs: RunRecord[] = [];
   for (const id of await runFolders(expDir)) runs.push(await readRun(join(expDir, id), id, read));
+  return withGridKeys(runs);
+}
+
+/**
+ * Gives every run each key any run's grid point has, from its own settings:
+ * a run's id and grid point leave out a swept value equal to the file's
+ * (`seed=0,1` runs `default` and `seed1`), but tables show it.
+ *
+ * @example
+ * ```ts
+ * import { withGridKeys } from "./load.ts";
+ * const runs = withGridKeys([
+ *   { gridPoint: {}, settings: { seed: 0 } },
+ *   { gridPoint: { seed: 1 }, settings: { seed: 1 } },
+ * ]);
+ * if (runs[0].gridPoint.seed !== 0) throw new Error();
+ * ```
+ */
+export function withGridKeys<
+  R extends { gridPoint: Record<string, unknown>; settings: Record<string, unknown> },
+>(runs: R[]): R[] {
+  const keys: string[] = [];
+  for (const r of runs) {
+    for (const k of Object.keys(r.gridPoint)) if (!keys.includes(k)) keys.push(k);
+  }
+  for (const r of runs) {
+    for (const k of keys) {
+      if (!(k in r.gridPoint) && k in r.settings) {
+        r.gridPoint = { ...r.gridPoint, [k]: r.settings[k] };
+      }
+    }
+  }
   return runs;
 }
