@@ -44,7 +44,8 @@ export function bestEpochOf(metrics: EpochMetrics[]): EpochMetrics | null {
  * ```ts
  * import { summarizeRun } from "./table.ts";
  * const s = summarizeRun({
- *   id: "a", dir: "a", state: "running", error: null, settings: {}, gridPoint: {},
+ *   id: "a", dir: "a", state: "running", error: null, reason: null, since: null,
+ *   settings: {}, gridPoint: {},
  *   results: null, provenance: null, slurm: null, warnings: [],
  *   metrics: [
  *     { epoch: 1, val_acc: 0.5, test_acc: 0.4, seconds: 2, spikes_per_sample: 10 },
