@@ -538,11 +538,16 @@ async function redraw() {
   state.chartRows = rows;
   await state.view.change("rows", vega.changeset().remove(() => true).insert(rows)).resize()
     .runAsync();
-  const hiddenChosen = order.filter((k) => !listed.includes(k)).length;
+  const gone = order.filter((k) => !all.includes(k)).length;
+  const hiddenChosen = order.filter((k) => all.includes(k) && !listed.includes(k)).length;
+  const aside = [
+    hiddenChosen ? hiddenChosen + " in hidden experiments" : "",
+    gone ? gone + " no longer in the runs folder" : "",
+  ].filter(Boolean).join(", ");
   noteEl.textContent = state.chosen.size === 0
     ? "Tick points in the table to draw their curves."
-    : state.chosen.size + " point" + (state.chosen.size === 1 ? "" : "s") + " drawn" +
-      (hiddenChosen ? " (" + hiddenChosen + " of them in hidden experiments)" : "") +
+    : state.chosen.size + " point" + (state.chosen.size === 1 ? "" : "s") + " chosen" +
+      (aside ? " (" + aside + ")" : "") +
       "; click a legend entry to highlight one." +
       (state.x === "step" && rows.length === 0
         ? " These runs' metrics.jsonl has no steps: draw them against epoch or time."
