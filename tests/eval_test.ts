@@ -19,6 +19,7 @@ import { weightsInfo } from "../src/engine/weights.ts";
 import { loadDataset } from "../src/data/datasets.ts";
 import { tinyExperiment, withTempDir, writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
+import { runTask } from "./_task.ts";
 
 /** The metrics.jsonl record of the epoch whose weights a run kept. */
 async function bestRecord(dir: string) {
@@ -109,20 +110,15 @@ Deno.test(
       assert.deepEqual({ ...loneVal, weights: "" }, { ...val, weights: "" });
 
       // `deno task eval --json` on the run folder prints JSON with the same numbers.
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("../tasks/eval.ts", import.meta.url).pathname, dir, "--json"],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, stderr);
-      const json = JSON.parse(new TextDecoder().decode(out.stdout));
+      const out = await runTask("eval", [dir, "--json"], { inside: true });
+      assert.equal(out.code, 0, out.stderr);
+      const json = JSON.parse(out.stdout);
       assert.equal(json.accuracy, test.accuracy);
       assert.equal(json.loss, test.loss);
       assert.deepEqual(json.confusion, test.confusion);
       assert.deepEqual(json.class_names, classNames("fmnist", 10));
       assert.equal(test.class_names[0], "T-shirt/top");
-      assert.match(stderr, /^adapter: .+/m);
+      assert.match(out.stderr, /^adapter: .+/m);
     });
   },
 );
@@ -164,14 +160,9 @@ Deno.test("deno task eval: a path that is no run folder or weights file is a usa
       [dir, /^deno task eval: .+run\.yaml:2:1: YAML syntax error/m],
     ];
     for (const [path, message] of cases) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("../tasks/eval.ts", import.meta.url).pathname, path],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 2, `${path}: ${stderr}`);
-      assert.match(stderr, message);
+      const out = await runTask("eval", [path], { inside: true });
+      assert.equal(out.code, 2, `${path}: ${out.stderr}`);
+      assert.match(out.stderr, message);
     }
   });
 });

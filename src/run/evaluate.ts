@@ -20,6 +20,7 @@ import { Engine } from "../engine/gpu.ts";
 import { Model } from "../engine/model.ts";
 import { readSafetensors } from "../engine/safetensors.ts";
 import { loadModel, type WeightsInfo, weightsInfo } from "../engine/weights.ts";
+import { parseArch } from "../engine/spec.ts";
 import { layerRecord } from "./records.ts";
 import { splitIndices } from "./train.ts";
 
@@ -47,6 +48,58 @@ export interface EvalTarget {
   batchSize: number;
   /** The run's settings (null for a lone file): builds the model when the file lacks metadata. */
   settings: Experiment | null;
+  /**
+   * What does not fit: a run folder whose weights describe another network or
+   * dataset than its run.yaml (copied in from elsewhere). The weights are
+   * evaluated as they describe themselves.
+   */
+  warnings: string[];
+}
+
+/**
+ * How a run folder's weights file disagrees with its run.yaml: another
+ * architecture, dataset or run id in the file's metadata.
+ *
+ * @example
+ * ```ts
+ * import { mismatches } from "./evaluate.ts";
+ * import { parseExperiment } from "../experiment/config.ts";
+ * const { base } = parseExperiment("dataset: fmnist\narch: P2-32F\n", "x.yaml");
+ * const w = mismatches({ arch: "P2-64F", dataset: "fmnist", run: "default" }, base, "default", "w", "r");
+ * if (w.length !== 1 || !w[0].includes("'P2-64F'")) throw new Error(w.join());
+ * if (mismatches({ arch: "P2-32F" }, base, "default", "w", "r").length !== 0) throw new Error();
+ * ```
+ */
+export function mismatches(
+  metadata: Record<string, string>,
+  s: Experiment,
+  run: string | null,
+  weights: string,
+  runYaml: string,
+): string[] {
+  const out: string[] = [];
+  const norm = (a: string) => parseArch(a).map((l) => l.token).join("-");
+  let ours: string;
+  try {
+    ours = norm(s.arch);
+  } catch {
+    ours = s.arch;
+  }
+  if (metadata.arch !== undefined && metadata.arch !== ours) {
+    out.push(
+      `${weights} holds another network than ${runYaml} says: arch '${metadata.arch}', ` +
+        `expected '${ours}'`,
+    );
+  }
+  if (metadata.dataset !== undefined && metadata.dataset !== s.dataset) {
+    out.push(
+      `${weights} was trained on ${metadata.dataset}, but ${runYaml} says dataset ${s.dataset}`,
+    );
+  }
+  if (metadata.run !== undefined && run !== null && metadata.run !== run) {
+    out.push(`${weights} comes from run '${metadata.run}', but ${runYaml} is run '${run}'`);
+  }
+  return out;
 }
 
 /** Per spiking layer statistics of an evaluation. */
@@ -120,15 +173,17 @@ export async function evalTarget(
           `got none`,
       );
     }
+    const run = parsed.sections.id === undefined ? null : String(parsed.sections.id);
     return {
       weights,
       runDir: path,
-      run: parsed.sections.id === undefined ? null : String(parsed.sections.id),
+      run,
       dataset: (opts.dataset as DatasetName | undefined) ?? s.dataset,
       dataDir: opts.dataDir ?? s.data_dir,
       split: s,
       batchSize: s.batch_size,
       settings: s,
+      warnings: mismatches((await readSafetensors(weights)).metadata, s, run, weights, runYaml),
     };
   }
   const { metadata } = await readSafetensors(path);
@@ -165,6 +220,7 @@ export async function evalTarget(
     },
     batchSize: num("batch_size") ?? DEFAULTS.batch_size,
     settings: null,
+    warnings: [],
   };
 }
 
