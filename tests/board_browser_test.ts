@@ -632,8 +632,9 @@ Deno.test({
               JSON.stringify(point)
             } && r.series === "${s}").map((r) => r.${field})`,
           );
+        // Both ticked points drawn (each tick fetches its run; the redraws come in turn).
         await page.waitFor(
-          `board.view && board.view.data("rows").some((r) => r.point === "small/seed1")`,
+          `board.view && ["small/seed1", "grid/lr1e-2_seed0"].every((p) => board.view.data("rows").some((r) => r.point === p))`,
         );
         assert.deepEqual(await series("grid/lr1e-2_seed0", "test", "x"), [1, 2, 3]);
         // Smoothing by the page's controls: EMA, weight 0.5, by hand: 70; 75; 78.5.

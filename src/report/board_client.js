@@ -505,7 +505,14 @@ async function ensureView(unit) {
   await state.view.runAsync();
 }
 
-async function redraw() {
+/** Redraws one at a time (a view made anew must not race another). */
+let drawing = Promise.resolve();
+function redraw() {
+  drawing = drawing.then(draw, draw);
+  return drawing;
+}
+
+async function draw() {
   const listed = visiblePoints().map((p) => p.key);
   const all = state.listing
     ? state.listing.experiments.flatMap((e) => e.points.map((p) => keyOf(e.name, p.id)))
