@@ -164,7 +164,16 @@ const SCRIPT = `
         renderer: "svg", container: el.querySelector(".live"), hover: true,
       });
       views[name] = view;
-      view.runAsync().then(function () { el.classList.add("interactive"); })
+      view.runAsync().then(function () {
+        // Drawn in CSS pixels, the figures are laid out in points: show them at the
+        // size of the SVG files (4/3 px per point), as the static images are.
+        var svg = el.querySelector(".live svg");
+        if (svg && svg.width && svg.width.baseVal) {
+          svg.style.width = (svg.width.baseVal.value * 4 / 3) + "px";
+          svg.style.height = "auto";
+        }
+        el.classList.add("interactive");
+      })
         .catch(function (e) { console.error(name, e); });
     } catch (e) {
       console.error(name, e);
