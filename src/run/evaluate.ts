@@ -127,6 +127,8 @@ export interface EvalResult {
   spikes_per_sample: number;
   layers: EvalLayer[];
   classes: number;
+  /** Each class's name, by label (the dataset's; the label itself where the network's classes differ). */
+  class_names: string[];
   /** `confusion[true][predicted]`: sample counts. */
   confusion: number[][];
   adapter: string;
@@ -371,6 +373,7 @@ export async function evaluate(
       spikes_per_sample: m.spikesPerSample,
       layers: m.layers.map((l) => ({ ...layerRecord(l), spikes_per_sample: l.spikesPerSample })),
       classes: K,
+      class_names: classNames(target.dataset, K),
       confusion,
       adapter: engine.adapterName,
     };
@@ -382,7 +385,27 @@ export async function evaluate(
   }
 }
 
-/** The result as text: summary, per-layer table and confusion matrix. */
+/**
+ * The names of a dataset's `K` classes by label; the labels as text when the
+ * network has another number of classes than the dataset names.
+ *
+ * @example
+ * ```ts
+ * import { classNames } from "./evaluate.ts";
+ * if (classNames("cifar10", 10)[0] !== "airplane") throw new Error();
+ * if (classNames("cifar10", 3).join() !== "0,1,2") throw new Error();
+ * ```
+ */
+export function classNames(dataset: DatasetName, K: number): string[] {
+  const names = datasetInfo(dataset).classNames;
+  return names.length === K ? names : Array.from({ length: K }, (_, k) => String(k));
+}
+
+/**
+ * The result as text: summary, per-layer table and the confusion matrix, its rows
+ * labelled with the class names (columns numbered like the rows) and each true
+ * class's recall (the share of its samples predicted right).
+ */
 export function formatEvaluation(r: EvalResult): string {
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const lines = [
@@ -399,14 +422,34 @@ export function formatEvaluation(r: EvalResult): string {
       }  ${l.spikes_per_sample.toFixed(1).padStart(13)}`
     ),
     "",
-    "confusion matrix (rows: true class, columns: predicted class)",
+    "confusion matrix (rows: true class, columns: predicted class, numbered as the rows; " +
+    "recall: the share of a class's samples predicted right)",
   ];
-  const w = Math.max(3, ...r.confusion.flat().map((c) => String(c).length));
+  const names = r.class_names?.length === r.classes
+    ? r.class_names
+    : r.confusion.map((_, k) => String(k));
+  const labels = r.confusion.map((_, k) =>
+    names[k] === String(k)
+      ? String(k)
+      : `${String(k).padStart(String(r.classes - 1).length)} ${names[k]}`
+  );
+  const lw = Math.max(...labels.map((l) => l.length), 4);
+  const w = Math.max(
+    3,
+    ...r.confusion.flat().map((c) => String(c).length),
+    String(r.classes - 1).length,
+  );
   lines.push(
-    `${"".padStart(4)}${r.confusion.map((_, k) => String(k).padStart(w + 1)).join("")}`,
+    `${"".padEnd(lw)}${r.confusion.map((_, k) => String(k).padStart(w + 1)).join("")}   recall`,
   );
-  r.confusion.forEach((row, t) =>
-    lines.push(`${String(t).padStart(4)}${row.map((c) => String(c).padStart(w + 1)).join("")}`)
-  );
+  r.confusion.forEach((row, t) => {
+    const n = row.reduce((a, b) => a + b, 0);
+    const recall = n === 0 ? "-" : pct(row[t] / n);
+    lines.push(
+      `${labels[t].padEnd(lw)}${row.map((c) => String(c).padStart(w + 1)).join("")}  ${
+        recall.padStart(7)
+      }`,
+    );
+  });
   return lines.join("\n");
 }
