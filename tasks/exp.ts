@@ -530,6 +530,7 @@ async function main(args: ParsedArgs): Promise<number> {
         dir,
         grid_point: p.point,
         settings: settingsSummary(p.settings),
+        non_default_settings: nonDefaultSettings(p.settings),
       });
       const pointStart = performance.now();
       display.startPoint({ index, total, trainedSeconds });
