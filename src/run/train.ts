@@ -750,13 +750,28 @@ interface LoopEnd {
   truncated: boolean;
 }
 
+/** What the steps of one epoch share. */
+interface EpochRun {
+  /** The epoch, 0-based, and the last epoch of this invocation (exclusive). */
+  epoch: number;
+  epochs: number;
+  /** The step this epoch ends at (before `stepsPerEpoch` when `max_steps` cuts it). */
+  lastStep: number;
+  stepsPerEpoch: number;
+  /** Its start (`performance.now()`) and the step it started at (later when resumed). */
+  start: number;
+  startStep: number;
+  lrAt: (step: number) => number;
+  waits: ChunkWaits;
+  clock: RunClock;
+}
+
 /**
- * Phase 4, the epochs: each trains its steps in chunks (one submission per
- * chunk, no read-back inside), scores the validation split (and the test
- * split with `test_each_epoch`), keeps the best-validation weights, writes
- * its record and a checkpoint, and stops early when validation has not
- * improved for `early_stopping` epochs. An abort writes a checkpoint at the
- * next chunk boundary and throws {@link Interrupted}.
+ * Phase 4, the epochs: each trains its steps ({@link trainEpoch}), then is
+ * scored and recorded ({@link closeEpoch}); the loop stops at the last
+ * epoch, at `max_steps`, or when validation has not improved for
+ * `early_stopping` epochs. An abort writes a checkpoint at the next chunk
+ * boundary and throws {@link Interrupted}.
  */
 async function runEpochs(
   o: RunPointOptions,
@@ -765,17 +780,14 @@ async function runEpochs(
   state: LoopState,
 ): Promise<LoopEnd> {
   const s = o.settings;
-  const { engine: e, model, data } = b;
+  const { model, data } = b;
   const hasVal = data.val !== null;
   const epochs = Math.min(s.epochs, o.maxEpochs ?? Infinity);
-  const chunk = o.chunk ?? 32;
-  const B = s.batch_size;
   const stepsPerEpoch = data.train.groups.length;
   const flags = augmentFlagsOf(s.augment);
-  const ckPath = join(o.dir, CHECKPOINT);
   const evalSamples = (data.val?.count ?? 0) + (s.test_each_epoch ? data.test.count : 0);
   const clock = new RunClock(state.seconds, evalSamples);
-  const waits = new ChunkWaits(e, o.progress !== undefined);
+  const waits = new ChunkWaits(b.engine, o.progress !== undefined);
   let truncated = false;
   try {
     while (state.epoch < epochs) {
@@ -786,93 +798,27 @@ async function runEpochs(
       if (hasVal && state.epoch > 0 && state.epoch - 1 - state.bestEpoch >= s.early_stopping) {
         return { stopped: "early_stopping", truncated };
       }
-      const epochStart = performance.now();
       const epoch = state.epoch;
-      const lrAt = (step: number) => learningRate(s, stepsPerEpoch, epoch, step);
-      const firstLr = lrAt(0);
-      model.lr = lrAt(state.stepInEpoch);
-      data.writeOrder(data.train, epochOrder(b.train, s.seed, epoch, s.shuffle));
-      data.writeParams(data.train, s.seed, epoch, flags);
       const lastStep = s.max_steps === null
         ? stepsPerEpoch
         : Math.min(stepsPerEpoch, state.stepInEpoch + (s.max_steps - state.totalSteps));
       truncated = lastStep < stepsPerEpoch;
-      const startStep = state.stepInEpoch;
-      while (state.stepInEpoch < lastStep) {
-        if (o.signal?.aborted) {
-          await waits.drain();
-          await e.sync();
-          await saveCheckpoint(ckPath, e, model, b.best, state);
-          throw new Interrupted(o.dir);
-        }
-        const count = Math.min(chunk, lastStep - state.stepInEpoch);
-        submitTrainSteps(e, model, data, state.stepInEpoch, count, { lrAt, tail: waits.tail });
-        state.stepInEpoch += count;
-        state.totalSteps += count;
-        await waits.submitted();
-        if (o.progress) {
-          const trainSeconds = Math.max((performance.now() - epochStart) / 1000, 1e-9);
-          const rate = ((state.stepInEpoch - startStep) * B) / trainSeconds;
-          const info = clock.progress({
-            epoch: epoch + 1,
-            epochs,
-            step: state.stepInEpoch,
-            steps: lastStep,
-            rate,
-            batch: B,
-            stepsLeftInRun: runStepsLeft(s, state, lastStep, stepsPerEpoch, epochs),
-            evalsLeft: epochs - epoch,
-            sums: waits.last,
-            lr: model.lr,
-          });
-          o.progress(progressLine(info), false, info);
-        }
-      }
-      const trainSeconds = (performance.now() - epochStart) / 1000;
-      if (data.val) submitEvaluation(e, model, data, data.val, VAL_SLOT, chunk);
-      if (s.test_each_epoch) submitEvaluation(e, model, data, data.test, TEST_SLOT, chunk);
-      const metrics = await model.readAllMetrics();
-      await waits.drain();
-      waits.last = null;
-      const test = s.test_each_epoch ? metrics[TEST_SLOT] : null;
-      if (!Number.isFinite(metrics[TRAIN_SLOT].loss) || (test && !Number.isFinite(test.loss))) {
-        throw new Error(
-          `Training diverged in epoch ${epoch + 1}: loss is ${metrics[TRAIN_SLOT].loss} (train)` +
-            (test ? `, ${test.loss} (test)` : ""),
-        );
-      }
-      const seconds = (performance.now() - epochStart) / 1000;
-      clock.epochDone(seconds - trainSeconds);
-      const rec = epochRecord({
-        epoch: epoch + 1,
-        lr: firstLr,
-        steps: state.stepInEpoch,
-        seconds,
-        train: metrics[TRAIN_SLOT],
-        val: hasVal ? metrics[VAL_SLOT] : null,
-        test,
-      });
-      state.history.push(rec);
-      const score = hasVal ? rec.val_acc! : null;
-      if (score === null || state.bestVal === null || score > state.bestVal) {
-        state.bestVal = score;
-        state.bestEpoch = epoch;
-        const enc = e.device.createCommandEncoder();
-        enc.copyBufferToBuffer(model.params, 0, b.best, 0, model.paramCount * 4);
-        e.device.queue.submit([enc.finish()]);
-      }
-      model.resetMetrics();
-      state.epoch += 1;
-      state.stepInEpoch = 0;
-      state.seconds = clock.seconds;
-      o.progress?.("", true, null);
-      log(epochLine(rec, hasVal));
-      await writeFileAtomic(
-        join(o.dir, "metrics.jsonl"),
-        state.history.map((r) => JSON.stringify(r) + "\n").join(""),
-      );
-      await saveCheckpoint(ckPath, e, model, b.best, state);
-      o.onEpoch?.(rec);
+      const run: EpochRun = {
+        epoch,
+        epochs,
+        lastStep,
+        stepsPerEpoch,
+        start: performance.now(),
+        startStep: state.stepInEpoch,
+        lrAt: (step) => learningRate(s, stepsPerEpoch, epoch, step),
+        waits,
+        clock,
+      };
+      model.lr = run.lrAt(state.stepInEpoch);
+      data.writeOrder(data.train, epochOrder(b.train, s.seed, epoch, s.shuffle));
+      data.writeParams(data.train, s.seed, epoch, flags);
+      await trainEpoch(o, b, state, run);
+      await closeEpoch(o, log, b, state, run);
       if (hasVal && epoch - state.bestEpoch >= s.early_stopping) {
         return { stopped: "early_stopping", truncated };
       }
@@ -881,6 +827,117 @@ async function runEpochs(
   } finally {
     await waits.destroy();
   }
+}
+
+/**
+ * The training steps of an epoch from where `state` is, one submission per
+ * chunk, at most two chunks queued, nothing read back inside; after each
+ * chunk, where training is goes to `progress`. An abort writes a checkpoint
+ * at the chunk boundary and throws {@link Interrupted}.
+ */
+async function trainEpoch(
+  o: RunPointOptions,
+  b: Built,
+  state: LoopState,
+  run: EpochRun,
+): Promise<void> {
+  const s = o.settings;
+  const chunk = o.chunk ?? 32;
+  while (state.stepInEpoch < run.lastStep) {
+    if (o.signal?.aborted) {
+      await run.waits.drain();
+      await b.engine.sync();
+      await saveCheckpoint(join(o.dir, CHECKPOINT), b.engine, b.model, b.best, state);
+      throw new Interrupted(o.dir);
+    }
+    const count = Math.min(chunk, run.lastStep - state.stepInEpoch);
+    submitTrainSteps(b.engine, b.model, b.data, state.stepInEpoch, count, {
+      lrAt: run.lrAt,
+      tail: run.waits.tail,
+    });
+    state.stepInEpoch += count;
+    state.totalSteps += count;
+    await run.waits.submitted();
+    if (o.progress) {
+      const seconds = Math.max((performance.now() - run.start) / 1000, 1e-9);
+      const info = run.clock.progress({
+        epoch: run.epoch + 1,
+        epochs: run.epochs,
+        step: state.stepInEpoch,
+        steps: run.lastStep,
+        rate: ((state.stepInEpoch - run.startStep) * s.batch_size) / seconds,
+        batch: s.batch_size,
+        stepsLeftInRun: runStepsLeft(s, state, run.lastStep, run.stepsPerEpoch, run.epochs),
+        evalsLeft: run.epochs - run.epoch,
+        sums: run.waits.last,
+        lr: b.model.lr,
+      });
+      o.progress(progressLine(info), false, info);
+    }
+  }
+}
+
+/**
+ * The end of an epoch: scores the validation split (and the test set with
+ * `test_each_epoch`), keeps the weights when validation improved, and
+ * writes the epoch's record (`metrics.jsonl`, the log, `onEpoch`) and a
+ * checkpoint.
+ */
+async function closeEpoch(
+  o: RunPointOptions,
+  log: (line: string) => void,
+  b: Built,
+  state: LoopState,
+  run: EpochRun,
+): Promise<void> {
+  const s = o.settings;
+  const { engine: e, model, data } = b;
+  const chunk = o.chunk ?? 32;
+  const trainSeconds = (performance.now() - run.start) / 1000;
+  if (data.val) submitEvaluation(e, model, data, data.val, VAL_SLOT, chunk);
+  if (s.test_each_epoch) submitEvaluation(e, model, data, data.test, TEST_SLOT, chunk);
+  const metrics = await model.readAllMetrics();
+  await run.waits.drain();
+  run.waits.last = null;
+  const test = s.test_each_epoch ? metrics[TEST_SLOT] : null;
+  if (!Number.isFinite(metrics[TRAIN_SLOT].loss) || (test && !Number.isFinite(test.loss))) {
+    throw new Error(
+      `Training diverged in epoch ${run.epoch + 1}: loss is ${metrics[TRAIN_SLOT].loss} (train)` +
+        (test ? `, ${test.loss} (test)` : ""),
+    );
+  }
+  const seconds = (performance.now() - run.start) / 1000;
+  run.clock.epochDone(seconds - trainSeconds);
+  const rec = epochRecord({
+    epoch: run.epoch + 1,
+    lr: run.lrAt(0),
+    steps: state.stepInEpoch,
+    seconds,
+    train: metrics[TRAIN_SLOT],
+    val: data.val ? metrics[VAL_SLOT] : null,
+    test,
+  });
+  state.history.push(rec);
+  const score = rec.val_acc;
+  if (score === null || state.bestVal === null || score > state.bestVal) {
+    state.bestVal = score;
+    state.bestEpoch = run.epoch;
+    const enc = e.device.createCommandEncoder();
+    enc.copyBufferToBuffer(model.params, 0, b.best, 0, model.paramCount * 4);
+    e.device.queue.submit([enc.finish()]);
+  }
+  model.resetMetrics();
+  state.epoch += 1;
+  state.stepInEpoch = 0;
+  state.seconds = run.clock.seconds;
+  o.progress?.("", true, null);
+  log(epochLine(rec, data.val !== null));
+  await writeFileAtomic(
+    join(o.dir, "metrics.jsonl"),
+    state.history.map((r) => JSON.stringify(r) + "\n").join(""),
+  );
+  await saveCheckpoint(join(o.dir, CHECKPOINT), e, model, b.best, state);
+  o.onEpoch?.(rec);
 }
 
 /** The line logged after an epoch. */
