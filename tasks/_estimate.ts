@@ -388,6 +388,7 @@ export async function measureThroughput(
     const key = networkKey(s);
     if (measured.has(key)) continue;
     const info = datasetInfo(s.dataset);
+    log(`timing ${s.arch} at batch ${s.batch_size} (its kernels compile first)...`);
     const model = await modelFor(engine, s, info);
     try {
       const B = s.batch_size;

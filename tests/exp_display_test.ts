@@ -15,10 +15,12 @@ import {
   ProgressDisplay,
   settingsLines,
 } from "../tasks/_progress.ts";
-import type { StepProgress } from "../src/run/train.ts";
+import { runPoint, type StepProgress } from "../src/run/train.ts";
 import { parseExperiment } from "../src/experiment/config.ts";
-import { GPU_TEST } from "./_compare.ts";
+import { expandGrid } from "../src/experiment/grid.ts";
+import { GPU_TEST, testEngine } from "./_compare.ts";
 import { runTask, withUserFolder } from "./_task.ts";
+import { tinyExperiment, weightsOf, withTempDir, writeFakeFmnist } from "./_data.ts";
 
 const P: StepProgress = {
   epoch: 1,
@@ -129,6 +131,55 @@ Deno.test("the settings line: what differs from the defaults, at most two lines"
   const shown = lines.join(" ").match(/key_\d+=/g)!.length;
   assert.match(lines[1], new RegExp(`\\(${40 - shown} more in run\\.yaml\\)$`));
 });
+
+Deno.test(
+  "the running loss and accuracy are the training sums two chunks back, exactly; weights unchanged",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    await withTempDir(async (tmp) => {
+      await writeFakeFmnist(join(tmp, "data"));
+      // 256 training samples in steps of 32: 8 steps an epoch, chunks of 2 steps.
+      const exp = tinyExperiment(join(tmp, "data"), { epochs: 1 });
+      const [p] = expandGrid(exp);
+      const seen: StepProgress[] = [];
+      await runPoint({
+        ...p,
+        dir: join(tmp, "watched"),
+        engine,
+        chunk: 2,
+        log: () => {},
+        progress: (_line, final, info) => {
+          if (!final) seen.push(info!);
+        },
+      });
+      assert.deepEqual(seen.map((i) => i.step), [2, 4, 6, 8]);
+      // Two chunks queued: after chunk k the loop has waited for chunk k - 2.
+      assert.deepEqual(seen.map((i) => i.loss === null), [true, true, false, false]);
+      // A run cut after 2 steps records the training loss and accuracy of those steps: what the
+      // watched run showed after its third chunk (its first chunk done), to the bit.
+      for (const [steps, shown] of [[2, seen[2]], [4, seen[3]]] as const) {
+        const [cut] = expandGrid(
+          tinyExperiment(join(tmp, "data"), { epochs: 1, max_steps: steps }),
+        );
+        await runPoint({ ...cut, dir: join(tmp, `cut${steps}`), engine, chunk: 2, log: () => {} });
+        const rec = JSON.parse(await Deno.readTextFile(join(tmp, `cut${steps}`, "metrics.jsonl")));
+        assert.equal(shown.loss, rec.train_loss, `loss after ${steps} steps`);
+        assert.equal(shown.accuracy, rec.train_acc, `accuracy after ${steps} steps`);
+      }
+      // Watching changes nothing: the same weights as a run without progress.
+      await runPoint({ ...p, dir: join(tmp, "plain"), engine, chunk: 2, log: () => {} });
+      assert.deepEqual(await weightsOf(join(tmp, "watched")), await weightsOf(join(tmp, "plain")));
+      // Where training is: the rate, what is left of the epoch and the run.
+      for (const i of seen) {
+        assert.ok(i.samplesPerSecond > 0 && i.epochSecondsLeft >= 0 && i.runSecondsLeft >= 0);
+        assert.equal(i.epochs, 1);
+        assert.equal(i.steps, 8);
+      }
+      assert.equal(seen[3].epochSecondsLeft, 0);
+    });
+  },
+);
 
 /** The tab-separated point lines of a --dry-run, as [id, state, estimate]. */
 function points(stdout: string): string[][] {
