@@ -194,7 +194,9 @@ export const EXP: CommandSpec = {
     "output, data_dir, gpu and test_each_epoch take one value and stay out of the id.",
     "Before a point trains it prints its settings that differ from the defaults. On a terminal " +
     "a bar shows each epoch with the running loss and accuracy, samples/s, the run's ETA and " +
-    "the grid's position and ETA; into a pipe or a log, a plain line every 30 s.",
+    "the grid's position and ETA; into a pipe or a log, a plain line every 30 s " +
+    "(FIRSTSPIKE_PROGRESS_SECONDS=N to change, 0 for none). Every setting, its default and " +
+    "meaning (lr_schedule, warmup_epochs, test_each_epoch, ...): docs/experiments.md.",
     "Slurm: the slurm: section of the file gives account, qos, partition, time, gres, " +
     "cpus_per_task, mem, max_parallel and extra (more #SBATCH options, or shell lines such as " +
     "'module load cuda' run before the task); the options above override them. A script that " +
