@@ -36,6 +36,13 @@ const REFERENCE = {
   eps: 0.00000001,
   weight_decay: 0.1,
   annealing: 0.999,
+  // Beyond the reference (its schedule is the per-epoch annealing): no warm-up, and the
+  // other schedules' parameters at PyTorch's usual values.
+  lr_schedule: "exponential",
+  warmup_epochs: 0,
+  lr_min: 0,
+  lr_milestones: [],
+  lr_gamma: 0.1,
   grad_clip: 1,
   weight_clip: null,
   fixed_signs: false,
@@ -44,6 +51,7 @@ const REFERENCE = {
   max_steps: null,
   early_stopping: 25,
   validation_fraction: 0.1,
+  test_each_epoch: true,
   shuffle: true,
   augment: [],
   train_subset: null,
@@ -110,6 +118,11 @@ Deno.test("every value given is used as written", () => {
     "eps: 1.0e-6",
     "weight_decay: 0",
     "annealing: 1",
+    "lr_schedule: cosine",
+    "warmup_epochs: 0.5",
+    "lr_min: 1.0e-6",
+    "lr_milestones: [3, 5]",
+    "lr_gamma: 0.5",
     "grad_clip: 0.5",
     "weight_clip: [-2, 2.5]",
     "fixed_signs: true",
@@ -118,6 +131,7 @@ Deno.test("every value given is used as written", () => {
     "max_steps: 100",
     "early_stopping: 3",
     "validation_fraction: 0",
+    "test_each_epoch: false",
     "shuffle: false",
     "augment: [cutout, flip]",
     "train_subset: 1000",
@@ -144,6 +158,11 @@ Deno.test("every value given is used as written", () => {
     eps: 0.000001,
     weight_decay: 0,
     annealing: 1,
+    lr_schedule: "cosine",
+    warmup_epochs: 0.5,
+    lr_min: 0.000001,
+    lr_milestones: [3, 5],
+    lr_gamma: 0.5,
     grad_clip: 0.5,
     weight_clip: [-2, 2.5],
     fixed_signs: true,
@@ -152,6 +171,7 @@ Deno.test("every value given is used as written", () => {
     max_steps: 100,
     early_stopping: 3,
     validation_fraction: 0,
+    test_each_epoch: false,
     shuffle: false,
     augment: ["cutout", "flip"],
     train_subset: 1000,
@@ -361,7 +381,7 @@ Deno.test("grid values are checked against their setting's schema", () => {
     "got '12Q'",
     "experiments/x.yaml:8:9: grid.seed: expected a non-empty list of values for seed, got []",
     "experiments/x.yaml:9:3: grid.name: cannot be varied in a grid (expected any setting but " +
-    "name, description, output and gpu)",
+    "name, description, output, gpu and test_each_epoch)",
     "experiments/x.yaml:10:3: grid.learning_rate: unknown key (did you mean 'lr'?)",
     "experiments/x.yaml:11:15: grid.batch_size: expected a non-empty list of values for batch_size, " +
     "got 64",
@@ -484,7 +504,7 @@ Deno.test("loadExperiment reports a file it cannot read", async () => {
     loadExperiment("/nonexistent/dir/none.yaml"),
     (e: unknown) =>
       e instanceof ExperimentError &&
-      e.message.startsWith("/nonexistent/dir/none.yaml: cannot read experiment file: ") &&
+      e.message === "/nonexistent/dir/none.yaml: expected an experiment file, got no such file" &&
       e.issues[0].line === null,
   );
   const dir = await Deno.makeTempDir();

@@ -18,7 +18,7 @@ import { eventWriter, formatDuration, gridEstimate, gridLine } from "../tasks/_p
 import { weightsOf, withTempDir, writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
 
-const EXP = new URL("../tasks/exp.ts", import.meta.url).pathname;
+import { runTask } from "./_task.ts";
 
 Deno.test("splitIndices without subsets divides the whole training split as before", () => {
   for (const [n, fraction, seed] of [[1000, 0.1, 0], [60000, 0.1, 3], [97, 0.25, 7], [50, 0, 1]]) {
@@ -287,14 +287,9 @@ Deno.test(
   },
 );
 
-async function exp(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", EXP, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+/** `deno task exp ARGS` as users run it, with deno.json's permissions. */
+function exp(args: string[]) {
+  return runTask("exp", args, { inside: true });
 }
 
 Deno.test(
@@ -338,6 +333,16 @@ Deno.test(
       assertEquals(started[1].dir, join(tmp, "runs", "p", ids[1]));
       assertEquals(started[1].settings.arch, "P4-8F");
       assertEquals(started[1].grid_point, { seed: 1 });
+      // The settings that differ from the defaults, as printed before the point runs.
+      assertEquals(started[1].non_default_settings, {
+        dataset: "fmnist",
+        data_dir: join(tmp, "data"),
+        arch: "P4-8F",
+        lr: 3e-3,
+        batch_size: 64,
+        epochs: 2,
+        seed: 1,
+      });
       const [k1, k2] = events.filter((e) => e.event === "kernels");
       assert(k1.compiled > 0, "the first point compiles the network's kernels");
       assertEquals(k2.compiled, 0, "the second point reuses them");

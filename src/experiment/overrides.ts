@@ -9,11 +9,15 @@
  *
  * Overrides and sweeps join the file's `grid:` in one cartesian product: a
  * key the grid varies is replaced in place, others are added after the
- * grid's keys. They are part of each point's `grid_point` (in `run.yaml`)
- * and of its id (`lr3e-4_seed1`), so a run with an override never lands in
- * the folder of the run without it. The keys that say where a run happens
- * rather than what it computes ({@link PLACE_KEYS}: `name`, `description`,
- * `output`, `data_dir`, `gpu`) take one value and stay out of the id.
+ * grid's keys in alphabetical order. They are part of each point's
+ * `grid_point` (in `run.yaml`) and of its id (`lr3e-4_seed1`), so a run with
+ * an override never lands in the folder of the run without it. Ids are
+ * canonical: the order of the arguments and the way a number is written do
+ * not change them, and a value equal to the file's own is no override
+ * (`seed=0` where the file trains seed 0 is the file's run, `default`). The keys that say where a run happens
+ * or what it records rather than what it computes ({@link PLACE_KEYS}:
+ * `name`, `description`, `output`, `data_dir`, `gpu`, `test_each_epoch`)
+ * take one value and stay out of the id.
  *
  * @example
  * ```ts
@@ -22,15 +26,17 @@
  * const exp = parseExperiment("dataset: fmnist\narch: P2-32F\ngrid:\n  lr: [1.0e-3, 1.0e-4]\n", "g.yaml");
  * const points = experimentPoints(exp, parseOverrides(["seed=0,1", "batch_size=128"]));
  * const ids = points.map((p) => p.id).join(" ");
- * if (ids !== "lr1e-3_seed0_batch_size128 lr1e-3_seed1_batch_size128 " +
- *   "lr1e-4_seed0_batch_size128 lr1e-4_seed1_batch_size128") throw new Error(ids);
+ * // The grid's keys, then the others alphabetically; seed 0 is the file's (the default).
+ * if (ids !== "lr1e-3_batch_size128 lr1e-3_batch_size128_seed1 " +
+ *   "lr1e-4_batch_size128 lr1e-4_batch_size128_seed1") throw new Error(ids);
  * if (points[3].settings.batch_size !== 128 || points[3].settings.seed !== 1) throw new Error();
  * ```
  *
  * @module
  */
 
-import { parseDocument } from "yaml";
+import { isDeepStrictEqual } from "node:util";
+import { parseDocument } from "../deps/yaml.ts";
 import {
   type Experiment,
   ExperimentError,
@@ -39,8 +45,8 @@ import {
   SETTING_KEYS,
   settingIssues,
 } from "./config.ts";
-import { expandGrid, type GridPoint } from "./grid.ts";
-import { describeValue, formatIssue, suggestKey } from "./_yaml_errors.ts";
+import { expandGrid, type GridPoint, MAX_GRID_POINTS } from "./grid.ts";
+import { describeValue, formatIssue, suggestKey, yamlValue } from "./_yaml_errors.ts";
 
 /** One `key=value` (or `key=v1,v2`) argument, parsed. */
 export interface Override {
@@ -53,8 +59,8 @@ export interface Override {
 }
 
 /**
- * Settings that say where a run happens, not what it computes: one value
- * each, never swept, never part of a run's id.
+ * Settings that say where a run happens or what it records, not what it
+ * computes: one value each, never swept, never part of a run's id.
  */
 export const PLACE_KEYS: readonly (keyof Experiment)[] = [
   "name",
@@ -62,6 +68,7 @@ export const PLACE_KEYS: readonly (keyof Experiment)[] = [
   "output",
   "data_dir",
   "gpu",
+  "test_each_epoch",
 ];
 
 /** Whether a command-line argument is a `key=value` setting (a key, then `=`). */
@@ -143,7 +150,9 @@ export function parseOverrides(args: readonly string[]): Override[] {
   const out: Override[] = [];
   const seen = new Map<string, string>();
   for (const arg of args) {
-    const source = `argument '${arg}'`;
+    const source = `argument '${
+      arg.length > 80 ? `${arg.slice(0, 60)}...' (${arg.length} characters)` : `${arg}'`
+    }`;
     const add = (path: string, message: string) =>
       issues.push({ source, line: null, col: null, path, message });
     const eq = arg.indexOf("=");
@@ -178,7 +187,17 @@ export function parseOverrides(args: readonly string[]): Override[] {
       add(k, "expected a value after '=', got nothing");
       continue;
     }
+    if (pieces.length > MAX_GRID_POINTS) {
+      add(
+        k,
+        `expected at most ${MAX_GRID_POINTS.toLocaleString("en")} values in a sweep, got ${
+          pieces.length.toLocaleString("en")
+        }`,
+      );
+      continue;
+    }
     const values: unknown[] = [];
+    const seenValues = new Map<string, number>();
     let ok = true;
     pieces.forEach((piece, i) => {
       const at = pieces.length > 1 ? `${k}[${i}]` : k;
@@ -194,16 +213,23 @@ export function parseOverrides(args: readonly string[]): Override[] {
         ok = false;
         return;
       }
-      const value = doc.toJS();
+      const read = yamlValue(doc);
+      if ("problem" in read) {
+        add(at, read.problem);
+        ok = false;
+        return;
+      }
+      const value = read.value;
       for (const issue of settingIssues(k, value)) {
         add(pieces.length > 1 ? issue.path.replace(k, at) : issue.path, issue.message);
         ok = false;
       }
-      const first = values.findIndex((v) => JSON.stringify(v) === JSON.stringify(value));
-      if (first >= 0) {
+      const text = JSON.stringify(value);
+      const first = seenValues.get(text);
+      if (first !== undefined) {
         add(at, `expected no duplicates, got ${describeValue(value)} again (first at [${first}])`);
         ok = false;
-      }
+      } else seenValues.set(text, values.length);
       values.push(value);
     });
     if (ok && values.length > 1 && PLACE_KEYS.includes(k)) {
@@ -229,27 +255,46 @@ export function experimentPoints(
   overrides: readonly Override[] = [],
 ): GridPoint[] {
   const base = structuredClone(parsed.base) as unknown as Record<string, unknown>;
+  const fileValues = structuredClone(base);
   const grid: Record<string, unknown[]> = parsed.kind === "run"
     ? Object.fromEntries(
       Object.entries((parsed.sections.grid_point ?? {}) as Record<string, unknown>)
         .map(([k, v]) => [k, [v]]),
     )
     : structuredClone(parsed.grid);
-  let changesId = false;
-  for (const o of overrides) {
+  const fileGrid = new Set(Object.keys(grid));
+  // Canonical: the order of the arguments does not matter (keys the file's grid does not
+  // vary follow its keys alphabetically), and a value equal to the file's is no override.
+  const sorted = [...overrides].sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const added: string[] = [];
+  for (const o of sorted) {
     base[o.key] = structuredClone(o.values[0]);
     if (PLACE_KEYS.includes(o.key)) {
       delete grid[o.key];
     } else {
       grid[o.key] = structuredClone(o.values);
-      changesId = true;
+      if (!fileGrid.has(o.key)) added.push(o.key);
     }
   }
+  const changesId = added.some((k) =>
+    grid[k].length > 1 || !isDeepStrictEqual(grid[k][0], fileValues[k])
+  );
   const settings = base as unknown as Experiment;
   if (parsed.kind === "run" && !changesId) {
     const point = structuredClone((parsed.sections.grid_point ?? {}) as Record<string, unknown>);
     for (const o of overrides) if (o.key in point) point[o.key] = structuredClone(o.values[0]);
     return [{ id: String(parsed.sections.id ?? "default"), settings, point }];
   }
-  return expandGrid({ base: settings, grid });
+  return expandGrid(
+    { base: { ...settings, ...restore(fileValues, added) }, grid },
+    undefined,
+    added,
+  );
+}
+
+/** The file's values of the added keys (the base a point's override is compared with). */
+function restore(fileValues: Record<string, unknown>, keys: string[]): Partial<Experiment> {
+  return Object.fromEntries(keys.map((k) => [k, structuredClone(fileValues[k])])) as Partial<
+    Experiment
+  >;
 }

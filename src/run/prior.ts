@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { type Experiment, parseExperiment } from "../experiment/config.ts";
-import { settingChanges, SettingsChanged } from "./fingerprint.ts";
+import { fingerprint, settingChanges, SettingsChanged } from "./fingerprint.ts";
 import type { RunResults } from "./records.ts";
 import { statKind } from "../util/fs.ts";
 
@@ -31,6 +31,8 @@ export interface PriorRun {
   datasets: string[] | null;
   /** Whether a checkpoint (or its previous copy) is there to resume from. */
   hasCheckpoint: boolean;
+  /** Whether the run's `weights.safetensors` is there. */
+  hasWeights: boolean;
 }
 
 /** Reads the earlier run recorded in `dir`, or null when there is none (no run.yaml). */
@@ -54,6 +56,7 @@ export async function readPriorRun(dir: string): Promise<PriorRun | null> {
     datasets: files ? files.map((f) => String(f.sha256)).sort() : null,
     hasCheckpoint: (await statKind(join(dir, CHECKPOINT))) === "file" ||
       (await statKind(join(dir, CHECKPOINT_PREV))) === "file",
+    hasWeights: (await statKind(join(dir, "weights.safetensors"))) === "file",
   };
 }
 
@@ -83,6 +86,19 @@ export function planPoint(
   const changes = settingChanges(prior.settings, s);
   if (changes.length) throw new SettingsChanged(dir, changes);
   const r = prior.results;
+  // A finished run whose weights were deleted is not finished: they are written again from
+  // its checkpoint (which holds the best weights), or the run is trained again without one.
+  if ((prior.state === "done" || prior.state === "stopped") && !prior.hasWeights) {
+    return prior.hasCheckpoint
+      ? {
+        action: "train",
+        note: "weights.safetensors is missing: written again from the checkpoint",
+      }
+      : {
+        action: "train",
+        note: "weights.safetensors and the checkpoint are missing: trained again",
+      };
+  }
   const epochsRun = r?.epochs_run ?? 0;
   const cap = Math.min(s.epochs, maxEpochs ?? Infinity);
   const moreSteps = s.max_steps === null || (r !== null && s.max_steps > r.steps);
@@ -106,4 +122,49 @@ export function planPoint(
       : { action: "skip", note: `stopped at ${why}; raise or drop the cut to continue` };
   }
   return { action: "train", note: "resuming" };
+}
+
+/** Per experiment folder: each run folder's trajectory fingerprint (from its run.yaml). */
+const folderIndex = new Map<string, Promise<Map<string, string[]>>>();
+
+async function indexFolders(expDir: string): Promise<Map<string, string[]>> {
+  const byPrint = new Map<string, string[]>();
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(expDir));
+  } catch {
+    return byPrint;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory) continue;
+    try {
+      const dir = join(expDir, e.name);
+      const text = await Deno.readTextFile(join(dir, "run.yaml"));
+      const print = fingerprint(parseExperiment(text, join(dir, "run.yaml")).base);
+      byPrint.set(print, [...(byPrint.get(print) ?? []), e.name]);
+    } catch {
+      // not a run folder, or unreadable: not a match
+    }
+  }
+  return byPrint;
+}
+
+/**
+ * The folder of a point whose own folder (`<expDir>/<id>`) does not exist
+ * yet: the one run folder of the experiment with the same trajectory
+ * settings under another name, made when ids depended on the order of the
+ * arguments and on how numbers were written (`lr0.01_seed0` for
+ * `lr1e-2`; `seed0` for the file's own run); null when there is none, or
+ * more than one, or it is another point's own folder (`taken`: the ids of
+ * this invocation's points).
+ */
+export async function formerFolder(
+  expDir: string,
+  settings: Experiment,
+  taken: ReadonlySet<string>,
+): Promise<string | null> {
+  let index = folderIndex.get(expDir);
+  if (!index) folderIndex.set(expDir, index = indexFolders(expDir));
+  const names = ((await index).get(fingerprint(settings)) ?? []).filter((n) => !taken.has(n));
+  return names.length === 1 ? join(expDir, names[0]) : null;
 }
