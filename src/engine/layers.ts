@@ -582,7 +582,7 @@ export function eventsTile(g: GemmShape, cpu: boolean): EventsTile {
   const most = Math.max(1, Math.floor(EVENTS_MAX_ACCUMULATORS / (2 * kk)));
   const blocks = Math.ceil(g.ci / most);
   const lanes = cpu ? 8 : g.co > 32 ? 64 : 32;
-  const along = Deno.env.get("FIRSTSPIKE_EVENTS_ALONG");
+  const along = envGet("FIRSTSPIKE_EVENTS_ALONG");
   if (along !== undefined && along !== "ci" && along !== "co") {
     throw new Error(`FIRSTSPIKE_EVENTS_ALONG: expected 'ci' or 'co', got '${along}'`);
   }
@@ -789,14 +789,14 @@ export function directPixels(w: number): number {
  * kernels).
  */
 export function useDirectConv(cpu: boolean, g: GemmShape, precision: Precision): boolean {
-  const env = Deno.env.get("FIRSTSPIKE_DIRECT_CONV");
+  const env = envGet("FIRSTSPIKE_DIRECT_CONV");
   if (env !== undefined && env !== "0" && env !== "1") {
     throw new Error(`FIRSTSPIKE_DIRECT_CONV: expected 0 or 1, got '${env}'`);
   }
   if (!cpu || env === "0" || precision !== "f32" || g.mode !== 0 || g.h * g.w === 1) return false;
   if (
-    Deno.env.get("FIRSTSPIKE_TILE") || Deno.env.get("FIRSTSPIKE_UNIFORM_WEIGHTS") === "0" ||
-    Deno.env.get("FIRSTSPIKE_FORWARD_SPLITS")
+    envGet("FIRSTSPIKE_TILE") || envGet("FIRSTSPIKE_UNIFORM_WEIGHTS") === "0" ||
+    envGet("FIRSTSPIKE_FORWARD_SPLITS")
   ) {
     return false;
   }
@@ -819,7 +819,7 @@ export function directConvTile(
 ): { tm: number; tn: number } {
   const taps = g.ks * g.ks;
   const rows = input ? g.ci : g.co;
-  const forced = Deno.env.get("FIRSTSPIKE_DIRECT_TILE");
+  const forced = envGet("FIRSTSPIKE_DIRECT_TILE");
   if (forced !== undefined) {
     const m = /^(\d+)x(\d+)$/.exec(forced);
     const [tm, tn] = m ? [Number(m[1]), Number(m[2])] : [0, 0];

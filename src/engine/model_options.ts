@@ -8,6 +8,7 @@
 
 import type { Precision } from "./layers.ts";
 import type { LayerSpec } from "./spec.ts";
+import { envGet } from "../util/env.ts";
 
 /** Optimiser settings (MODEL.md defaults in {@link DEFAULT_OPTIMIZER}). */
 export interface OptimizerOptions {
@@ -150,11 +151,11 @@ export function resolveModelOptions(
     normalize: opts.normalize ?? null,
     readout: opts.readout ?? "potential",
     precision: opts.precision ?? "f32",
-    sparse: (Deno.env.get("FIRSTSPIKE_SPARSE") as SparseMode | undefined) ?? opts.sparse ?? "auto",
+    sparse: (envGet("FIRSTSPIKE_SPARSE") as SparseMode | undefined) ?? opts.sparse ?? "auto",
     optimizer: { ...DEFAULT_OPTIMIZER, ...opts.optimizer },
   };
   if (!["auto", "on", "off"].includes(r.sparse)) {
-    const env = Deno.env.get("FIRSTSPIKE_SPARSE");
+    const env = envGet("FIRSTSPIKE_SPARSE");
     throw new Error(
       `Cannot build model: expected ${env !== undefined ? "FIRSTSPIKE_SPARSE" : "sparse"} ` +
         `'auto', 'on' or 'off', got '${r.sparse}'`,

@@ -29,6 +29,7 @@ import { accumFloats, SLOTS, STATS_BASE, STATS_FLOATS } from "./metrics.ts";
 import type { ResolvedModelOptions } from "./model_options.ts";
 import { layoutParams, type ParamLayout } from "./param_layout.ts";
 import { type LayerPlan, sizeOf } from "./spec.ts";
+import { envGet } from "../util/env.ts";
 
 /** One planned layer with its programs and bind groups. */
 export interface LayerRun {
@@ -290,7 +291,7 @@ export async function buildNetwork(
         // event-driven from the start. The others start dense (see `chooseProducts`), unless `on`.
         L.sparse = pool > 0 || opts.sparse === "on";
         if (pool > 0) layers[i + 1].fusedBackward = true;
-        if (pool === 2 && L.weighted.direct && Deno.env.get("FIRSTSPIKE_FUSE_POOL") !== "0") {
+        if (pool === 2 && L.weighted.direct && envGet("FIRSTSPIKE_FUSE_POOL") !== "0") {
           const conv = await directConvProgram(e, L.gemm, false, opts.tWin, opts.gradClip, true);
           L.fusedPool = { conv, group: null as unknown as GPUBindGroup };
         }
