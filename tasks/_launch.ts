@@ -83,6 +83,8 @@ export const WORK_PERMISSIONS: Readonly<Record<string, readonly string[]>> = {
     `--allow-net=${DATASET_HOSTS.join(",")}`,
   ],
   report: ["--allow-read", `--allow-env=LOG_TOKENS,LOG_STREAM,INIT_CWD,${CHILD_ENV}`],
+  // TensorFlow.js (--peer) reads environment variables of its own: the bench alone keeps all.
+  bench: ["--allow-read", "--allow-env", "--allow-sys=hostname", "--allow-run=git,deno"],
 };
 
 /**

@@ -31,7 +31,10 @@ import type { Precision } from "../src/engine/layers.ts";
 import type { SparseMode } from "../src/engine/model.ts";
 import { gitCommit, VERSION } from "../src/run/provenance.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
-import { loadPeer, type PeerRuntime } from "../src/bench/peer_tfjs.ts";
+import { loadPeer, PEER_BUNDLE_DIR, type PeerRuntime } from "../src/bench/peer_tfjs.ts";
+import { dirname, resolve } from "node:path";
+import { delegate } from "./_launch.ts";
+import { envGet } from "../src/util/env.ts";
 import { benchCacheDir, benchNames, runBench } from "../src/bench/suite.ts";
 import { fmt } from "../src/bench/table.ts";
 
@@ -157,6 +160,16 @@ async function main(args: ParsedArgs): Promise<number> {
     ? args.choice("sparse", ["auto", "on"] as const, "auto") as SparseMode
     : undefined;
   const gpu = gpuFlag(args.string("gpu"));
+  const cacheDir = args.string("cache") ?? benchCacheDir(envGet);
+  // The work writes the JSON, the trained weights' cache, TensorFlow.js's bundle (for --peer)
+  // and a temporary folder for the epoch, nowhere else.
+  const child = await delegate("bench", [
+    dirname(resolve(jsonPath)),
+    ...(cacheDir ? [cacheDir] : []),
+    PEER_BUNDLE_DIR,
+    Deno.env.get("TMPDIR") ?? "/tmp",
+  ]);
+  if (child !== null) return child;
 
   console.error(await startGpu({ flag: gpu }));
   let t0 = performance.now();
@@ -189,7 +202,6 @@ async function main(args: ParsedArgs): Promise<number> {
           `import ${fmt(peer.import_ms)}, backend start ${fmt(peer.backend_init_ms)})`,
       );
     }
-    const cacheDir = args.string("cache") ?? benchCacheDir((n) => Deno.env.get(n));
     const run = await runBench(engine, {
       quick,
       only,

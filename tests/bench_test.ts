@@ -21,6 +21,7 @@ import { EPOCH_RUNS } from "../src/bench/epoch.ts";
 import { placeImages, realBatch, trainedWeightsName } from "../src/bench/activity.ts";
 import { dispatchLabel } from "../src/bench/shape_bench.ts";
 import { stepsFor } from "../src/bench/timing.ts";
+import { runTask } from "./_task.ts";
 
 Deno.test("stepFlops: a tiny conv-pool-linear plan counted by hand", () => {
   // 2C3 on 1x4x4: M=2, K=1*3*3=9, N=batch 2 * 16 positions = 32 -> product 2*2*32*9 = 1152.
@@ -169,16 +170,9 @@ Deno.test("epochYaml: parses into the intended settings", async () => {
   assert.equal(full.batch_size, 256);
 });
 
-async function runBench(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../tasks/bench.ts", import.meta.url).pathname, ...args],
-    cwd,
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+/** `deno task bench ARGS` as users run it, from `cwd`, with deno.json's permissions. */
+function runBench(args: string[], cwd: string) {
+  return runTask("bench", args, { cwd });
 }
 
 Deno.test("bench --quick: bad options are usage errors (exit 2) with what was expected", async () => {

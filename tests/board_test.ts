@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Board, liveChartSpec, liveRows, serveBoard } from "../src/report/board.ts";
 import { curveRows, ema, movingAverage, timeUnit, xValues } from "../src/report/board_curves.js";
 import { epoch, result, withTempDir, writeRun } from "./_runs.ts";
+import { runTask } from "./_task.ts";
 
 const SECRET = "TOP-SECRET-NOT-A-RUN";
 
@@ -430,17 +431,9 @@ Deno.test("board: a folder named run.yaml is an unreadable point, the rest still
   });
 });
 
-async function boardTask(args: string[]) {
-  const res = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../tasks/board.ts", import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: res.code,
-    stdout: new TextDecoder().decode(res.stdout),
-    stderr: new TextDecoder().decode(res.stderr),
-  };
+/** `deno task board ARGS` as users run it, with deno.json's permissions. */
+function boardTask(args: string[]) {
+  return runTask("board", args, { inside: true });
 }
 
 Deno.test("board task: --help, usage errors exit 2, a missing folder exits 1", async () => {

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { runTask } from "./_task.ts";
 import { stepFlops } from "../src/bench/flops.ts";
 import {
   PEER_TARGETS,
@@ -112,38 +113,21 @@ Deno.test({
   },
 });
 
-const ROOT = new URL("..", import.meta.url).pathname;
-
-/** The arguments of `deno task NAME` after `deno`, from deno.json (flags and the script). */
-async function taskArgs(name: string): Promise<string[]> {
-  const tasks = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks;
-  const [deno, ...args] = String(tasks[name]).split(/\s+/);
-  assert.equal(deno, "deno", `deno.json task '${name}' starts with deno`);
-  return args;
-}
-
 Deno.test("bench --quick --peer --only mnist-cnn: TF.js trains the same network, interleaved", async () => {
   // Cost: a few seconds with a warm Mesa shader cache; the first run on a machine bundles
   // TensorFlow.js (npm, seconds) and compiles its shaders on lavapipe (about 75 s).
-  // It runs with the bench task's own permissions (deno.json), from the project root as
-  // `deno task` does: on a fresh checkout that is when TensorFlow.js gets bundled.
+  // It runs as users run it, `deno task bench` with deno.json's permissions, from a folder of
+  // its own: on a fresh checkout that is when TensorFlow.js gets bundled.
   const dir = await Deno.makeTempDir();
   try {
     const json = join(dir, "out.json");
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        ...(await taskArgs("bench")),
-        ...["--quick", "--peer", "--only", "mnist-cnn", "--reps", "2", "--steps", "1"],
-        ...["--activity", "random"],
-        ...["--json", json],
-      ],
-      cwd: ROOT,
-      env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, `bench exited ${out.code}:\n${new TextDecoder().decode(out.stderr)}`);
+    const out = await runTask("bench", [
+      ...["--quick", "--peer", "--only", "mnist-cnn", "--reps", "2", "--steps", "1"],
+      ...["--activity", "random"],
+      ...["--json", "out.json"],
+    ], { cwd: dir });
+    const stdout = out.stdout;
+    assert.equal(out.code, 0, `bench exited ${out.code}:\n${out.stderr}`);
     const j = JSON.parse(await Deno.readTextFile(json));
     assert.equal(j.peer.adapter, j.adapter, "TF.js runs on firstspike's adapter");
     assert.match(j.peer.library, /^TensorFlow\.js 4\.22\.0 \(webgpu\)$/);

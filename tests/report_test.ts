@@ -488,55 +488,47 @@ Deno.test("report: mean and sample standard deviation", () => {
   assert.equal(r.std, Math.SQRT2);
 });
 
-async function runTask(args: string[]) {
-  const res = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../tasks/report.ts", import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: res.code,
-    stdout: new TextDecoder().decode(res.stdout),
-    stderr: new TextDecoder().decode(res.stderr),
-  };
+/** `deno task report ARGS` as users run it, with deno.json's permissions. */
+function reportTask(args: string[]) {
+  return denoTask("report", args, { inside: true });
 }
 
 Deno.test("report task: prints the report, writes to --out; usage errors exit 2", async () => {
   await withTempDir(async (root) => {
     const expDir = await syntheticTree(root);
     const out = join(root, "o");
-    const ok = await runTask([expDir, "--out", out]);
+    const ok = await reportTask([expDir, "--out", out]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /\| lr1e-3_seed1 \| done \|/);
     assert.equal(await Deno.readTextFile(join(out, "report.md")), ok.stdout.replace(/\n$/, ""));
     assert.match(ok.stderr, /report\.html/);
 
-    const none = await runTask([]);
+    const none = await reportTask([]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /expected one experiment folder, got 0 \(none\)/);
-    const two = await runTask(["a", "b"]);
+    const two = await reportTask(["a", "b"]);
     assert.equal(two.code, 2);
     assert.match(two.stderr, /got 2 \('a', 'b'\)/);
-    const unknown = await runTask([expDir, "--bogus"]);
+    const unknown = await reportTask([expDir, "--bogus"]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /bogus/);
-    const help = await runTask(["--help"]);
+    const help = await reportTask(["--help"]);
     assert.equal(help.code, 0);
     assert.ok(
       help.stdout.includes("deno task report runs/grid-example --out paper/figures"),
       help.stdout,
     );
     // A folder that is not there is a usage error (exit 2), naming it.
-    const missing = await runTask([join(root, "nope")]);
+    const missing = await reportTask([join(root, "nope")]);
     assert.equal(missing.code, 2, missing.stderr);
     assert.match(missing.stderr, /got '.*nope', which does not exist/);
     assert.match(missing.stderr, /Run 'deno task report --help' for usage/);
     // So is a folder holding neither runs nor experiments, and a file.
     await Deno.mkdir(join(root, "empty"));
-    const empty = await runTask([join(root, "empty")]);
+    const empty = await reportTask([join(root, "empty")]);
     assert.equal(empty.code, 2, empty.stderr);
     assert.match(empty.stderr, /got '.*empty', which holds neither/);
-    const file = await runTask([join(expDir, "lr1e-3_seed0", "run.yaml")]);
+    const file = await reportTask([join(expDir, "lr1e-3_seed0", "run.yaml")]);
     assert.equal(file.code, 2, file.stderr);
     assert.match(file.stderr, /got the file/);
   });
@@ -554,7 +546,7 @@ Deno.test("report task: a runs folder (the board's argument) reports each experi
       metrics: [epoch(1, 0.6, 0.5)],
     });
     await Deno.mkdir(join(root, "not-an-experiment"));
-    const r = await runTask([root]);
+    const r = await reportTask([root]);
     assert.equal(r.code, 0, r.stderr);
     // Each experiment's report, in its own folder.
     for (const name of ["grid", "other"]) {
@@ -569,7 +561,7 @@ Deno.test("report task: a runs folder (the board's argument) reports each experi
     await assert.rejects(() => Deno.stat(join(root, "report.md")));
     // With --out: DIR/<experiment>.
     const out = join(root, "o");
-    const o = await runTask([root, "--out", out]);
+    const o = await reportTask([root, "--out", out]);
     assert.equal(o.code, 0, o.stderr);
     assert.ok((await Deno.stat(join(out, "other", "report.html"))).isFile);
     assert.ok((await Deno.stat(join(out, "grid", "accuracy.svg"))).isFile);
@@ -601,7 +593,7 @@ Deno.test("report: a folder named run.yaml is one unreadable run, not a failed r
     assert.match(report.markdown, /- odd \(invalid\): Cannot read .*expected a file, got a folder/);
     assert.match(report.markdown, /10 runs: 5 done, 1 running, 1 failed, 1 pending, 2 invalid\./);
     // The task too: exit 0, the run reported as unreadable.
-    const r = await runTask([expDir, "--out", join(root, "o")]);
+    const r = await reportTask([expDir, "--out", join(root, "o")]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\| odd \| invalid \|/);
   });

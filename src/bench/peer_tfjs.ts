@@ -77,6 +77,9 @@ export const TFJS_PACKAGES = ["@tensorflow/tfjs-core", "@tensorflow/tfjs-backend
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ENTRY = fileURLToPath(new URL("./tfjs_entry.js", import.meta.url));
 
+/** The folder of TensorFlow.js's bundle: `node_modules/.cache/firstspike/` of this checkout. */
+export const PEER_BUNDLE_DIR: string = join(ROOT, "node_modules", ".cache", "firstspike");
+
 /** Where the bundle is (or goes) and whether this call built it. */
 export interface PeerBundle {
   /** Absolute path of the bundled module. */
@@ -113,7 +116,7 @@ export async function peerBundle(log: (l: string) => void = () => {}): Promise<P
   );
   const key = [...new Uint8Array(digest).slice(0, 6)].map((b) => b.toString(16).padStart(2, "0"))
     .join("");
-  const path = join(ROOT, "node_modules", ".cache", "firstspike", `tfjs-peer-${key}.js`);
+  const path = join(PEER_BUNDLE_DIR, `tfjs-peer-${key}.js`);
   if (await Deno.stat(path).then((s) => s.isFile, () => false)) {
     return { path, packages, bundle_ms: 0 };
   }
