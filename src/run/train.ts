@@ -42,6 +42,13 @@ export interface RunPointOptions {
   dir: string;
   /** Caps the epochs (for a quick look); recorded in run.yaml. */
   maxEpochs?: number;
+  /**
+   * How a run that `maxEpochs` cut short is recorded: the status of its
+   * `run.yaml` and a note. Default: `{state: stopped, reason: max_epochs}`
+   * and a note naming `--max-epochs`; a search's scheduler records its
+   * trials as `pruned` at their rung instead.
+   */
+  cut?: { status: Record<string, unknown>; note: string };
   /** GPU engine to use; default: a new one. Its compiled kernels serve every point run on it. */
   engine?: Engine;
   /**
@@ -399,7 +406,7 @@ async function trainOn(
           status: { ...status, ...o.status },
           provenance: prov,
           ...(o.maxEpochs !== undefined
-            ? { notes: `epochs capped at ${o.maxEpochs} by --max-epochs` }
+            ? { notes: o.cut?.note ?? `epochs capped at ${o.maxEpochs} by --max-epochs` }
             : {}),
           ...(results ? { results } : {}),
         }),
@@ -556,7 +563,14 @@ async function trainOn(
     };
     // Cut short by --max-epochs or max_steps: stopped, and a later run without the cut continues.
     const cut = stopped === "max_epochs" || stopped === "max_steps";
-    await writeRun(cut ? { state: "stopped", reason: stopped } : { state: "done" }, results);
+    await writeRun(
+      stopped === "max_epochs" && o.cut
+        ? o.cut.status
+        : cut
+        ? { state: "stopped", reason: stopped }
+        : { state: "done" },
+      results,
+    );
     return results;
   } finally {
     best?.destroy();
