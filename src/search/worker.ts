@@ -76,11 +76,6 @@ export interface WorkerSummary {
   complete: boolean;
 }
 
-/** How many finished results TPE wants at a rung before it trusts that rung. */
-function modelMinimum(plan: SearchPlan): number {
-  return Object.keys(plan.spec.space).length + 2;
-}
-
 /**
  * The job a candidate stands for: a new trial's values are drawn now, from
  * the recorded `jobs` (TPE learns from them).
@@ -90,7 +85,7 @@ export function candidateJob(plan: SearchPlan, c: Candidate, jobs: readonly Job[
   const drawn = sampleTrial(
     plan.spec,
     c.index,
-    plan.spec.sampler === "tpe" ? observationsFor(plan.schedule, jobs, modelMinimum(plan)) : [],
+    plan.spec.sampler === "tpe" ? observationsFor(plan.schedule, jobs) : [],
   );
   return {
     trial: planTrialId(plan, c.index),
