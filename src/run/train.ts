@@ -75,6 +75,14 @@ export interface RunPointOptions {
    */
   fresh?: boolean;
   /**
+   * When the folder, checked under its lock, holds a run with nothing left to
+   * do (done, or cut at this same cut), return its recorded results without
+   * training or rewriting anything. (Default: train, which rewrites the
+   * folder's run.yaml and weights.) A search's worker sets it, since another
+   * worker may have finished the job between its look and the lock.
+   */
+  skipDone?: boolean;
+  /**
    * Told when the runner is starting the point (loading data, compiling
    * kernels: nothing trained since the last checkpoint) and when it trains.
    */
@@ -307,7 +315,8 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       }
     }
     const prior = o.fresh ? null : await readPriorRun(o.dir);
-    planPoint(o.dir, prior, s, o.maxEpochs); // throws when the settings differ
+    const plan = planPoint(o.dir, prior, s, o.maxEpochs); // throws when the settings differ
+    if (o.skipDone && plan.action === "skip" && prior?.results) return prior.results;
     return await trainPoint(o, log, prior);
   } finally {
     await release();

@@ -74,7 +74,7 @@ export async function resultFromFolder(plan: SearchPlan, job: Job): Promise<JobR
 /** What a trainer passes to `runPoint` besides the job (engine, datasets, signal, callbacks, ...). */
 export type TrainContext = Omit<
   RunPointOptions,
-  "settings" | "id" | "point" | "dir" | "maxEpochs" | "cut" | "fresh"
+  "settings" | "id" | "point" | "dir" | "maxEpochs" | "cut" | "fresh" | "skipDone"
 >;
 
 /**
@@ -112,6 +112,7 @@ export async function trainJob(
       point: job.point,
       dir,
       maxEpochs: top ? undefined : job.epochs,
+      skipDone: true,
       onPhase: (phase) => {
         if (phase === "starting") started();
         ctx.onPhase?.(phase);
