@@ -10,6 +10,9 @@
  * failed (or was refused: its folder holds a run with other settings), 2 on
  * a usage error, and 75 when none failed but some were busy in another runner.
  *
+ * An experiment with a `search:` section runs a worker of that search
+ * instead (`_search.ts`): sampled trials, stopped early by its scheduler.
+ *
  * One process runs all its points on one GPU device: each dataset is read
  * once, and kernels compiled for one point serve the next. Before each point
  * it prints `point i of N: ID`, after it the time taken and an estimate for
@@ -38,6 +41,7 @@ import { eventWriter, formatDuration, gridLine, settingsSummary } from "./_progr
 import { SettingsChanged } from "../src/run/fingerprint.ts";
 import { planPoint, readPriorRun } from "../src/run/prior.ts";
 import { installStop } from "./_signals.ts";
+import { searchMain } from "./_search.ts";
 import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
 import {
@@ -207,9 +211,12 @@ export function expArgs(args: ParsedArgs): ExpArgs {
 }
 
 async function main(args: ParsedArgs): Promise<number> {
-  const { file, overrides, values, maxEpochs } = expArgs(args);
+  const a = expArgs(args);
+  const { file, overrides, values, maxEpochs } = a;
   const settingArgs = parseOverrides(overrides);
   const parsed = await loadExperiment(file);
+  // A search: its workers decide which trial runs next (tasks/_search.ts).
+  if (parsed.search) return await searchMain(a, parsed, settingArgs);
   const points: GridPoint[] = experimentPoints(parsed, settingArgs);
   if (points.length === 0) throw new UsageError("expected at least one point, got none");
   const base = points[0].settings;

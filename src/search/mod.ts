@@ -22,3 +22,4 @@ export * from "./state.ts";
 export * from "./tpe.ts";
 export * from "./trainer.ts";
 export * from "./worker.ts";
+export * from "./best.ts";

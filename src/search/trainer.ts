@@ -97,7 +97,7 @@ export async function trainJob(
   const K = plan.schedule.rungs.length - 1;
   const status = {
     ...ctx.status,
-    search: { grid_id: plan.gridId, trial: job.index, rung: job.rung, bracket: job.bracket },
+    search: { grid_id: plan.gridId, trial: job.index, bracket: job.bracket },
   };
   try {
     const already = planPoint(dir, await readPriorRun(dir), settings, top ? undefined : job.epochs);
@@ -118,9 +118,9 @@ export async function trainJob(
         ctx.onPhase?.(phase);
       },
       cut: {
-        status: { state: "pruned", rung: job.rung, rungs: K + 1, epochs: job.epochs, ...status },
-        note: `pruned by the search's ${plan.spec.scheduler} scheduler after rung ${job.rung} ` +
-          `(${job.epochs} epochs); a promotion continues it from its checkpoint`,
+        status: { state: "pruned", rung: job.rung + 1, rungs: K + 1, epochs: job.epochs, ...status },
+        note: `pruned by the search's ${plan.spec.scheduler} scheduler after rung ${job.rung + 1} ` +
+          `of ${K + 1} (${job.epochs} epochs); a promotion continues it from its checkpoint`,
       },
       status,
     });
