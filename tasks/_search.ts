@@ -150,13 +150,10 @@ async function listTrials(plan: SearchPlan): Promise<Listed[]> {
       continue;
     }
     let state: string;
-    if (!j.result) {
-      state = (await lockIsLive(dir))
-        ? `running to rung ${j.rung + 1} of ${K + 1}`
-        : `to resume (rung ${j.rung + 1} of ${K + 1})`;
-    } else if (j.result.state === "failed") state = `failed: ${j.result.error ?? ""}`;
-    else if (j.result.final) state = j.rung === K ? "done" : `done (ended early)`;
-    else state = `pruned at rung ${j.rung + 1} of ${K + 1}`;
+    if (!j.result) state = (await lockIsLive(dir)) ? "running" : "to resume";
+    else if (j.result.state === "failed") state = `failed: ${j.result.error ?? ""}`;
+    else if (j.result.final) state = j.rung === K ? "done" : "done (ended early)";
+    else state = "pruned";
     out.push({
       id: j.trial,
       index,
@@ -236,9 +233,7 @@ export async function searchMain(
           console.log(
             `${t.id}\t${t.state}\trung ${(t.rung ?? 0) + 1} of ${plan.schedule.rungs.length} (${
               epochsText(t.epochs ?? 0)
-            })\t${
-              metricText(plan, t.value)
-            }\t${t.dir}\t${t.point ? JSON.stringify(t.point) : "-"}`,
+            })\t${metricText(plan, t.value)}\t${t.dir}\t${t.point ? JSON.stringify(t.point) : "-"}`,
           );
         }
       }
