@@ -31,6 +31,7 @@
 import { parseArgs } from "node:util";
 import { ExperimentError } from "../src/experiment/config.ts";
 import { suggestKey } from "../src/experiment/_yaml_errors.ts";
+import { envGet } from "../src/util/env.ts";
 
 /** One option of a task. */
 export interface OptionSpec {
@@ -357,7 +358,26 @@ export function reportError(task: string, e: unknown): number {
 }
 
 /**
- * Runs a task's `main` with its parsed arguments and exits: `--help` prints
+ * The folder a `deno task` was started from. `deno task` runs its commands in
+ * the folder of deno.json and says where the user was in `INIT_CWD`; tasks
+ * work there, so `deno task --config ~/firstspike/deno.json exp my.yaml` reads
+ * `my.yaml` and writes `runs/` in the user's folder, as `deno run` would.
+ */
+export function userFolder(): string {
+  const init = envGet("INIT_CWD");
+  if (init) {
+    try {
+      if (Deno.statSync(init).isDirectory) return init;
+    } catch {
+      // gone or unreadable: stay
+    }
+  }
+  return Deno.cwd();
+}
+
+/**
+ * Runs a task's `main` with its parsed arguments and exits (in the folder the
+ * user started it from, {@link userFolder}): `--help` prints
  * the help (status 0); a {@link UsageError}, an `ExperimentError` (a bad
  * experiment file or override) or a missing permission prints the message
  * with a pointer to `--help` (status 2); any other error prints
@@ -370,6 +390,8 @@ export async function runTask(
 ): Promise<never> {
   let status: number;
   try {
+    const here = userFolder();
+    if (here !== Deno.cwd()) Deno.chdir(here);
     const args = parseCommand(spec, argv);
     if (args.help) {
       console.log(helpText(spec));

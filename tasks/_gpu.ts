@@ -9,12 +9,14 @@
 import { describeAdapter } from "../src/engine/gpu.ts";
 import {
   applyGpuSelection,
+  GPU_ENV,
   gpuProblem,
   type GpuSelection,
   pciGpus,
   slurmGpu,
 } from "../src/engine/gpu_select.ts";
 import { UsageError } from "./_args.ts";
+import { envRecord } from "../src/util/env.ts";
 
 /** The `--gpu` option of every task that uses the GPU. */
 export const GPU_OPTION = {
@@ -42,7 +44,7 @@ export async function startGpu(opts: {
   setting?: GpuSelection | null;
   env?: Record<string, string | undefined>;
 }): Promise<string> {
-  const env = opts.env ?? Deno.env.toObject();
+  const env = opts.env ?? envRecord(GPU_ENV);
   const chosen = opts.flag ?? opts.setting ?? null;
   let note = "";
   if (chosen !== null) {

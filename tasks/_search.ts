@@ -14,14 +14,22 @@
  * @module
  */
 
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import type { ParsedExperiment } from "../src/experiment/config.ts";
 import type { Override } from "../src/experiment/overrides.ts";
 import { metricGoal } from "../src/experiment/search_spec.ts";
 import { Engine } from "../src/engine/gpu.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
 import { slurmKey } from "../src/run/run_lock.ts";
-import { requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/cluster/slurm.ts";
+import {
+  requeueSelf,
+  shellQuote,
+  slurmContext,
+  slurmScript,
+  submitSlurm,
+} from "../src/cluster/slurm.ts";
+import { datasetCacheDir } from "../src/data/datasets.ts";
+import { CONFIG_PATH, delegate } from "./_launch.ts";
 import { lockIsLive } from "../src/report/load.ts";
 import { bestExperimentYaml } from "../src/search/best.ts";
 import { planTrialId, type SearchPlan, SearchPlanError, searchPlans } from "../src/search/plan.ts";
@@ -253,6 +261,8 @@ export async function searchMain(
       experimentPath: relative(Deno.cwd(), resolve(a.file)),
       ids: [],
       workers,
+      // The task runs from the folder it was submitted from, which need not be the checkout.
+      denoCommand: `deno task --config ${shellQuote(CONFIG_PATH)} exp`,
       runsDir: output,
       cwd: Deno.cwd(),
       experiment: name,
@@ -268,20 +278,23 @@ export async function searchMain(
       console.log(script);
       return 0;
     }
+    // Submitting makes the Slurm log folder.
+    const child = await delegate("exp", [join(output, name)]);
+    if (child !== null) return child;
     requirePermissions("exp", [{ name: "run", command: "sbatch" }]);
     const { jobId } = await submitSlurm(script);
     console.log(`submitted job ${jobId}: ${workers} worker(s) for the search ${name}`);
     return 0;
   }
 
-  requirePermissions("exp", [
-    { name: "write", path: output },
-    { name: "env" },
-    { name: "sys", kind: "hostname" },
-  ]);
+  // From here on the worker writes: its search's folder and the dataset cache, nowhere else.
+  const cache = datasetCacheDir();
+  const child = await delegate("exp", [join(output, name), ...(cache ? [cache] : [])]);
+  if (child !== null) return child;
+  requirePermissions("exp", [{ name: "sys", kind: "hostname" }]);
+  const stop = await installStop((line) => console.error(line));
   const adapter = await startGpu({ flag: values.gpu, setting: plans[0].settings.gpu });
   console.error(adapter);
-  const stop = await installStop((line) => console.error(line));
   const tty = Deno.stderr.isTerminal();
   let lastPlain = 0;
   const progress = (line: string, final: boolean) => {

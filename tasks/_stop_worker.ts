@@ -7,7 +7,11 @@
  * the grace period ends the process at once: the run folder's lock is
  * released, a Slurm task is requeued, and the exit status is 128 + signal.
  * While the runner trains, the main thread owns the signal (it checkpoints at
- * the next chunk boundary); a second Ctrl-C always exits at once.
+ * the next chunk boundary); a second Ctrl-C always exits at once. SIGINTs
+ * within `samePressMs` of a counted one are copies of that key press (the
+ * terminal's, `deno task`'s and the first process's), not a second Ctrl-C.
+ * Before it ends the process it writes the runner's `grid_finished` event on
+ * stdout, when the runner gave one (`--json`).
  *
  * Shared state (Int32Array over a SharedArrayBuffer): [0] phase (0 starting,
  * 1 training).
@@ -20,12 +24,34 @@ import { requeueSelf, slurmContext } from "../src/cluster/slurm.ts";
 interface Init {
   flags: SharedArrayBuffer;
   graceMs: number;
+  samePressMs: number;
 }
 
 let flags: Int32Array | null = null;
 let grace = 1000;
+let samePress = 700;
 let lockPath: string | null = null;
-let ints = 0;
+let finalEvent: Record<string, unknown> | null = null;
+let presses = 0;
+let lastPress = -Infinity;
+
+/** Writes the runner's final `--json` event with how the process ends. */
+function writeFinalEvent(code: number): void {
+  if (!finalEvent) return;
+  const line = JSON.stringify({
+    event: "grid_finished",
+    time: new Date().toISOString(),
+    ...finalEvent,
+    exit_code: code,
+    interrupted: code === 130 ? "SIGINT" : "SIGTERM",
+    forced: true,
+  });
+  try {
+    Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
+  } catch {
+    // stdout closed: nothing to tell
+  }
+}
 
 function hardExit(code: number): never {
   try {
@@ -56,15 +82,22 @@ async function emergency(code: number, why: string): Promise<never> {
   if (code === 143 && ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
     await requeueSelf(ctx).catch((e) => console.error(`requeue failed: ${e.message}`));
   }
+  writeFinalEvent(code);
   return hardExit(code);
 }
 
 function onSignal(sig: "SIGTERM" | "SIGINT"): void {
   const code = sig === "SIGINT" ? 130 : 143;
-  if (sig === "SIGINT" && ++ints >= 2) {
-    console.error("Ctrl-C again: exiting at once");
-    releaseLock();
-    hardExit(130);
+  if (sig === "SIGINT") {
+    const now = performance.now();
+    if (now - lastPress < samePress) return; // a copy of the press just counted
+    lastPress = now;
+    if (++presses >= 2) {
+      console.error("Ctrl-C again: exiting at once");
+      releaseLock();
+      writeFinalEvent(130);
+      hardExit(130);
+    }
   }
   setTimeout(() => {
     // Training: the main thread checkpoints at its next chunk boundary. Starting: nothing
@@ -80,13 +113,18 @@ const scope = self as unknown as {
 };
 
 scope.onmessage = (e: MessageEvent) => {
-  const m = e.data as Partial<Init> & { lock?: string | null };
+  const m = e.data as Partial<Init> & {
+    lock?: string | null;
+    finalEvent?: Record<string, unknown> | null;
+  };
   if (m.flags) {
     flags = new Int32Array(m.flags);
     grace = m.graceMs ?? grace;
+    samePress = m.samePressMs ?? samePress;
     Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
     scope.postMessage("ready");
   }
   if ("lock" in m) lockPath = m.lock ?? null;
+  if ("finalEvent" in m) finalEvent = m.finalEvent ?? null;
 };

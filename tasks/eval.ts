@@ -16,6 +16,8 @@ import {
 import { GPU_OPTION, gpuFlag, startGpu } from "./_gpu.ts";
 import { EVAL_SPLITS, evalTarget, evaluate, formatEvaluation } from "../src/run/evaluate.ts";
 import { DATASET_NAMES } from "../src/data/info.ts";
+import { datasetCacheDir } from "../src/data/datasets.ts";
+import { delegate } from "./_launch.ts";
 
 /** The command line of `deno task eval`. */
 export const EVAL: CommandSpec = {
@@ -76,7 +78,7 @@ async function main(args: ParsedArgs): Promise<number> {
       `--dataset: expected one of ${DATASET_NAMES.join(", ")}, got '${dataset}'`,
     );
   }
-  requirePermissions("eval", [{ name: "read", path }, { name: "env" }]);
+  requirePermissions("eval", [{ name: "read", path }]);
   // What cannot be read as a run folder or a weights file is bad input: a usage error.
   const target = await evalTarget(path, {
     dataset,
@@ -84,6 +86,10 @@ async function main(args: ParsedArgs): Promise<number> {
   }).catch((e: Error) => {
     throw new UsageError(e.message);
   });
+  // The work may write only the dataset cache (a download).
+  const cache = datasetCacheDir();
+  const child = await delegate("eval", cache ? [cache] : []);
+  if (child !== null) return child;
   const log = (l: string) => console.error(l);
   log(await startGpu({ flag: gpu, setting: target.settings?.gpu ?? null }));
   const result = await evaluate(target, { split, batch, log });

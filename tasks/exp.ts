@@ -30,23 +30,25 @@ import {
   UsageError,
 } from "./_args.ts";
 import { GPU_OPTION, gpuFlag, startGpu } from "./_gpu.ts";
-import { join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { loadExperiment, SETTING_KEYS } from "../src/experiment/config.ts";
-import { type GridPoint, resolvedYaml } from "../src/experiment/grid.ts";
+import type { GridPoint } from "../src/experiment/grid.ts";
 import { experimentPoints, isOverride, parseOverrides } from "../src/experiment/overrides.ts";
-import { Interrupted, runDir, runPoint } from "../src/run/train.ts";
+import { Interrupted, isDone, runDir, runPoint } from "../src/run/train.ts";
 import { Engine } from "../src/engine/gpu.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
 import { eventWriter, formatDuration, gridLine, settingsSummary } from "./_progress.ts";
 import { SettingsChanged } from "../src/run/fingerprint.ts";
-import { planPoint, readPriorRun } from "../src/run/prior.ts";
+import { formerFolder, planPoint, type PointPlan, readPriorRun } from "../src/run/prior.ts";
 import { installStop } from "./_signals.ts";
 import { searchMain } from "./_search.ts";
 import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
-import { writeFileAtomic } from "../src/util/fs.ts";
+import { statKind } from "../src/util/fs.ts";
+import { datasetCacheDir } from "../src/data/datasets.ts";
+import { CONFIG_PATH, delegate } from "./_launch.ts";
 import {
-  pendingIds,
   requeueSelf,
+  shellQuote,
   slurmContext,
   slurmScript,
   submitSlurm,
@@ -119,8 +121,9 @@ export const EXP: CommandSpec = {
   notes: [
     "Settings are YAML values checked like the file's (lr=1e-4, augment=[crop,flip], " +
     "weight_clip=null). Overrides and sweeps join the point's id (lr3e-4_seed1) and run.yaml, " +
-    "so they never reuse the folder of a run without them; name, description, output, data_dir " +
-    "and gpu take one value and stay out of the id.",
+    "so they never reuse the folder of a run without them; the id does not depend on their " +
+    "order or spelling, and a value equal to the file's is no override. name, description, " +
+    "output, data_dir and gpu take one value and stay out of the id.",
   ],
   unknownHint: (name) => {
     const key = name.replaceAll("-", "_");
@@ -234,12 +237,24 @@ async function main(args: ParsedArgs): Promise<number> {
   const selected = points.filter((p) => values.only === undefined || p.id === values.only);
   // A point that cannot have a folder (an id from a run.yaml such as '..') is bad input.
   const dirs = new Map<GridPoint, string>();
+  const formerIds = new Map<GridPoint, string>();
+  const ids = new Set(points.map((p) => p.id));
   for (const p of selected) {
+    let dir: string;
     try {
-      dirs.set(p, runDir(p.settings, p.id, output));
+      dir = runDir(p.settings, p.id, output);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
+    // A run made under an older firstspike's id (before ids were canonical) is found.
+    if (!(await exists(dir))) {
+      const former = await formerFolder(dirname(dir), p.settings, ids);
+      if (former !== null) {
+        formerIds.set(p, basename(former));
+        dir = former;
+      }
+    }
+    dirs.set(p, dir);
   }
 
   const emit = eventWriter(values.json);
@@ -270,17 +285,16 @@ async function main(args: ParsedArgs): Promise<number> {
   }
 
   if (values.slurm || values["slurm-print"]) {
-    const ids = values.force
-      ? selected.map((p) => p.id)
-      : await pendingIds(output, name, selected.map((p) => p.id));
-    if (ids.length === 0) {
+    const pending: string[] = [];
+    for (const p of selected) if (values.force || !(await isDone(dirs.get(p)!))) pending.push(p.id);
+    if (pending.length === 0) {
       console.log("every point is done: nothing to submit");
       return 0;
     }
     const sl = parsed.slurm;
     const script = slurmScript({
       experimentPath: relative(Deno.cwd(), resolve(file)),
-      ids,
+      ids: pending,
       runsDir: output,
       cwd: Deno.cwd(),
       experiment: name,
@@ -291,6 +305,8 @@ async function main(args: ParsedArgs): Promise<number> {
       mem: values.mem ?? sl.mem,
       maxParallel: values.parallel ?? sl.max_parallel,
       extra: sl.extra,
+      // The task runs from the folder it was submitted from, which need not be the checkout.
+      denoCommand: `deno task --config ${shellQuote(CONFIG_PATH)} exp`,
       args: [
         ...overrides,
         ...(maxEpochs ? ["--max-epochs", String(maxEpochs)] : []),
@@ -301,20 +317,29 @@ async function main(args: ParsedArgs): Promise<number> {
       console.log(script);
       return 0;
     }
+    // Submitting makes the Slurm log folder.
+    const child = await delegate("exp", [join(output, name)]);
+    if (child !== null) return child;
     requirePermissions("exp", [{ name: "run", command: "sbatch" }]);
     const { jobId } = await submitSlurm(script);
-    console.log(`submitted job ${jobId}: ${ids.length} array task(s) for ${name}`);
+    console.log(`submitted job ${jobId}: ${pending.length} array task(s) for ${name}`);
     return 0;
   }
 
-  requirePermissions("exp", [
-    { name: "write", path: output },
-    { name: "env" },
-    { name: "sys", kind: "hostname" },
-  ]);
+  // From here on the task writes: its run folders and the dataset cache, nowhere else.
+  const cache = datasetCacheDir();
+  const child = await delegate("exp", [join(output, name), ...(cache ? [cache] : [])]);
+  if (child !== null) return child;
+  requirePermissions("exp", [{ name: "sys", kind: "hostname" }]);
+  const stop = await installStop((line) => console.error(line));
+  const counts = { done: 0, skipped: 0, failed: 0, busy: 0 };
+  const total = selected.length;
+  // If the watchdog ends the process itself, --json output still ends with this event.
+  const tellWatchdog = () =>
+    stop.finalEvent(values.json ? { experiment: name, total, ...counts } : null);
+  tellWatchdog();
   const adapter = await startGpu({ flag: values.gpu, setting: base.gpu });
   console.error(adapter);
-  const stop = await installStop((line) => console.error(line));
   const tty = Deno.stderr.isTerminal();
   let lastPlain = 0;
   const progress = (line: string, final: boolean) => {
@@ -331,8 +356,6 @@ async function main(args: ParsedArgs): Promise<number> {
       slurm: { job_id: ctx.jobId, array_job_id: ctx.arrayJobId, array_task_id: ctx.arrayTaskId },
     }
     : {};
-  const total = selected.length;
-  const counts = { done: 0, skipped: 0, failed: 0, busy: 0 };
   let kernels = 0;
   // One device and one copy of each dataset for every point of this process.
   let engine: Engine | null = null;
@@ -368,14 +391,23 @@ async function main(args: ParsedArgs): Promise<number> {
       const index = i + 1;
       const dir = dirs.get(p)!;
       console.error(`point ${index} of ${total}: ${p.id}`);
+      if (formerIds.has(p)) {
+        console.error(
+          `${p.id}: its run is in ${dir} (the id '${
+            formerIds.get(p)
+          }' an older firstspike gave it)`,
+        );
+      }
+      let note = values.force ? "started over (--force)" : "";
       if (!values.force) {
-        let plan;
+        let plan: PointPlan | null = null;
         try {
           plan = planPoint(dir, await readPriorRun(dir), p.settings, maxEpochs);
         } catch (e) {
           if (!(e instanceof SettingsChanged)) plan = null; // runPoint reports it, under the lock
           else {
             counts.failed++;
+            tellWatchdog();
             console.error(`${p.id}: ${e.message}`);
             emit("point_failed", { id: p.id, error: e.message });
             continue; // the folder is left exactly as it is
@@ -383,12 +415,14 @@ async function main(args: ParsedArgs): Promise<number> {
         }
         if (plan?.action === "skip") {
           counts.skipped++;
+          tellWatchdog();
           console.error(`${p.id}: ${plan.note}, skipped (${dir})`);
           emit("point_skipped", { id: p.id, reason: plan.note });
           continue;
         }
+        note = plan?.note ?? "";
       }
-      console.error(`${p.id}: running in ${dir}`);
+      console.error(`${p.id}: running in ${dir}${note ? ` (${note})` : ""}`);
       emit("point_started", {
         id: p.id,
         index,
@@ -421,6 +455,7 @@ async function main(args: ParsedArgs): Promise<number> {
           lockOwner: slurmKey(ctx),
         });
         counts.done++;
+        tellWatchdog();
         console.error(
           `${p.id}: done: test ${(r.test_acc * 100).toFixed(2)}% at epoch ${r.best_epoch}` +
             `${
@@ -439,11 +474,13 @@ async function main(args: ParsedArgs): Promise<number> {
         const msg = e instanceof Error ? e.message : String(e);
         if (e instanceof RunLocked) {
           counts.busy++; // another runner owns the folder: leave it alone
+          tellWatchdog();
           console.error(`${p.id}: busy: ${msg}`);
           emit("point_skipped", { id: p.id, reason: `busy: ${msg}` });
           continue;
         }
         counts.failed++;
+        tellWatchdog();
         console.error(`${p.id}: failed: ${msg}`);
         emit("point_failed", { id: p.id, error: msg });
         // A device that saw an error (out of memory, lost) is not trusted with the next point.
@@ -453,16 +490,8 @@ async function main(args: ParsedArgs): Promise<number> {
           engine.destroy();
           engine = null;
         }
-        if (!(e instanceof SettingsChanged)) { // never write into another run's folder
-          await writeFileAtomic(
-            join(dir, "run.yaml"),
-            resolvedYaml(p.settings, {
-              id: p.id,
-              grid_point: p.point,
-              status: { state: "failed", error: msg, ...status },
-            }),
-          ).catch((err) => console.error(`${p.id}: cannot record the failure: ${err.message}`));
-        }
+        // runPoint recorded the failure in run.yaml if it held the folder's lock; an attempt
+        // that failed before (a missing data_dir) wrote nothing there.
       }
       console.error(gridLine({
         index,
@@ -478,6 +507,11 @@ async function main(args: ParsedArgs): Promise<number> {
   }
   console.error(`grid finished in ${formatDuration((performance.now() - gridStart) / 1000)}`);
   return finish(counts.failed ? 1 : counts.busy ? BUSY_EXIT : 0);
+}
+
+/** Whether a path exists. */
+async function exists(path: string): Promise<boolean> {
+  return (await statKind(path)) !== null;
 }
 
 /** Whether a device has reported no error or loss since its last check. */

@@ -14,6 +14,7 @@ import {
   UsageError,
 } from "./_args.ts";
 import { buildReport, writeReport } from "../src/report/report.ts";
+import { delegate } from "./_launch.ts";
 
 /** The command line of `deno task report`. */
 export const REPORT: CommandSpec = {
@@ -48,7 +49,9 @@ async function main(args: ParsedArgs): Promise<number> {
   }
   const expDir = args.positionals[0];
   const out = args.string("out") ?? expDir;
-  requirePermissions("report", [{ name: "read", path: expDir }, { name: "write", path: out }]);
+  requirePermissions("report", [{ name: "read", path: expDir }]);
+  const child = await delegate("report", [out]);
+  if (child !== null) return child;
   const report = await buildReport(expDir);
   const written = await writeReport(report, out);
   console.log(report.markdown);

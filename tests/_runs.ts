@@ -2,6 +2,7 @@
 // and lock written the way src/run/ writes them.
 import { join } from "node:path";
 import { stringify as toYaml } from "yaml";
+import { acquireLock } from "../src/run/run_lock.ts";
 
 /** One spiking layer's statistics of an epoch. */
 export function layer(index: number, token: string, firing: number, hist: number[]) {
@@ -51,11 +52,16 @@ export interface RunSpec {
   settings?: Record<string, unknown>;
   /** Grid point; default `{ lr, seed }`. */
   grid?: Record<string, unknown>;
-  /** Write a lock: `live` names this process, `dead` a process that has ended, `remote` another host. */
+  /**
+   * Write a lock: `live` is held by this process (as a runner's), `dead` names a process of
+   * this host that has ended (no one holds it), `remote` another host's runner.
+   */
   lock?: "live" | "dead" | "remote";
 }
 
 let deadPid: number | null = null;
+/** Releases of the locks "live" runs hold; withTempDir releases them. */
+const held: (() => Promise<void>)[] = [];
 
 /** The pid of a process of this host that has ended. */
 export async function endedPid(): Promise<number> {
@@ -101,7 +107,10 @@ export async function writeRun(expDir: string, r: RunSpec): Promise<string> {
       r.metrics.map((m) => JSON.stringify(m) + "\n").join("") + (r.metricsTail ?? ""),
     );
   }
-  if (r.lock) {
+  if (r.lock === "live") {
+    // A live runner: this process holds the folder's lock (flock) until withTempDir ends.
+    held.push(await acquireLock(dir, null));
+  } else if (r.lock) {
     const lock = {
       host: r.lock === "remote" ? "some-other-node" : Deno.hostname(),
       pid: r.lock === "dead" ? await endedPid() : Deno.pid,
@@ -111,6 +120,30 @@ export async function writeRun(expDir: string, r: RunSpec): Promise<string> {
     await Deno.writeTextFile(join(dir, "lock"), JSON.stringify(lock) + "\n");
   }
   return dir;
+}
+
+/** Starts a process that takes the lock of `dir` and holds it, as a live runner does. */
+export async function lockHolder(dir: string, slurm?: string): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./fixtures/lock_holder.ts", import.meta.url).pathname,
+      dir,
+      ...(slurm ? [slurm] : []),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let said = "";
+  while (!said.includes("held")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the holder ended: ${said}`);
+    said += value;
+  }
+  reader.releaseLock();
+  return child;
 }
 
 /** `results` of run.yaml. */
@@ -133,6 +166,7 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   try {
     return await fn(dir);
   } finally {
+    for (const release of held.splice(0)) await release();
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -204,25 +204,51 @@ Deno.test("exp: overrides and sweeps make points with their own ids (--dry-run, 
   const s = await task("exp", ["experiments/grid-example.yaml", "seed=5", "--slurm-print"]);
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /^ids=\('lr1e-3_seed5' 'lr3e-4_seed5'\)$/m);
-  assert.match(
+  // From any folder: the task names this checkout's deno.json.
+  assert.ok(
+    s.stdout.includes(
+      `\nexec deno task --config '${ROOT.replace(/\/$/, "")}/deno.json' exp ` +
+        `'experiments/grid-example.yaml' --only "$id" 'seed=5'\n`,
+    ),
     s.stdout,
-    /^exec deno task exp 'experiments\/grid-example\.yaml' --only "\$id" 'seed=5'$/m,
   );
 });
 
 Deno.test("a missing permission is a usage error naming it, before anything runs", async () => {
+  // deno task grants what a run needs (see task_folders_test.ts); a process started with
+  // fewer permissions, which may not run deno to get them, stops before anything runs.
   const out = "/firstspike-no-permission-here/runs";
-  const r = await task("exp", ["experiments/quickstart.yaml", "--output", out]);
+  const direct = async (script: string, args: string[]) => {
+    const o = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--allow-read", "--allow-env", script, ...args],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: o.code, stderr: new TextDecoder().decode(o.stderr) };
+  };
+  const r = await direct("tasks/exp.ts", ["experiments/quickstart.yaml", "--output", out]);
   assert.equal(r.code, 2, r.stderr);
   assert.equal(
     r.stderr,
-    `deno task exp: missing permission: write access to '${out}' ('deno task exp' has the ` +
-      `permissions listed in deno.json; add --allow-write=${out} to its "exp" task there, or run ` +
-      `'deno run -A tasks/exp.ts ...')\n`,
+    `deno task exp: missing permission: this process may not run 'deno' to do the work with ` +
+      `write access to '${out}/quickstart', '${Deno.env.get("HOME")}/.cache/firstspike' ` +
+      `(start it as 'deno task exp ...' (which grants exactly these), or 'deno run -A ` +
+      `tasks/exp.ts ...')\n`,
   );
-  const rep = await task("report", ["runs/x", "--out", "/firstspike-no-permission-here"]);
+  await assert.rejects(Deno.stat("/firstspike-no-permission-here"), Deno.errors.NotFound);
+  const rep = await direct("tasks/report.ts", [
+    "runs/x",
+    "--out",
+    "/firstspike-no-permission-here",
+  ]);
   assert.equal(rep.code, 2);
-  assert.match(rep.stderr, /missing permission: write access to '\/firstspike-no-permission-here'/);
+  assert.match(rep.stderr, /write access to '\/firstspike-no-permission-here'/);
+  // A folder whose name has a comma cannot be put in Deno's comma-separated permission list.
+  const comma = await task("exp", ["experiments/quickstart.yaml", "--output", "/tmp/a,b"]);
+  assert.equal(comma.code, 2, comma.stderr);
+  assert.match(comma.stderr, /expected a path without ','/);
 });
 
 Deno.test("deno publish --dry-run: a scoped, licensed package of the library's files only", async () => {

@@ -202,6 +202,10 @@ try {
           // Installed system-wide the layer is implicit; from a folder it is enabled by name.
           env.VK_LAYER_PATH = join(dir, "layers");
           env.VK_INSTANCE_LAYERS = "VK_LAYER_MESA_device_select";
+        } else {
+          // Where mesa-vulkan-drivers is installed the layer is implicit, always on unless
+          // its manifest's disable_environment is set.
+          env.NODEVICE_SELECT = "1";
         }
         const out = await new Deno.Command(Deno.execPath(), {
           args: ["run", "-A", script, gpu],

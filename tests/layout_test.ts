@@ -10,6 +10,7 @@ const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** Layers of src/ and their ranks: a module may import only strictly lower ranks or its own layer. */
 export const LAYERS: Readonly<Record<string, number>> = {
   util: 0,
+  deps: 0,
   engine: 1,
   reference: 2,
   data: 2,
@@ -171,4 +172,34 @@ Deno.test("layout: the checker finds upward imports, sideways imports and cycles
   assert.ok(p.some((s) => s.startsWith("src/stray.ts: not inside a layer")), p.join("\n"));
   assert.ok(p.some((s) => s.startsWith("src/util/fs.ts imports tasks/exp.ts")), p.join("\n"));
   assert.equal(p.length, 5, p.join("\n"));
+});
+
+Deno.test("layout: src/ imports npm packages only through src/deps/, pinned as in deno.json", async () => {
+  const imports: Record<string, string> = JSON.parse(
+    await Deno.readTextFile(`${ROOT}/deno.json`),
+  ).imports;
+  const walk = async function* (dir: string): AsyncGenerator<string> {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory) yield* walk(`${dir}/${e.name}`);
+      else if (e.name.endsWith(".ts")) yield `${dir}/${e.name}`;
+    }
+  };
+  const spec = /^(?:import|export)\b[^"]*?\bfrom\s*"([^"]+)"/gm;
+  let pinned = 0;
+  for await (const path of walk(`${ROOT}/src`)) {
+    const text = await Deno.readTextFile(path);
+    for (const m of text.matchAll(spec)) {
+      const s = m[1];
+      if (s.startsWith(".") || s.startsWith("node:")) continue;
+      const file = relative(ROOT, path);
+      // A bare specifier resolves only through this repository's import map: a script in
+      // another folder that imports mod.ts could not load it.
+      assert.ok(s.startsWith("npm:"), `${file} imports '${s}': expected ./, node: or npm:`);
+      assert.ok(file.startsWith("src/deps/"), `${file} imports '${s}': import it from src/deps/`);
+      const name = /^npm:(@?[^@]+)@/.exec(s)![1];
+      assert.equal(imports[name], s, `${file}: '${s}' should equal deno.json's '${name}'`);
+      pinned++;
+    }
+  }
+  assert.equal(pinned, 4, "yaml, zod, vega and vega-lite");
 });

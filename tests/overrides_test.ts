@@ -40,10 +40,10 @@ Deno.test("a single override changes the setting and enters the id; the plain ru
   assert.equal(plain.settings.lr, 1e-3);
   const points = experimentPoints(exp, parseOverrides(["lr=3e-4", "batch_size=128"]));
   assert.equal(points.length, 1);
-  assert.equal(points[0].id, "lr3e-4_batch_size128");
+  assert.equal(points[0].id, "batch_size128_lr3e-4");
   assert.equal(points[0].settings.lr, 3e-4);
   assert.equal(points[0].settings.batch_size, 128);
-  assert.deepEqual(points[0].point, { lr: 3e-4, batch_size: 128 });
+  assert.deepEqual(points[0].point, { batch_size: 128, lr: 3e-4 });
   // Everything else is the file's.
   assert.deepEqual({ ...points[0].settings, lr: 1e-3, batch_size: 256 }, plain.settings);
 });
@@ -64,10 +64,11 @@ Deno.test("sweeps and the file's grid make one cartesian product; a gridded key 
     "lr1e-4_seed2",
   ]);
   const replaced = experimentPoints(exp, parseOverrides(["lr=3e-4", "t_win=1,2"]));
+  // t_win 1 is the file's (the default): no override, so no part of the id.
   assert.deepEqual(replaced.map((p) => p.id), [
-    "lr3e-4_seed0_t_win1",
+    "lr3e-4_seed0",
     "lr3e-4_seed0_t_win2",
-    "lr3e-4_seed1_t_win1",
+    "lr3e-4_seed1",
     "lr3e-4_seed1_t_win2",
   ]);
   assert.deepEqual(replaced.map((p) => [p.settings.lr, p.settings.seed, p.settings.t_win]), [
@@ -76,6 +77,30 @@ Deno.test("sweeps and the file's grid make one cartesian product; a gridded key 
     [3e-4, 1, 1],
     [3e-4, 1, 2],
   ]);
+});
+
+Deno.test("ids are canonical: argument order, number spelling and the file's own values do not change them", () => {
+  const exp = parseExperiment(PLAIN + "seed: 0\n", "x.yaml");
+  const id = (args: string[]) => experimentPoints(exp, parseOverrides(args)).map((p) => p.id);
+  // Order of the arguments.
+  assert.deepEqual(id(["seed=1", "lr=3e-4"]), id(["lr=3e-4", "seed=1"]));
+  assert.deepEqual(id(["seed=1", "lr=3e-4"]), ["lr3e-4_seed1"]);
+  // How a number is written: one text per value, exponent form below 0.1.
+  assert.deepEqual(id(["lr=0.01"]), ["lr1e-2"]);
+  assert.deepEqual(id(["lr=1e-2"]), ["lr1e-2"]);
+  assert.deepEqual(id(["lr=1.0e-2"]), ["lr1e-2"]);
+  assert.deepEqual(id(["lr=0.0001,0.01,0.5"]), ["lr1e-4", "lr1e-2", "lr0.5"]);
+  // A value equal to the file's is no override: the file's own run, found where it is.
+  assert.deepEqual(id(["seed=0"]), ["default"]);
+  assert.deepEqual(id(["seed=0", "lr=1e-3"]), ["default"]);
+  assert.deepEqual(id(["seed=0,1"]), ["default", "seed1"]);
+  assert.deepEqual(id(["annealing=0.999"]), ["default"]); // the default, unwritten in the file
+  // With a grid in the file, its keys stay in every id; equal values give equal ids.
+  const grid = parseExperiment(GRID, "g.yaml");
+  const gid = (args: string[]) => experimentPoints(grid, parseOverrides(args)).map((p) => p.id);
+  assert.deepEqual(gid(["lr=1e-3"]), ["lr1e-3_seed0", "lr1e-3_seed1"]);
+  assert.deepEqual(gid(["seed=0,1"]), gid([]));
+  assert.deepEqual(gid(["batch_size=64", "seed=1"]), gid(["seed=1", "batch_size=64"]));
 });
 
 Deno.test("values are YAML: numbers, lists, null, booleans, quoted strings; sweeps of lists", () => {
@@ -91,7 +116,7 @@ Deno.test("values are YAML: numbers, lists, null, booleans, quoted strings; swee
   assert.deepEqual(got, [[null], [[0.9, 0.99]], [false], ["16C3-P2"], [100]]);
   const exp = parseExperiment(PLAIN, "x.yaml");
   const ids = experimentPoints(exp, parseOverrides(["augment=[crop,flip],[]"])).map((p) => p.id);
-  assert.deepEqual(ids, ["augment=crop-flip", "augment=none"]);
+  assert.deepEqual(ids, ["augment=crop-flip", "default"]); // [] is the file's augment
   assert.deepEqual(splitSweep(`"a,b",'c,d',[1,[2,3]],{x: 1, y: 2}`), [
     `"a,b"`,
     `'c,d'`,

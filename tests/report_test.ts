@@ -154,13 +154,13 @@ Deno.test("report: a run without a live runner is stopped", async () => {
     await writeRun(root, { ...base, id: "live_lock", state: "running", lock: "live" });
     await writeRun(root, { ...base, id: "remote_lock", state: "running", lock: "remote" });
     await writeRun(root, { ...base, id: "said_stopped", state: "stopped" });
-    // A lock being written (empty): someone is at work.
+    // An empty lock nobody holds (locks appear whole, so a crash left it): no one at work.
     const half = await writeRun(root, { ...base, id: "half_lock", state: "running" });
     await Deno.writeTextFile(join(half, "lock"), "");
     const states = Object.fromEntries((await readRuns(root)).map((r) => [r.id, r.state]));
     assert.deepEqual(states, {
       dead_lock: "stopped",
-      half_lock: "running",
+      half_lock: "stopped",
       live_lock: "running",
       no_lock: "stopped",
       remote_lock: "running",

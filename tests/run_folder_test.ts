@@ -14,6 +14,7 @@ import { expandGrid } from "../src/experiment/grid.ts";
 import { runPoint } from "../src/run/train.ts";
 import { withTempDir, writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
+import { lockHolder } from "./_runs.ts";
 
 const EXP = new URL("../tasks/exp.ts", import.meta.url).pathname;
 
@@ -160,15 +161,9 @@ Deno.test("--force takes the lock before it deletes anything", async () => {
     await Deno.writeTextFile(file, yamlOf(tmp, {}));
     const dir = join(tmp, "runs", "f", "default");
     await Deno.mkdir(dir, { recursive: true });
-    const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
+    const other = await lockHolder(dir); // another live runner
     try {
-      const lock = JSON.stringify({
-        host: Deno.hostname(),
-        pid: sleeper.pid,
-        slurm: null,
-        since: "then",
-      });
-      await Deno.writeTextFile(join(dir, "lock"), lock);
+      const lock = await Deno.readTextFile(join(dir, "lock"));
       await Deno.writeTextFile(join(dir, "checkpoint.safetensors"), "another runner's");
       await Deno.writeTextFile(join(dir, "metrics.jsonl"), "another runner's\n");
       const r = await exp(file, "--force");
@@ -181,8 +176,8 @@ Deno.test("--force takes the lock before it deletes anything", async () => {
       assertEquals(await Deno.readTextFile(join(dir, "metrics.jsonl")), "another runner's\n");
       assertEquals(await Deno.readTextFile(join(dir, "lock")), lock);
     } finally {
-      sleeper.kill();
-      await sleeper.status;
+      other.kill("SIGKILL");
+      await other.status;
     }
   });
 });

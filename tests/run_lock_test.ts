@@ -6,41 +6,42 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { acquireLock, readLock, RunLocked } from "../src/run/run_lock.ts";
-import { writeFakeFmnist } from "./_data.ts";
+import { acquireLock, lockHeld, readLock, RunLocked } from "../src/run/run_lock.ts";
+import { runTask, withUserFolder } from "./_task.ts";
+import { lockHolder } from "./_runs.ts";
 import { GPU_TEST } from "./_compare.ts";
 
-async function pidOf(cmd: string, args: string[]): Promise<Deno.ChildProcess> {
-  return await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).spawn();
-}
-
-Deno.test("a held lock refuses a second runner and names the holder; release frees it", async () => {
+Deno.test("a held lock refuses a second runner and names it; killed with SIGKILL, it is taken over", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const release = await acquireLock(dir, null);
     const held = await readLock(dir);
     assert.equal(held?.pid, Deno.pid);
-    // Another live process of this host holds it: refused.
-    const sleeper = await pidOf("sleep", ["30"]);
+    await assert.rejects(acquireLock(dir, null), RunLocked); // this very process holds it
+    await release();
+    await release(); // releasing twice is harmless
+    assert.equal(await readLock(dir), null);
+    assert.equal(await lockHeld(dir), false);
+    // Another live process holds it: refused, naming it.
+    const other = await lockHolder(dir);
     try {
-      await Deno.writeTextFile(
-        join(dir, "lock"),
-        JSON.stringify({ host: Deno.hostname(), pid: sleeper.pid, slurm: null, since: "then" }),
-      );
+      assert.equal(await lockHeld(dir), true);
       await assert.rejects(
         acquireLock(dir, null),
-        (e: unknown) => e instanceof RunLocked && e.message.includes(`pid ${sleeper.pid}`),
+        (e: unknown) => e instanceof RunLocked && e.message.includes(`pid ${other.pid}`),
       );
     } finally {
-      sleeper.kill();
-      await sleeper.status;
+      other.kill("SIGKILL"); // as the OOM killer would: its lock file stays behind
+      await other.status;
     }
-    // Its process is gone now: the lock is stale and taken over.
+    assert.equal((await readLock(dir))?.pid, other.pid, "the killed runner's lock is left");
+    assert.equal(await lockHeld(dir), false);
+    // Its process is gone: the lock is stale and taken over, without any permission to
+    // run commands or to read /proc.
     const again = await acquireLock(dir, null);
     assert.equal((await readLock(dir))?.pid, Deno.pid);
     await again();
     assert.equal(await readLock(dir), null);
-    await release(); // releasing twice is harmless
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -48,17 +49,17 @@ Deno.test("a held lock refuses a second runner and names the holder; release fre
 
 Deno.test("a requeued Slurm task takes over its own lock; another task is refused", async () => {
   const dir = await Deno.makeTempDir();
+  const other = await lockHolder(dir, "100_3");
   try {
-    await Deno.writeTextFile(
-      join(dir, "lock"),
-      JSON.stringify({ host: "node-7", pid: 4242, slurm: "100_3", since: "then" }),
-    );
-    await assert.rejects(acquireLock(dir, "100_4"), /in use by pid 4242 on node-7 \(Slurm 100_3\)/);
+    await assert.rejects(acquireLock(dir, "100_4"), /in use by pid \d+ on .* \(Slurm 100_3\)/);
     await assert.rejects(acquireLock(dir, null), RunLocked);
     const release = await acquireLock(dir, "100_3");
     assert.equal((await readLock(dir))?.slurm, "100_3");
+    assert.equal((await readLock(dir))?.pid, Deno.pid);
     await release();
   } finally {
+    other.kill("SIGKILL");
+    await other.status;
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -67,45 +68,27 @@ Deno.test(
   "deno task exp leaves a run folder in use alone and exits 75 (busy, not failed)",
   GPU_TEST,
   async () => {
-    const tmp = await Deno.makeTempDir();
-    const sleeper = await pidOf("sleep", ["30"]);
-    try {
-      await writeFakeFmnist(join(tmp, "data"));
-      const file = join(tmp, "l.yaml");
-      await Deno.writeTextFile(
-        file,
-        `dataset: fmnist\ndata_dir: ${JSON.stringify(join(tmp, "data"))}\narch: "P4-8F"\n` +
-          `epochs: 1\noutput: ${JSON.stringify(join(tmp, "runs"))}\n`,
-      );
-      const dir = join(tmp, "runs", "l", "default");
+    await withUserFolder(async (tmp) => {
+      const dir = join(tmp, "runs", "tiny", "default");
       await Deno.mkdir(dir, { recursive: true });
-      const lock = JSON.stringify({
-        host: Deno.hostname(),
-        pid: sleeper.pid,
-        slurm: null,
-        since: "then",
-      });
-      await Deno.writeTextFile(join(dir, "lock"), lock);
-      await Deno.writeTextFile(join(dir, "run.yaml"), "kind: run\nstatus: {state: running}\n");
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("../tasks/exp.ts", import.meta.url).pathname, file],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const err = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 75, err);
-      assert.match(err, /default: busy: Cannot run in '.*': it is in use by pid/);
-      assert.match(err, /1 of 1 point\(s\) busy in another runner/);
-      assert.equal(
-        await Deno.readTextFile(join(dir, "run.yaml")),
-        "kind: run\nstatus: {state: running}\n",
-      );
-      assert.equal(await Deno.readTextFile(join(dir, "lock")), lock);
-    } finally {
-      sleeper.kill();
-      await sleeper.status;
-      await Deno.remove(tmp, { recursive: true });
-    }
+      const other = await lockHolder(dir);
+      try {
+        const lock = await Deno.readTextFile(join(dir, "lock"));
+        await Deno.writeTextFile(join(dir, "run.yaml"), "kind: run\nstatus: {state: running}\n");
+        const r = await runTask("exp", ["tiny.yaml"], { cwd: tmp });
+        assert.equal(r.code, 75, r.stderr);
+        assert.match(r.stderr, /default: busy: Cannot run in '.*': it is in use by pid/);
+        assert.match(r.stderr, /1 of 1 point\(s\) busy in another runner/);
+        assert.equal(
+          await Deno.readTextFile(join(dir, "run.yaml")),
+          "kind: run\nstatus: {state: running}\n",
+        );
+        assert.equal(await Deno.readTextFile(join(dir, "lock")), lock);
+      } finally {
+        other.kill("SIGKILL");
+        await other.status;
+      }
+    });
   },
 );
 

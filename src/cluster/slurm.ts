@@ -20,7 +20,7 @@
  */
 
 import { basename, extname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml } from "../deps/yaml.ts";
 import type { SlurmContext } from "../run/run_lock.ts";
 
 export type { SlurmContext };

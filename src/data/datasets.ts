@@ -41,6 +41,7 @@ import {
   SYSTEM_DIRS,
 } from "./info.ts";
 import { readTar } from "./tar.ts";
+import { envGet } from "../util/env.ts";
 
 export { readCifarBatch } from "./cifar.ts";
 export type { CifarBatch } from "./cifar.ts";
@@ -356,16 +357,23 @@ async function downloadInto(
   for (const w of wanted) await writeFileAtomic(join(target, w), members.get(w)!);
 }
 
+/**
+ * The dataset cache: `$XDG_CACHE_HOME/firstspike`, else `$HOME/.cache/firstspike`;
+ * undefined when neither is set (or readable). Downloads and unpacked archives go here.
+ */
+export function datasetCacheDir(
+  env?: Record<string, string | undefined>,
+): string | undefined {
+  const xdg = readEnv(env, "XDG_CACHE_HOME");
+  const home = readEnv(env, "HOME");
+  return xdg ? join(xdg, "firstspike") : home ? join(home, ".cache", "firstspike") : undefined;
+}
+
 function readEnv(
   env: Record<string, string | undefined> | undefined,
   key: string,
 ): string | undefined {
-  if (env) return env[key];
-  try {
-    return Deno.env.get(key);
-  } catch {
-    return undefined;
-  }
+  return env ? env[key] : envGet(key);
 }
 
 function howToProvide(
@@ -443,13 +451,7 @@ export async function loadDataset(
   const layout = datasetLayout(name, split);
   const source = opts.sources?.[name] ?? DOWNLOAD_SOURCES[name];
 
-  let cacheRoot = opts.cacheDir;
-  if (cacheRoot === undefined) {
-    const xdg = readEnv(opts.env, "XDG_CACHE_HOME");
-    const home = readEnv(opts.env, "HOME");
-    if (xdg) cacheRoot = join(xdg, "firstspike");
-    else if (home) cacheRoot = join(home, ".cache", "firstspike");
-  }
+  const cacheRoot = opts.cacheDir ?? datasetCacheDir(opts.env);
   const envDir = readEnv(opts.env, "FIRSTSPIKE_DATA");
   // In lookup order; entries without a folder are only reported.
   const places: { label: string; dir?: string; note?: string }[] = [];

@@ -6,6 +6,7 @@
  */
 
 import { expandRepeats, kernelSource } from "./kernels.ts";
+import { envAllowed } from "../util/env.ts";
 import {
   applyGpuSelection,
   checkSelectedAdapter,
@@ -128,7 +129,10 @@ function adapterNameOf(info: GPUAdapterInfo): string {
 async function requestAdapter(
   options: EngineOptions,
 ): Promise<{ adapter: GPUAdapter; selection: GpuEnvironment | null }> {
-  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  // Mesa's drivers warn without it; set it where this process may.
+  if (envAllowed("XDG_RUNTIME_DIR") && !Deno.env.get("XDG_RUNTIME_DIR")) {
+    Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  }
   const selection = await applyGpuSelection(options.gpu);
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   const adapter = await gpu?.requestAdapter({

@@ -44,6 +44,15 @@
  */
 
 import { join } from "node:path";
+import { envAllowed, envRecord } from "../util/env.ts";
+
+/** The variables GPU selection reads: the backend and Slurm's GPU list. */
+export const GPU_ENV = [
+  "DENO_WEBGPU_BACKEND",
+  "SLURM_JOB_ID",
+  "SLURM_STEP_GPUS",
+  "SLURM_JOB_GPUS",
+] as const;
 
 /** What `gpu` may be: an index, a PCI address or a `vendor:device` id. */
 export type GpuSelection = number | string;
@@ -165,7 +174,7 @@ export async function gpuEnvironment(
   selection: GpuSelection,
   opts: { sysfs?: string; env?: Record<string, string | undefined> } = {},
 ): Promise<GpuEnvironment> {
-  const env = opts.env ?? Deno.env.toObject();
+  const env = opts.env ?? envRecord(GPU_ENV);
   const p = parseGpu(selection);
   const base: Record<string, string> = {
     MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE: "1",
@@ -273,6 +282,11 @@ export async function applyGpuSelection(
   }
   const sel = await gpuEnvironment(selection!, opts);
   for (const [k, v] of Object.entries(sel.env)) {
+    if (!envAllowed(k)) {
+      throw new Error(
+        `Cannot select gpu ${key}: expected permission to set ${k} (--allow-env=${k}), got none`,
+      );
+    }
     if (v === "") Deno.env.delete(k);
     else Deno.env.set(k, v);
   }

@@ -14,6 +14,7 @@ import {
   UNIFORM_WINDOW_BYTES,
 } from "./gpu.ts";
 import { type LayerPlan, sizeOf } from "./spec.ts";
+import { envGet } from "../util/env.ts";
 
 /** A tile configuration of the GEMM core (`_gemm.wgsl`): output tile BM x BN, K slice BK, TM x TN per invocation. */
 export interface Tile {
@@ -159,7 +160,7 @@ export function chooseTile(
   force?: string,
   maxWorkgroupBytes = Infinity,
 ): Tile {
-  const forced = force ?? Deno.env.get("FIRSTSPIKE_TILE");
+  const forced = force ?? envGet("FIRSTSPIKE_TILE");
   if (forced) return namedTile(forced);
   const candidates = Object.values(TILES).filter((t) =>
     t.core === "tiled" && !(dual && t.name === "128x128") && tileBytes(t) <= maxWorkgroupBytes
@@ -314,7 +315,7 @@ const UNIFORM_READ = 0.2;
  * windows, or `FIRSTSPIKE_UNIFORM_WEIGHTS=0`.
  */
 export function uniformWindows(g: GemmShape): number {
-  const forced = Deno.env.get("FIRSTSPIKE_UNIFORM_WEIGHTS");
+  const forced = envGet("FIRSTSPIKE_UNIFORM_WEIGHTS");
   if (forced !== undefined && forced !== "0" && forced !== "1") {
     throw new Error(`FIRSTSPIKE_UNIFORM_WEIGHTS: expected 0 or 1, got '${forced}'`);
   }
@@ -330,7 +331,7 @@ export function uniformWindows(g: GemmShape): number {
  * slices long; 1 on a CPU driver. `FIRSTSPIKE_FORWARD_SPLITS=<n>` forces n.
  */
 export function forwardSplits(g: GemmShape, maxBatch: number, t: Tile, cpu: boolean): number {
-  const forced = Deno.env.get("FIRSTSPIKE_FORWARD_SPLITS");
+  const forced = envGet("FIRSTSPIKE_FORWARD_SPLITS");
   if (forced !== undefined) {
     const n = Number(forced);
     if (!Number.isInteger(n) || n < 1 || n > 256) {
@@ -361,7 +362,7 @@ export async function weightedPrograms(
   const bytes = engine.device.limits.maxComputeWorkgroupStorageSize;
   // A CPU driver gets the direct core, each product its own tile, unless a tile is forced
   // (FIRSTSPIKE_TILE); there the weight gradient splits K only to keep its cores busy.
-  const forced = Deno.env.get("FIRSTSPIKE_TILE");
+  const forced = envGet("FIRSTSPIKE_TILE");
   const direct = engine.cpu && !forced;
   const cores = navigator.hardwareConcurrency || 1;
   const taps = g.ks * g.ks;
@@ -495,8 +496,6 @@ export async function weightedPrograms(
 
 /** Records a GEMM dispatch over an M x N output: [ceil(N / BN), ceil(M / BM), splits] workgroups. */
 export function dispatchGemm(pass: GPUComputePassEncoder, g: Gemm, m: number, n: number): void {
-  const skip = Deno.env.get("SKIP");
-  if (skip && skip.split(",").some((x) => g.program.key.includes(x))) return;
   pass.setPipeline(g.program.pipeline);
   pass.dispatchWorkgroups(Math.ceil(n / g.tile.bn), Math.ceil(m / g.tile.bm), g.splits);
 }

@@ -6,7 +6,15 @@
  * @module
  */
 
-import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from "yaml";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+} from "../deps/yaml.ts";
 
 /** A key path inside a document: mapping keys and sequence indices. */
 export type KeyPath = readonly (string | number)[];

@@ -20,8 +20,8 @@
  * @module
  */
 
-import { LineCounter, parseDocument } from "yaml";
-import { z } from "zod";
+import { LineCounter, parseDocument } from "../deps/yaml.ts";
+import { z } from "../deps/zod.ts";
 import { parseArch } from "../engine/spec.ts";
 import { gpuProblem } from "../engine/gpu_select.ts";
 import {

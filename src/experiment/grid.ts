@@ -7,7 +7,7 @@
 
 import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import { Document, isSeq } from "yaml";
+import { Document, isSeq } from "../deps/yaml.ts";
 import {
   checkSettings,
   type Experiment,
@@ -30,12 +30,23 @@ export interface GridPoint {
 /** Longest id before it is shortened and completed with a hash. */
 const MAX_ID = 120;
 
-/** Short number text: `0.0001` -> `1e-4`, `1000` -> `1000`, `0.5` -> `0.5`. */
-function numberText(n: number): string {
-  const plain = String(n).replace("e+", "e");
-  if (Number.isInteger(n)) return plain;
-  const exp = n.toExponential().replace("e+", "e");
-  return exp.length < plain.length ? exp : plain;
+/**
+ * A number as ids write it, one way for each value: below 0.1 in magnitude in
+ * exponent form (`0.01` and `1e-2` -> `1e-2`, `0.0003` -> `3e-4`), otherwise
+ * plainly (`0.5`, `0.999`, `1000`).
+ *
+ * @example
+ * ```ts
+ * import { numberText } from "./grid.ts";
+ * const texts = [0.01, 1e-3, 3e-4, 0.05, 0.1, 0.5, 0.999, 1000, 0, -0.02, 2.5e-3];
+ * if (texts.map(numberText).join(" ") !== "1e-2 1e-3 3e-4 5e-2 0.1 0.5 0.999 1000 0 -2e-2 2.5e-3") {
+ *   throw new Error(texts.map(numberText).join(" "));
+ * }
+ * ```
+ */
+export function numberText(n: number): string {
+  if (n !== 0 && Math.abs(n) < 0.1) return n.toExponential().replace("e+", "e");
+  return String(n).replace("e+", "e");
 }
 
 function valueText(v: unknown): string {
@@ -81,6 +92,14 @@ export function pointId(point: Record<string, unknown>): string {
 /** Most points one experiment's grid may have; {@link expandGrid} refuses more, up front. */
 export const MAX_GRID_POINTS = 10_000;
 
+/** A grid with more points than one experiment may have: bad input (a usage error). */
+export class GridTooLarge extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GridTooLarge";
+  }
+}
+
 /** Points of an experiment's grid (the product of its value counts), without expanding it. */
 export function gridSize(exp: Pick<ParsedExperiment, "grid">): number {
   return Object.values(exp.grid).reduce((n, values) => n * values.length, 1);
@@ -109,11 +128,12 @@ export function gridSize(exp: Pick<ParsedExperiment, "grid">): number {
 export function expandGrid(
   exp: Pick<ParsedExperiment, "base" | "grid">,
   limit = MAX_GRID_POINTS,
+  omitAtBase: readonly string[] = [],
 ): GridPoint[] {
   const keys = Object.keys(exp.grid);
   const size = gridSize(exp);
   if (size > limit) {
-    throw new Error(
+    throw new GridTooLarge(
       `Cannot expand the grid: it has ${size.toLocaleString("en")} points (${
         keys.map((k) => `${k} ${exp.grid[k].length}`).join(" x ")
       }), expected at most ${limit.toLocaleString("en")}; split it into several experiments`,
@@ -131,6 +151,13 @@ export function expandGrid(
     }
   };
   walk(0, {});
+  // A value equal to the file's own is no override: the point is the file's.
+  const base = exp.base as unknown as Record<string, unknown>;
+  for (const p of points) {
+    for (const k of omitAtBase) {
+      if (k in p && isDeepStrictEqual(p[k], base[k])) delete p[k];
+    }
+  }
   const ids = points.map(pointId);
   const count = new Map<string, number>();
   for (const id of ids) count.set(id.toLowerCase(), (count.get(id.toLowerCase()) ?? 0) + 1);

@@ -9,9 +9,12 @@
  *
  * Overrides and sweeps join the file's `grid:` in one cartesian product: a
  * key the grid varies is replaced in place, others are added after the
- * grid's keys. They are part of each point's `grid_point` (in `run.yaml`)
- * and of its id (`lr3e-4_seed1`), so a run with an override never lands in
- * the folder of the run without it. The keys that say where a run happens
+ * grid's keys in alphabetical order. They are part of each point's
+ * `grid_point` (in `run.yaml`) and of its id (`lr3e-4_seed1`), so a run with
+ * an override never lands in the folder of the run without it. Ids are
+ * canonical: the order of the arguments and the way a number is written do
+ * not change them, and a value equal to the file's own is no override
+ * (`seed=0` where the file trains seed 0 is the file's run, `default`). The keys that say where a run happens
  * rather than what it computes ({@link PLACE_KEYS}: `name`, `description`,
  * `output`, `data_dir`, `gpu`) take one value and stay out of the id.
  *
@@ -22,15 +25,17 @@
  * const exp = parseExperiment("dataset: fmnist\narch: P2-32F\ngrid:\n  lr: [1.0e-3, 1.0e-4]\n", "g.yaml");
  * const points = experimentPoints(exp, parseOverrides(["seed=0,1", "batch_size=128"]));
  * const ids = points.map((p) => p.id).join(" ");
- * if (ids !== "lr1e-3_seed0_batch_size128 lr1e-3_seed1_batch_size128 " +
- *   "lr1e-4_seed0_batch_size128 lr1e-4_seed1_batch_size128") throw new Error(ids);
+ * // The grid's keys, then the others alphabetically; seed 0 is the file's (the default).
+ * if (ids !== "lr1e-3_batch_size128 lr1e-3_batch_size128_seed1 " +
+ *   "lr1e-4_batch_size128 lr1e-4_batch_size128_seed1") throw new Error(ids);
  * if (points[3].settings.batch_size !== 128 || points[3].settings.seed !== 1) throw new Error();
  * ```
  *
  * @module
  */
 
-import { parseDocument } from "yaml";
+import { isDeepStrictEqual } from "node:util";
+import { parseDocument } from "../deps/yaml.ts";
 import {
   type Experiment,
   ExperimentError,
@@ -229,27 +234,46 @@ export function experimentPoints(
   overrides: readonly Override[] = [],
 ): GridPoint[] {
   const base = structuredClone(parsed.base) as unknown as Record<string, unknown>;
+  const fileValues = structuredClone(base);
   const grid: Record<string, unknown[]> = parsed.kind === "run"
     ? Object.fromEntries(
       Object.entries((parsed.sections.grid_point ?? {}) as Record<string, unknown>)
         .map(([k, v]) => [k, [v]]),
     )
     : structuredClone(parsed.grid);
-  let changesId = false;
-  for (const o of overrides) {
+  const fileGrid = new Set(Object.keys(grid));
+  // Canonical: the order of the arguments does not matter (keys the file's grid does not
+  // vary follow its keys alphabetically), and a value equal to the file's is no override.
+  const sorted = [...overrides].sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const added: string[] = [];
+  for (const o of sorted) {
     base[o.key] = structuredClone(o.values[0]);
     if (PLACE_KEYS.includes(o.key)) {
       delete grid[o.key];
     } else {
       grid[o.key] = structuredClone(o.values);
-      changesId = true;
+      if (!fileGrid.has(o.key)) added.push(o.key);
     }
   }
+  const changesId = added.some((k) =>
+    grid[k].length > 1 || !isDeepStrictEqual(grid[k][0], fileValues[k])
+  );
   const settings = base as unknown as Experiment;
   if (parsed.kind === "run" && !changesId) {
     const point = structuredClone((parsed.sections.grid_point ?? {}) as Record<string, unknown>);
     for (const o of overrides) if (o.key in point) point[o.key] = structuredClone(o.values[0]);
     return [{ id: String(parsed.sections.id ?? "default"), settings, point }];
   }
-  return expandGrid({ base: settings, grid });
+  return expandGrid(
+    { base: { ...settings, ...restore(fileValues, added) }, grid },
+    undefined,
+    added,
+  );
+}
+
+/** The file's values of the added keys (the base a point's override is compared with). */
+function restore(fileValues: Record<string, unknown>, keys: string[]): Partial<Experiment> {
+  return Object.fromEntries(keys.map((k) => [k, structuredClone(fileValues[k])])) as Partial<
+    Experiment
+  >;
 }

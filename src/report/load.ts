@@ -7,8 +7,8 @@
 
 import { RUN_SECTIONS } from "../experiment/config.ts";
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
-import type { LockOwner } from "../run/run_lock.ts";
+import { parse as parseYaml } from "../deps/yaml.ts";
+import { lockHeld } from "../run/run_lock.ts";
 import { compareIds } from "./order.ts";
 
 /** Per-layer statistics of one epoch. */
@@ -180,33 +180,16 @@ function parseResults(v: unknown): RunResults | null {
 }
 
 /**
- * Whether the runner named by a run folder's `lock` still runs: a lock of another
- * host is trusted (the board may watch a cluster's shared folder from a login node);
- * on this host the process must exist (`/proc/<pid>` on Linux). No lock: false.
+ * Whether a runner holds a run folder's `lock` (see `lockHeld` in
+ * `run/run_lock.ts`: the kernel's flock for this host's runners; another
+ * host's lock is trusted). No lock: false. `_read` is kept for callers that
+ * pass their cached reader; the lock is probed on disk.
  */
-export async function lockIsLive(dir: string, read: TextReader = readOptional): Promise<boolean> {
-  let lock: LockOwner;
+export async function lockIsLive(dir: string, _read: TextReader = readOptional): Promise<boolean> {
   try {
-    const text = await read(join(dir, "lock"));
-    if (text === null) return false;
-    lock = JSON.parse(text) as LockOwner;
+    return await lockHeld(dir);
   } catch {
-    // A lock being written or unreadable: someone is at work.
-    return true;
-  }
-  if (!isObject(lock) || typeof lock.pid !== "number") return true;
-  let host: string;
-  try {
-    host = Deno.hostname();
-  } catch {
-    return true;
-  }
-  if (lock.host !== host || lock.pid === Deno.pid || Deno.build.os !== "linux") return true;
-  try {
-    await Deno.stat(`/proc/${lock.pid}`);
-    return true;
-  } catch {
-    return false;
+    return true; // cannot look: someone may be at work
   }
 }
 
@@ -344,5 +327,37 @@ export async function readRuns(
   }
   const runs: RunRecord[] = [];
   for (const id of await runFolders(expDir)) runs.push(await readRun(join(expDir, id), id, read));
+  return withGridKeys(runs);
+}
+
+/**
+ * Gives every run each key any run's grid point has, from its own settings:
+ * a run's id and grid point leave out a swept value equal to the file's
+ * (`seed=0,1` runs `default` and `seed1`), but tables show it.
+ *
+ * @example
+ * ```ts
+ * import { withGridKeys } from "./load.ts";
+ * const runs = withGridKeys([
+ *   { gridPoint: {}, settings: { seed: 0 } },
+ *   { gridPoint: { seed: 1 }, settings: { seed: 1 } },
+ * ]);
+ * if (runs[0].gridPoint.seed !== 0) throw new Error();
+ * ```
+ */
+export function withGridKeys<
+  R extends { gridPoint: Record<string, unknown>; settings: Record<string, unknown> },
+>(runs: R[]): R[] {
+  const keys: string[] = [];
+  for (const r of runs) {
+    for (const k of Object.keys(r.gridPoint)) if (!keys.includes(k)) keys.push(k);
+  }
+  for (const r of runs) {
+    for (const k of keys) {
+      if (!(k in r.gridPoint) && k in r.settings) {
+        r.gridPoint = { ...r.gridPoint, [k]: r.settings[k] };
+      }
+    }
+  }
   return runs;
 }

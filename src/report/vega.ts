@@ -9,8 +9,7 @@
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as vega from "vega";
-import { compile } from "vega-lite";
+import { compile, vega } from "../deps/vega.ts";
 import type { VlSpec } from "./figures.ts";
 
 /** Compiles a Vega-Lite specification to a Vega one; errors name the figure. */

@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { type Experiment, parseExperiment } from "../experiment/config.ts";
-import { settingChanges, SettingsChanged } from "./fingerprint.ts";
+import { fingerprint, settingChanges, SettingsChanged } from "./fingerprint.ts";
 import type { RunResults } from "./records.ts";
 import { statKind } from "../util/fs.ts";
 
@@ -115,4 +115,49 @@ export function planPoint(
       : { action: "skip", note: `pruned after ${epochsRun} epochs` };
   }
   return { action: "train", note: "resuming" };
+}
+
+/** Per experiment folder: each run folder's trajectory fingerprint (from its run.yaml). */
+const folderIndex = new Map<string, Promise<Map<string, string[]>>>();
+
+async function indexFolders(expDir: string): Promise<Map<string, string[]>> {
+  const byPrint = new Map<string, string[]>();
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(expDir));
+  } catch {
+    return byPrint;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory) continue;
+    try {
+      const dir = join(expDir, e.name);
+      const text = await Deno.readTextFile(join(dir, "run.yaml"));
+      const print = fingerprint(parseExperiment(text, join(dir, "run.yaml")).base);
+      byPrint.set(print, [...(byPrint.get(print) ?? []), e.name]);
+    } catch {
+      // not a run folder, or unreadable: not a match
+    }
+  }
+  return byPrint;
+}
+
+/**
+ * The folder of a point whose own folder (`<expDir>/<id>`) does not exist
+ * yet: the one run folder of the experiment with the same trajectory
+ * settings under another name, made when ids depended on the order of the
+ * arguments and on how numbers were written (`lr0.01_seed0` for
+ * `lr1e-2`; `seed0` for the file's own run); null when there is none, or
+ * more than one, or it is another point's own folder (`taken`: the ids of
+ * this invocation's points).
+ */
+export async function formerFolder(
+  expDir: string,
+  settings: Experiment,
+  taken: ReadonlySet<string>,
+): Promise<string | null> {
+  let index = folderIndex.get(expDir);
+  if (!index) folderIndex.set(expDir, index = indexFolders(expDir));
+  const names = ((await index).get(fingerprint(settings)) ?? []).filter((n) => !taken.has(n));
+  return names.length === 1 ? join(expDir, names[0]) : null;
 }

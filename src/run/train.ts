@@ -8,10 +8,10 @@
  */
 
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml } from "../deps/yaml.ts";
 import { type Dataset, datasetInfo } from "../data/datasets.ts";
 import { DatasetCache } from "../data/dataset_cache.ts";
-import type { Experiment } from "../experiment/config.ts";
+import { type Experiment, parseExperiment } from "../experiment/config.ts";
 import { resolvedYaml } from "../experiment/grid.ts";
 import { Engine } from "../engine/gpu.ts";
 import { type Metrics, Model } from "../engine/model.ts";
@@ -317,10 +317,55 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
     const prior = o.fresh ? null : await readPriorRun(o.dir);
     const plan = planPoint(o.dir, prior, s, o.maxEpochs); // throws when the settings differ
     if (o.skipDone && plan.action === "skip" && prior?.results) return prior.results;
-    return await trainPoint(o, log, prior);
+    try {
+      return await trainPoint(o, log, prior);
+    } catch (e) {
+      // Refusals leave the folder as it is; a stop request is not a failure.
+      const permission = e instanceof Deno.errors.NotCapable ||
+        e instanceof Deno.errors.PermissionDenied; // how the runner was started, not the run
+      if (!(e instanceof Interrupted) && !(e instanceof SettingsChanged) && !permission) {
+        await recordFailure(o, e).catch((err) =>
+          log(`${o.id}: cannot record the failure in run.yaml: ${err.message}`)
+        );
+      }
+      throw e;
+    }
   } finally {
     await release();
   }
+}
+
+/**
+ * Records a failure in run.yaml (the caller holds the folder's lock): the
+ * status says failed, with the error; what the folder's run.yaml said of the
+ * run's origin (fingerprint, provenance with the dataset files' SHA-256,
+ * results of a run it continued) is kept, so a later rerun is still checked
+ * against it.
+ */
+async function recordFailure(o: RunPointOptions, e: unknown): Promise<void> {
+  const path = join(o.dir, "run.yaml");
+  let kept: Record<string, unknown> = {};
+  try {
+    const { sections } = parseExperiment(await Deno.readTextFile(path), path);
+    kept = Object.fromEntries(
+      ["provenance", "results", "notes"].filter((k) => sections[k] !== undefined)
+        .map((k) => [k, sections[k]]),
+    );
+  } catch {
+    // no run.yaml yet, or an unreadable one: written anew
+  }
+  const error = e instanceof Error ? e.message : String(e);
+  await writeFileAtomic(
+    path,
+    resolvedYaml(o.settings, {
+      id: o.id,
+      grid_point: o.point,
+      fingerprint: fingerprint(o.settings),
+      run_dir: o.dir,
+      status: { state: "failed", error, ...o.status },
+      ...kept,
+    }),
+  );
 }
 
 /** Removes temporary files that an interrupted atomic write left in a run folder. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Document, isSeq } from "yaml";
+import { Document, isSeq } from "../deps/yaml.ts";
 import { type Experiment, parseExperiment, SETTING_KEYS } from "../experiment/config.ts";
 import { metricGoal } from "../experiment/search_spec.ts";
 import { jobSettings, type SearchPlan } from "./plan.ts";

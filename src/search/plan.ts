@@ -20,6 +20,9 @@ import { SOBOL_MAX_DIMENSIONS } from "./sobol.ts";
 import { type Job, type Schedule, scheduleOf, trialId } from "./schedule.ts";
 import { searchStateDir } from "./state.ts";
 
+/** Stands in for a searched setting's file value while the grid is expanded. */
+const DRAWN = "\u0000drawn by the search";
+
 /** One search of an experiment: a point of its grid, searched. */
 export interface SearchPlan {
   /** The grid point's id (`default` without a grid). */
@@ -74,7 +77,23 @@ export function searchPlans(
   output?: string,
 ): SearchPlan[] {
   if (parsed.search === null) throw new SearchPlanError("expected a search: section, got none");
-  const points = experimentPoints(parsed, overrides);
+  // A searched key has no one value in the file: an override of it always fixes it (and
+  // joins the search's id), even when it equals the file's or the default value.
+  const searched = Object.keys(parsed.search.space);
+  const masked = structuredClone(parsed.base) as unknown as Record<string, unknown>;
+  for (const k of searched) masked[k] = DRAWN;
+  const points = experimentPoints(
+    { ...parsed, base: masked as unknown as Experiment },
+    overrides,
+  );
+  for (const p of points) {
+    const s = p.settings as unknown as Record<string, unknown>;
+    for (const k of searched) {
+      if (s[k] === DRAWN) {
+        s[k] = structuredClone((parsed.base as unknown as Record<string, unknown>)[k]);
+      }
+    }
+  }
   const fixed = new Set([
     ...Object.keys(parsed.grid),
     ...overrides.map((o) => o.key as string),

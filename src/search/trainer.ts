@@ -118,8 +118,15 @@ export async function trainJob(
         ctx.onPhase?.(phase);
       },
       cut: {
-        status: { state: "pruned", rung: job.rung + 1, rungs: K + 1, epochs: job.epochs, ...status },
-        note: `pruned by the search's ${plan.spec.scheduler} scheduler after rung ${job.rung + 1} ` +
+        status: {
+          state: "pruned",
+          rung: job.rung + 1,
+          rungs: K + 1,
+          epochs: job.epochs,
+          ...status,
+        },
+        note:
+          `pruned by the search's ${plan.spec.scheduler} scheduler after rung ${job.rung + 1} ` +
           `of ${K + 1} (${job.epochs} epochs); a promotion continues it from its checkpoint`,
       },
       status,
@@ -130,17 +137,8 @@ export async function trainJob(
   } catch (e) {
     if (e instanceof RunLocked || e instanceof Interrupted) throw e;
     if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) throw e;
+    // runPoint has recorded the failure in the trial's run.yaml (under its lock).
     const error = e instanceof Error ? e.message : String(e);
-    if (!(e instanceof SettingsChanged)) { // never write into another run's folder
-      await writeFileAtomic(
-        join(dir, "run.yaml"),
-        resolvedYaml(settings, {
-          id: job.trial,
-          grid_point: job.point,
-          status: { state: "failed", error, ...status },
-        }),
-      ).catch(() => {});
-    }
     const epochs = (await readHistory(dir).catch(() => [])).length;
     return { state: "failed", value: null, epochs_run: epochs, final: true, error };
   }

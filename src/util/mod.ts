@@ -9,3 +9,4 @@
 
 export * from "./rng.ts";
 export * from "./fs.ts";
+export * from "./env.ts";
