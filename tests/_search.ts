@@ -68,3 +68,108 @@ export function bestScore(plan: SearchPlan, jobs: Job[]): number {
   const b = bestJob(plan.schedule, jobs);
   return b ? score(plan.schedule, b.result!) : -Infinity;
 }
+
+/**
+ * Writes a finished synthetic search into `root/<name>`: its state (search.json, jobs)
+ * and each trial's run folder (run.yaml, metrics.jsonl) as the worker and runPoint write
+ * them, from learning curves that depend on the drawn values. Returns the plan and jobs.
+ */
+export async function writeSyntheticSearch(
+  root: string,
+  doc: Record<string, unknown> = {},
+  name = "srch",
+): Promise<{ plan: SearchPlan; jobs: Job[] }> {
+  const { join } = await import("node:path");
+  const { resolvedYaml } = await import("../src/experiment/grid.ts");
+  const { createJob, finishJob, openSearch, searchHeader } = await import(
+    "../src/search/state.ts"
+  );
+  const [plan] = plansOf({
+    name,
+    epochs: 9,
+    validation_fraction: 0.1,
+    search: {
+      trials: 12,
+      seed: 4,
+      scheduler: "asha",
+      space: {
+        lr: { log_uniform: [1e-4, 1e-1] },
+        batch_size: { choice: [64, 128, 256] },
+        annealing: { uniform: [0.5, 1.0] },
+      },
+    },
+    ...doc,
+  }, root);
+  // Accuracy rises with epochs towards a ceiling that peaks at lr 3e-3, batch 128.
+  const curve = (job: Job, e: number) => {
+    const x = Math.log10(job.point.lr as number) + 2.5;
+    const ceiling = 0.9 - 0.15 * x * x - (job.point.batch_size === 128 ? 0 : 0.02);
+    return Math.max(
+      0.1,
+      ceiling - 0.25 / (e + 1) - 0.02 * ((job.point.annealing as number) - 0.75),
+    );
+  };
+  await openSearch(
+    plan.stateDir,
+    searchHeader(plan.gridId, plan.gridPoint, plan.spec, plan.schedule, plan.settings),
+  );
+  const { order, jobs } = simulate(plan, curve);
+  for (const j of order) {
+    await createJob(plan.stateDir, { ...j, result: undefined });
+    await finishJob(plan.stateDir, j, { ...j.result!, test_acc: j.result!.value! - 0.01 });
+  }
+  const K = plan.schedule.rungs.length;
+  const latest = new Map<string, Job>();
+  for (const j of order) latest.set(j.trial, j);
+  for (const [id, j] of latest) {
+    const dir = join(root, name, id);
+    await Deno.mkdir(dir, { recursive: true });
+    const epochs = j.epochs;
+    const metrics = Array.from({ length: epochs }, (_, i) => {
+      const v = curve(j, i + 1);
+      return {
+        epoch: i + 1,
+        lr: j.point.lr,
+        train_loss: 1 - v,
+        train_acc: v,
+        val_loss: 1 - v,
+        val_acc: v,
+        test_loss: 1 - v,
+        test_acc: v - 0.01,
+        seconds: 10,
+        spikes_per_sample: 100,
+        layers: [{ index: 1, token: "32F", firing: 0.3, mean_time: 0.5, hist: Array(16).fill(1) }],
+      };
+    });
+    await Deno.writeTextFile(
+      join(dir, "metrics.jsonl"),
+      metrics.map((m) => JSON.stringify(m) + "\n").join(""),
+    );
+    const settings = { ...plan.settings, ...j.point };
+    const top = j.rung === K - 1;
+    await Deno.writeTextFile(
+      join(dir, "run.yaml"),
+      resolvedYaml(settings as typeof plan.settings, {
+        id,
+        grid_point: j.point,
+        status: {
+          ...(top
+            ? { state: "done" }
+            : { state: "pruned", rung: j.rung + 1, rungs: K, epochs: j.epochs }),
+          search: { grid_id: "default", trial: j.index, bracket: 0, rung: j.rung + 1, rungs: K },
+        },
+        results: {
+          epochs_run: epochs,
+          steps: epochs * 10,
+          best_epoch: epochs,
+          best_val_acc: metrics.at(-1)!.val_acc,
+          test_acc: metrics.at(-1)!.test_acc,
+          spikes_per_sample: 100,
+          wall_seconds: 10 * epochs,
+          stopped: top ? "epochs" : "max_epochs",
+        },
+      }),
+    );
+  }
+  return { plan, jobs };
+}

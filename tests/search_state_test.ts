@@ -144,7 +144,7 @@ Deno.test("four workers in one process: every job trained once, every trial ther
   });
 });
 
-async function worker(file: string, output: string, ms: number) {
+function worker(file: string, output: string, ms: number): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", WORKER, file, output, String(ms)],
     stdout: "piped",
@@ -181,7 +181,7 @@ Deno.test({
       const file = join(dir, "s.yaml");
       await Deno.writeTextFile(file, YAML.stringify(EXPERIMENT));
       const ms = 40;
-      const whole = await (await worker(file, join(dir, "whole"), ms)).output();
+      const whole = await (worker(file, join(dir, "whole"), ms)).output();
       assert.equal(whole.code, 0, new TextDecoder().decode(whole.stderr));
       const [ref] = plansOf(EXPERIMENT, join(dir, "whole"));
       const refJobs = await readJobs(ref.stateDir);
@@ -190,7 +190,7 @@ Deno.test({
       const rng = new Rng(17);
       let kills = 0;
       for (let round = 0; round < 40 && kills < 10; round++) {
-        const child = await worker(file, join(dir, "cut"), ms);
+        const child = worker(file, join(dir, "cut"), ms);
         // Between 0.1 s (the worker is starting) and 1.2 s (training).
         await new Promise((r) => setTimeout(r, 100 + rng.int(1100)));
         try {
@@ -202,7 +202,7 @@ Deno.test({
         await child.output();
       }
       assert.equal(kills, 10, "the search ended before ten kills");
-      const last = await (await worker(file, join(dir, "cut"), ms)).output();
+      const last = await (worker(file, join(dir, "cut"), ms)).output();
       assert.equal(last.code, 0, new TextDecoder().decode(last.stderr));
       const jobs = await readJobs(cut.stateDir);
       assert.deepEqual(comparable(jobs), comparable(refJobs));
@@ -222,7 +222,7 @@ Deno.test({
       const file = join(dir, "s.yaml");
       await Deno.writeTextFile(file, YAML.stringify(EXPERIMENT));
       const outs = await Promise.all(
-        [0, 1, 2].map(async () => (await worker(file, join(dir, "out"), 20)).output()),
+        [0, 1, 2].map(async () => (worker(file, join(dir, "out"), 20)).output()),
       );
       const trained: string[] = [];
       for (const o of outs) {

@@ -43,6 +43,37 @@ export interface BoardPoint {
   spikesPerSample: number | null;
   error: string | null;
   grid: Record<string, unknown>;
+  /** A search's trial: the rung (1-based) it was pruned at or reached, of how many; else null. */
+  rung: { rung: number; rungs: number } | null;
+}
+
+/** What the board says of an experiment that is a search (its trials have rungs). */
+export interface BoardSearch {
+  /** Trials started. */
+  trials: number;
+  /** Trials at the top rung (done). */
+  top: number;
+  /** The best trial so far: the highest best validation accuracy among the trials at the highest rung. */
+  best: { id: string; bestValAcc: number | null; rung: number; rungs: number } | null;
+}
+
+/** A search's summary from its trials' run folders; null when no point is a search's trial. */
+export function boardSearch(points: BoardPoint[]): BoardSearch | null {
+  const trials = points.filter((p) => p.rung !== null);
+  if (trials.length === 0) return null;
+  const top = Math.max(...trials.map((p) => p.rung!.rung));
+  let best: BoardPoint | null = null;
+  for (const p of trials) {
+    if (p.rung!.rung !== top || p.bestValAcc === null || p.state === "failed") continue;
+    if (best === null || p.bestValAcc > best.bestValAcc!) best = p;
+  }
+  return {
+    trials: trials.length,
+    top: trials.filter((p) => p.state === "done" && p.rung!.rung === p.rung!.rungs).length,
+    best: best
+      ? { id: best.id, bestValAcc: best.bestValAcc, rung: top, rungs: best.rung!.rungs }
+      : null,
+  };
 }
 
 /** Options of {@link Board}. */
@@ -291,7 +322,10 @@ export class Board {
 
   /** Every experiment with its points' states and results so far. */
   async listing(): Promise<
-    { root: string; experiments: { name: string; points: BoardPoint[] }[] }
+    {
+      root: string;
+      experiments: { name: string; points: BoardPoint[]; search: BoardSearch | null }[];
+    }
   > {
     const experiments = [];
     const seen = new Set<string>();
@@ -311,9 +345,10 @@ export class Board {
           spikesPerSample: s.spikesPerSample,
           error: run.error,
           grid: run.gridPoint,
+          rung: run.rung,
         });
       }
-      experiments.push({ name: exp.name, points });
+      experiments.push({ name: exp.name, points, search: boardSearch(points) });
     }
     for (const dir of [...this.#cache.keys()]) if (!seen.has(dir)) this.#cache.delete(dir);
     return { root: basename(this.realRoot), experiments };
@@ -422,6 +457,7 @@ td.num { text-align: right; } td.id { white-space: nowrap; } tr.chosen { backgro
 #chart { overflow-x: auto; }
 .state { font-weight: 600; } .state-done { color: #2a7d2a; } .state-running { color: #1f5fbf; }
 .state-stopped { color: #b26b00; } .state-failed, .state-invalid { color: #b00020; } .state-pending { color: #777; }
+.state-pruned { color: #6b5b95; } .search-line { margin: .2em 0 .4em; color: #444; }
 #chart:empty::before { content: "Choose points on the left to draw their curves."; color: #777; }
 </style>
 </head>

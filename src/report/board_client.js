@@ -78,7 +78,12 @@
         const tr = el("tr", { "data-key": key, className: state.chosen.has(key) ? "chosen" : "" }, [
           el("td", {}, [box]),
           el("td", { className: "id", text: p.id }),
-          el("td", { className: "state state-" + p.state, text: p.state }),
+          el("td", {
+            className: "state state-" + p.state,
+            text: p.rung
+              ? p.state + " (rung " + p.rung.rung + " of " + p.rung.rungs + ")"
+              : p.state,
+          }),
           el("td", {
             className: "num epochs",
             text: p.target ? p.epochs + "/" + p.target : String(p.epochs),
@@ -100,9 +105,23 @@
           el("th", { text: h })
         ),
       );
+      const search = exp.search
+        ? [
+          el("p", {
+            className: "search-line",
+            text: "search: " + exp.search.trials + " trials started, " + exp.search.top +
+              " at the top rung" + (exp.search.best
+                ? "; best so far " + exp.search.best.id + " (rung " + exp.search.best.rung +
+                  " of " + exp.search.best.rungs + ", val " + pct(exp.search.best.bestValAcc) +
+                  " %)"
+                : ""),
+          }),
+        ]
+        : [];
       listEl.appendChild(
         el("details", { open: "" }, [
           el("summary", { text: summary }),
+          ...search,
           el("table", {}, [el("thead", {}, [head]), el("tbody", {}, rows)]),
         ]),
       );

@@ -51,16 +51,26 @@ export interface RunResults {
  * State of a run folder: `done` and `failed` come from `run.yaml`; a run that
  * `run.yaml` calls `running` is `running` while a live runner holds its `lock`
  * and `stopped` when none does (killed, out of time, interrupted: it resumes
- * from its checkpoint when run again); `pending` is a folder without `run.yaml`
- * yet (e.g. only a Slurm log); `invalid` is an unreadable `run.yaml`.
+ * from its checkpoint when run again); `pruned` is a search's trial its
+ * scheduler stopped at a rung (a promotion continues it); `pending` is a folder
+ * without `run.yaml` yet (e.g. only a Slurm log); `invalid` is an unreadable
+ * `run.yaml`.
  */
-export type RunState = "done" | "running" | "stopped" | "failed" | "pending" | "invalid";
+export type RunState =
+  | "done"
+  | "running"
+  | "stopped"
+  | "pruned"
+  | "failed"
+  | "pending"
+  | "invalid";
 
 /** Every state, in the order reports list them. */
 export const RUN_STATES: readonly RunState[] = [
   "done",
   "running",
   "stopped",
+  "pruned",
   "failed",
   "pending",
   "invalid",
@@ -87,6 +97,11 @@ export interface RunRecord {
   provenance: Record<string, unknown> | null;
   slurm: Record<string, unknown> | null;
   metrics: EpochMetrics[];
+  /**
+   * For a search's trial (`status.search`): the rung (1-based) it was pruned at, or
+   * last trained to, of how many; null otherwise.
+   */
+  rung: { rung: number; rungs: number } | null;
   /** Problems met while reading (bad metrics lines, ...). */
   warnings: string[];
 }
@@ -210,6 +225,7 @@ export async function readRun(
     provenance: null,
     slurm: null,
     metrics: [],
+    rung: null,
     warnings: [],
   };
   const metricsText = await read(join(dir, "metrics.jsonl"));
@@ -252,14 +268,22 @@ export async function readRun(
   const status = isObject(doc.status) ? doc.status : {};
   rec.slurm = isObject(status.slurm) ? status.slurm : null;
   const state = status.state;
+  // A search's trial: the rung it was pruned at, or the one its last job trained to.
+  const search = isObject(status.search) ? status.search : {};
+  const rung = typeof status.rung === "number" ? status.rung : search.rung;
+  const rungs = typeof status.rungs === "number" ? status.rungs : search.rungs;
+  if (typeof rung === "number" && typeof rungs === "number") rec.rung = { rung, rungs };
   if (state === "done" || state === "failed" || state === "stopped") {
     rec.state = state;
+  } else if (state === "pruned") {
+    // Promoted: it trains again under a live lock before its run.yaml says so.
+    rec.state = await lockIsLive(dir, read) ? "running" : "pruned";
   } else if (state === "running") {
     rec.state = await lockIsLive(dir, read) ? "running" : "stopped";
   } else {
     rec.state = "invalid";
     rec.error = `Cannot read '${join(dir, "run.yaml")}': status.state expected ` +
-      `"running", "done", "stopped" or "failed", got ${JSON.stringify(state ?? null)}`;
+      `"running", "done", "stopped", "pruned" or "failed", got ${JSON.stringify(state ?? null)}`;
     return rec;
   }
   if (state === "failed") {

@@ -34,6 +34,7 @@ import {
   valueText,
 } from "./table.ts";
 import { renderSvg } from "./vega.ts";
+import { buildSearchReport, searchHtml, type SearchReport } from "./search_report.ts";
 
 /** One figure: its Vega-Lite spec and the SVG drawn from it. */
 export interface Figure {
@@ -59,6 +60,8 @@ export interface Report {
   latex: string;
   html: string;
   figures: Record<FigureName, Figure>;
+  /** A search's part (best trial and its settings, trials, figures); null without a search. */
+  search: SearchReport | null;
 }
 
 /** The files a report writes besides the figures. */
@@ -119,6 +122,7 @@ export async function buildReport(expDir: string): Promise<Report> {
   }
   const latex = latexTable(groups, experiment);
   const csv = runsCsv(summaries, keys);
+  const search = await buildSearchReport(expDir, runs);
 
   const countOf = (s: string) => summaries.filter((x) => x.state === s).length;
   const counts = RUN_STATES.filter((s) => countOf(s) > 0).map((s) => `${countOf(s)} ${s}`);
@@ -151,6 +155,7 @@ export async function buildReport(expDir: string): Promise<Report> {
         "(no live runner) resumes from its checkpoint when the experiment runs again.",
     );
   }
+  if (search) md.push("", search.markdown);
   md.push("", "## Runs", "", table);
   md.push("## Configurations over seeds", "");
   if (groups.length > 0) {
@@ -201,8 +206,9 @@ export async function buildReport(expDir: string): Promise<Report> {
     latex,
     html: "",
     figures,
+    search,
   };
-  report.html = await reportHtml(report);
+  report.html = await reportHtml({ ...report, search: search ? searchHtml(search) : null });
   return report;
 }
 
@@ -223,6 +229,7 @@ export async function writeReport(report: Report, outDir: string): Promise<strin
     files.push([`${name}.svg`, report.figures[name].svg]);
     files.push([`${name}.vl.json`, JSON.stringify(report.figures[name].spec, null, 2) + "\n"]);
   }
+  files.push(...(report.search?.files ?? []));
   const written: string[] = [];
   for (const [name, data] of files) {
     const p = join(outDir, name);

@@ -10,15 +10,12 @@
  */
 
 import { join } from "node:path";
-import { resolvedYaml } from "../experiment/grid.ts";
 import { metricGoal } from "../experiment/search_spec.ts";
 import type { EpochRecord } from "../run/records.ts";
 import { planPoint, readPriorRun } from "../run/prior.ts";
 import { runDir, runPoint, type RunPointOptions } from "../run/train.ts";
-import { SettingsChanged } from "../run/fingerprint.ts";
 import { RunLocked } from "../run/run_lock.ts";
 import { Interrupted } from "../run/train.ts";
-import { writeFileAtomic } from "../util/fs.ts";
 import { jobSettings, type SearchPlan } from "./plan.ts";
 import type { Job, JobResult } from "./schedule.ts";
 
@@ -97,7 +94,13 @@ export async function trainJob(
   const K = plan.schedule.rungs.length - 1;
   const status = {
     ...ctx.status,
-    search: { grid_id: plan.gridId, trial: job.index, bracket: job.bracket },
+    search: {
+      grid_id: plan.gridId,
+      trial: job.index,
+      bracket: job.bracket,
+      rung: job.rung + 1,
+      rungs: K + 1,
+    },
   };
   try {
     const already = planPoint(dir, await readPriorRun(dir), settings, top ? undefined : job.epochs);
