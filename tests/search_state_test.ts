@@ -246,3 +246,54 @@ Deno.test({
     });
   },
 });
+
+Deno.test("a grid and overrides beside a search: one search per point, its own state and trial ids", async () => {
+  await withTemp(async (dir) => {
+    const plans = plansOf(
+      { ...EXPERIMENT, grid: { weight_decay: [0, 0.1] } },
+      dir,
+      ["seed=1,2", "shuffle=false"],
+    );
+    // weight_decay from the file's grid, seed swept, shuffle fixed (and no longer drawn).
+    assert.deepEqual(plans.map((p) => p.gridId), [
+      "weight_decay0_seed1_shuffle=false",
+      "weight_decay0_seed2_shuffle=false",
+      "weight_decay0.1_seed1_shuffle=false",
+      "weight_decay0.1_seed2_shuffle=false",
+    ]);
+    for (const p of plans) {
+      assert.deepEqual(Object.keys(p.spec.space), ["lr"]);
+      assert.equal(p.settings.shuffle, false);
+      assert.equal(p.stateDir, join(dir, "s", "search", p.gridId));
+      assert.equal(p.prefix, `${p.gridId}_`);
+    }
+    const trained: string[] = [];
+    const summary = await runWorker({
+      plans,
+      train: lockedTrainer(dir, trained, new Rng(1)),
+      pollMs: 5,
+    });
+    assert.ok(summary.complete);
+    for (const p of plans) {
+      const jobs = await readJobs(p.stateDir);
+      assert.equal(new Set(jobs.map((j) => j.index)).size, 18);
+      assert.ok(
+        jobs.every((j) => j.trial.startsWith(p.prefix) && j.point.seed === p.settings.seed),
+      );
+      assert.ok(
+        jobs.every((j) =>
+          j.point.shuffle === false && j.point.weight_decay === p.settings.weight_decay
+        ),
+      );
+    }
+    // The same seed draws the same lr for trial i in every point (common random numbers).
+    const lr = async (p: (typeof plans)[number]) =>
+      (await readJobs(p.stateDir)).filter((j) => j.rung === 0).map((j) => j.point.lr);
+    assert.deepEqual(await lr(plans[0]), await lr(plans[3]));
+    // A searched key fixed by an override is fixed even at its default value, and names the search.
+    const [fixed] = plansOf(EXPERIMENT, dir, ["lr=1e-4"]);
+    assert.equal(fixed.gridId, "lr1e-4");
+    assert.deepEqual(Object.keys(fixed.spec.space), ["shuffle"]);
+    assert.equal(fixed.settings.lr, 1e-4);
+  });
+});
