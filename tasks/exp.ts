@@ -109,7 +109,12 @@ export const EXP: CommandSpec = {
     { name: "gres", type: "string", value: "G", help: "Slurm generic resources, e.g. gpu:1" },
     { name: "cpus", type: "string", value: "N", help: "Slurm CPUs per task" },
     { name: "mem", type: "string", value: "M", help: "Slurm memory per task, e.g. 32G" },
-    { name: "parallel", type: "string", value: "N", help: "at most N array tasks at once" },
+    {
+      name: "parallel",
+      type: "string",
+      value: "N",
+      help: "at most N array tasks at once (a search: N workers)",
+    },
   ],
   examples: [
     "deno task exp experiments/quickstart.yaml",
@@ -117,6 +122,8 @@ export const EXP: CommandSpec = {
     "deno task exp experiments/grid-example.yaml seed=0,1,2 --dry-run",
     "deno task exp runs/grid-example/lr1e-3_seed0/run.yaml --output rerun",
     "deno task exp experiments/grid-example.yaml --slurm --partition gpu --gres gpu:1 --time 24:00:00",
+    "deno task exp experiments/search-example.yaml --dry-run",
+    "deno task exp experiments/search-example.yaml --slurm --parallel 4",
   ],
   notes: [
     "Settings are YAML values checked like the file's (lr=1e-4, augment=[crop,flip], " +
@@ -124,6 +131,10 @@ export const EXP: CommandSpec = {
     "so they never reuse the folder of a run without them; the id does not depend on their " +
     "order or spelling, and a value equal to the file's is no override. name, description, " +
     "output, data_dir and gpu take one value and stay out of the id.",
+    "A file with a search: section runs one worker of that search (start several, or " +
+    "--slurm --parallel N for N array tasks): it trains the trial its scheduler picks next, " +
+    "until the search is complete; --dry-run lists the trials, their values, rungs and states " +
+    "(docs/search.md).",
   ],
   unknownHint: (name) => {
     const key = name.replaceAll("-", "_");

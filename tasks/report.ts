@@ -23,7 +23,8 @@ export const REPORT: CommandSpec = {
     "Writes report.md, report.csv, report.tex (a booktabs table), report.html (one " +
     "self-contained page that works offline: tables and interactive figures), and the " +
     "figures accuracy, loss, lr, tradeoff, firing and spike_times as <name>.svg with their " +
-    "Vega-Lite spec <name>.vl.json.",
+    "Vega-Lite spec <name>.vl.json. For a search, also its best trial's settings (best.yaml, " +
+    "ready to run), trials.csv and the figures search_curves, search_params and search_parallel.",
   usage: "runs/<experiment> [--out DIR]",
   positionals: [{ name: "runs/<experiment>", help: "the folder holding the experiment's runs" }],
   options: [
@@ -37,6 +38,7 @@ export const REPORT: CommandSpec = {
   examples: [
     "deno task report runs/grid-example",
     "deno task report runs/grid-example --out paper/figures",
+    "deno task report runs/search-example",
   ],
 };
 
