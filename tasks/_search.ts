@@ -138,7 +138,8 @@ async function listTrials(plan: SearchPlan): Promise<Listed[]> {
   const latest = new Map(latestJobs(jobs).map((j) => [j.index, j]));
   const K = plan.schedule.rungs.length - 1;
   const out: Listed[] = [];
-  for (let index = 0; index < Math.max(plan.spec.trials, ...latest.keys()); index++) {
+  const count = Math.max(plan.spec.trials, ...[...latest.keys()].map((k) => k + 1));
+  for (let index = 0; index < count; index++) {
     const j = latest.get(index);
     const id = planTrialId(plan, index);
     const dir = trialDir(plan, { trial: id });
