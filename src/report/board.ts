@@ -345,7 +345,7 @@ export class Board {
           spikesPerSample: s.spikesPerSample,
           error: run.error,
           grid: run.gridPoint,
-          rung: run.rung,
+          rung: run.rung ?? null,
         });
       }
       experiments.push({ name: exp.name, points, search: boardSearch(points) });

@@ -101,7 +101,7 @@ export interface RunRecord {
    * For a search's trial (`status.search`): the rung (1-based) it was pruned at, or
    * last trained to, of how many; null otherwise.
    */
-  rung: { rung: number; rungs: number } | null;
+  rung?: { rung: number; rungs: number } | null;
   /** Problems met while reading (bad metrics lines, ...). */
   warnings: string[];
 }
