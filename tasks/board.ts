@@ -1,8 +1,9 @@
 /**
  * `deno task board [runs/] [--port N] [--host H]`: serves a live board of the
  * runs folder on http://127.0.0.1:8080/ (this machine only, unless `--host`
- * says otherwise): experiments, their points and states, and the curves of
- * chosen points, updated while they train. Read-only. Stop it with Ctrl-C.
+ * says otherwise): experiments side by side, their points with states,
+ * reasons, results and settings, and the curves of chosen points, updated
+ * while they train. Read-only. Stop it with Ctrl-C.
  *
  * @module
  */
@@ -19,9 +20,11 @@ import { serveBoard } from "../src/report/board.ts";
 /** The command line of `deno task board`. */
 export const BOARD: CommandSpec = {
   name: "board",
-  summary: "Serve a read-only live board of a runs folder: every experiment with its points and " +
-    "their state (running, done, failed, stopped, pending), and the accuracy, loss and spike " +
-    "curves of the points you tick, updated as their metrics.jsonl grows.",
+  summary: "Serve a read-only live board of a runs folder: its experiments side by side, one " +
+    "table of their points (state and why: the error, what stopped it, since when it runs; " +
+    "results; the settings that differ as columns, each sortable and filterable) and the " +
+    "accuracy, loss and spike curves of the points you tick against epoch, step or training " +
+    "time, raw or smoothed, updated as their metrics.jsonl grows.",
   usage: "[RUNS_DIR] [options]",
   positionals: [{
     name: "RUNS_DIR",

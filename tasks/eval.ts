@@ -91,9 +91,14 @@ async function main(args: ParsedArgs): Promise<number> {
   const child = await delegate("eval", cache ? [cache] : []);
   if (child !== null) return child;
   const log = (l: string) => console.error(l);
+  for (const w of target.warnings) log(`warning: ${w}`);
   log(await startGpu({ flag: gpu, setting: target.settings?.gpu ?? null }));
   const result = await evaluate(target, { split, batch, log });
-  console.log(args.flag("json") ? JSON.stringify(result, null, 2) : formatEvaluation(result));
+  console.log(
+    args.flag("json")
+      ? JSON.stringify({ ...result, warnings: target.warnings }, null, 2)
+      : formatEvaluation(result),
+  );
   return 0;
 }
 

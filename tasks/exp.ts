@@ -31,8 +31,8 @@ import {
 } from "./_args.ts";
 import { GPU_OPTION, gpuFlag, startGpu } from "./_gpu.ts";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { loadExperiment, SETTING_KEYS } from "../src/experiment/config.ts";
-import type { GridPoint } from "../src/experiment/grid.ts";
+import { experimentWarnings, loadExperiment, SETTING_KEYS } from "../src/experiment/config.ts";
+import { type GridPoint, GridTooLarge } from "../src/experiment/grid.ts";
 import { experimentPoints, isOverride, parseOverrides } from "../src/experiment/overrides.ts";
 import { Interrupted, isDone, runDir, runPoint } from "../src/run/train.ts";
 import { Engine } from "../src/engine/gpu.ts";
@@ -231,7 +231,13 @@ async function main(args: ParsedArgs): Promise<number> {
   const parsed = await loadExperiment(file);
   // A search: its workers decide which trial runs next (tasks/_search.ts).
   if (parsed.search) return await searchMain(a, parsed, settingArgs);
-  const points: GridPoint[] = experimentPoints(parsed, settingArgs);
+  let points: GridPoint[];
+  try {
+    points = experimentPoints(parsed, settingArgs);
+  } catch (e) {
+    if (e instanceof GridTooLarge) throw new UsageError(e.message);
+    throw e;
+  }
   if (points.length === 0) throw new UsageError("expected at least one point, got none");
   const base = points[0].settings;
   const output = values.output ?? base.output;
@@ -269,7 +275,17 @@ async function main(args: ParsedArgs): Promise<number> {
   }
 
   const emit = eventWriter(values.json);
+  const warn = () => {
+    const seen = new Set<string>();
+    for (const p of selected) {
+      for (const w of experimentWarnings(p.settings)) {
+        if (!seen.has(w)) console.error(`warning: ${w}`);
+        seen.add(w);
+      }
+    }
+  };
   if (values["dry-run"]) {
+    warn();
     for (const [i, p] of selected.entries()) {
       const dir = dirs.get(p)!;
       let state: string;
@@ -342,6 +358,7 @@ async function main(args: ParsedArgs): Promise<number> {
   const child = await delegate("exp", [join(output, name), ...(cache ? [cache] : [])]);
   if (child !== null) return child;
   requirePermissions("exp", [{ name: "sys", kind: "hostname" }]);
+  warn();
   const stop = await installStop((line) => console.error(line));
   const counts = { done: 0, skipped: 0, failed: 0, busy: 0 };
   const total = selected.length;
@@ -467,14 +484,25 @@ async function main(args: ParsedArgs): Promise<number> {
         });
         counts.done++;
         tellWatchdog();
+        // Cut short by --max-epochs or max_steps, the run is recorded as stopped, not done.
+        const state = r.stopped === "max_epochs"
+          ? `stopped after epoch ${r.epochs_run} (--max-epochs ${maxEpochs}; run again without ` +
+            `it to continue)`
+          : r.stopped === "max_steps"
+          ? `stopped at max_steps ${p.settings.max_steps}`
+          : "done";
         console.error(
-          `${p.id}: done: test ${(r.test_acc * 100).toFixed(2)}% at epoch ${r.best_epoch}` +
+          `${p.id}: ${state}: test ${(r.test_acc * 100).toFixed(2)}% at epoch ${r.best_epoch}` +
             `${
               r.best_val_acc !== null ? ` (validation ${(r.best_val_acc * 100).toFixed(2)}%)` : ""
             }, ` +
             `${r.spikes_per_sample.toFixed(1)} spikes/sample, ${r.wall_seconds.toFixed(1)} s`,
         );
-        emit("point_finished", { id: p.id, results: r });
+        emit("point_finished", {
+          id: p.id,
+          state: state === "done" ? "done" : "stopped",
+          results: r,
+        });
       } catch (e) {
         if (e instanceof Interrupted) {
           console.error(e.message);

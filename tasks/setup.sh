@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what firstspike needs on a Debian machine that has npm and apt:
-# Deno (from npm), Mesa's software Vulkan driver where no WebGPU adapter is
-# found, Debian's Fashion-MNIST package, Slurm + munge for the Slurm tests
-# and Chromium for the board's browser test. Safe to run again: it skips
-# what is already there.
+# Deno (from npm), Mesa's Vulkan drivers (lavapipe, the software adapter for
+# machines without a GPU, and the device-select layer that `--gpu` uses),
+# Debian's Fashion-MNIST package, Slurm + munge for the Slurm tests and
+# Chromium for the board's browser test, then the npm packages the tasks
+# import (quietly, so a first run does not list them). Safe to run again: it
+# skips what is already there.
 set -euo pipefail
 
 DENO_VERSION=2.9.6
@@ -24,9 +26,12 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >&2
 }
 
-if ! deno eval 'Deno.exit((await navigator.gpu?.requestAdapter()) ? 0 : 1)' 2>/dev/null; then
-  echo "setup: no WebGPU adapter: installing Mesa's software Vulkan driver" >&2
+if [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && [ ! -e /usr/share/vulkan/icd.d/lvp_icd.aarch64.json ]; then
+  echo "setup: installing Mesa's Vulkan drivers (lavapipe and the device-select layer)" >&2
   apt_install mesa-vulkan-drivers
+fi
+if ! deno eval 'Deno.exit((await navigator.gpu?.requestAdapter()) ? 0 : 1)' 2>/dev/null; then
+  echo "setup: warning: still no WebGPU adapter (Vulkan, Metal, D3D12 or OpenGL driver)" >&2
 fi
 
 if [ ! -e /usr/share/datasets/fashion-mnist ]; then apt_install dataset-fashion-mnist; fi
@@ -37,4 +42,5 @@ fi
 if [ "${FIRSTSPIKE_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null; then
   apt_install chromium || echo "setup: Chromium not installed; the browser tests will be skipped" >&2
 fi
+(cd "$(dirname "$0")/.." && deno install -q) || echo "setup: deno install failed: the first run installs the npm packages" >&2
 echo "setup: ready ($(deno --version | head -1))" >&2

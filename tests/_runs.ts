@@ -57,6 +57,10 @@ export interface RunSpec {
    * this host that has ended (no one holds it), `remote` another host's runner.
    */
   lock?: "live" | "dead" | "remote";
+  /** Extra fields of `status` (e.g. `reason` of a stopped run). */
+  status?: Record<string, unknown>;
+  /** Extra fields of `provenance` (e.g. `started`). */
+  provenance?: Record<string, unknown>;
 }
 
 let deadPid: number | null = null;
@@ -96,8 +100,9 @@ export async function writeRun(expDir: string, r: RunSpec): Promise<string> {
       state: r.state,
       ...(r.error ? { error: r.error } : {}),
       slurm: { job_id: "7", array_task_id: 0, array_job_id: "7" },
+      ...(r.status ?? {}),
     },
-    provenance: { git: "abc", host: "h" },
+    provenance: { git: "abc", host: "h", ...(r.provenance ?? {}) },
     ...(r.results ? { results: r.results } : {}),
   };
   await Deno.writeTextFile(join(dir, "run.yaml"), toYaml(doc));
@@ -230,5 +235,77 @@ export async function syntheticTree(root: string): Promise<string> {
   // A broken run.yaml.
   await Deno.mkdir(join(expDir, "broken"), { recursive: true });
   await Deno.writeTextFile(join(expDir, "broken", "run.yaml"), "kind: experiment\n");
+  return expDir;
+}
+
+/** 6 learning rates x 3 seeds, with accuracy and spikes chosen for a known Pareto front. */
+export const GRID = [
+  // lr, id text, mean test accuracy (%), mean spikes per sample
+  [1e-4, "1e-4", 80, 100],
+  [3e-4, "3e-4", 85, 120], // dominated by 3e-3 (87 % at 110)
+  [1e-3, "1e-3", 86, 160], // dominated by 3e-3
+  [3e-3, "3e-3", 87, 110],
+  [1e-2, "1e-2", 90, 200],
+  [0.03, "0.03", 70, 50],
+] as const;
+
+export async function largeGrid(root: string): Promise<string> {
+  const expDir = join(root, "lr-grid");
+  // Written in a shuffled order: the report must not depend on it.
+  const order = [4, 0, 5, 2, 3, 1];
+  for (const i of order) {
+    const [lr, text, acc, spikes] = GRID[i];
+    for (const seed of [2, 0, 1]) {
+      const a = (acc + (seed - 1)) / 100, s = spikes + 2 * (seed - 1);
+      await writeRun(expDir, {
+        id: `lr${text}_seed${seed}`,
+        lr,
+        seed,
+        state: "done",
+        results: result(a, a, s, 2),
+        metrics: [
+          epoch(1, a - 0.1, a - 0.1, { lr, spikes_per_sample: s + 10 }),
+          epoch(2, a, a, { lr, spikes_per_sample: s }),
+        ],
+      });
+    }
+  }
+  return expDir;
+}
+
+/**
+ * lr 1e-3 and 3e-3 x train_subset 3000 and all (null) x seeds 0 and 1, 4 epochs:
+ * the learning-rate schedule depends on lr only (annealing 0.5), so each lr's two
+ * configurations share one; firing is 50 % ± 5 (seed 0: 45, seed 1: 55, nudged by
+ * configuration) so every band overlaps every other; every layer's histogram holds
+ * 9000, 900, 90, 9 and 1 spikes in bins 0, 3, 7, 12 and 15.
+ */
+export async function subsetGrid(root: string): Promise<string> {
+  const expDir = join(root, "subsets");
+  const spikes = hist({ 0: 9000, 3: 900, 7: 90, 12: 9, 15: 1 });
+  let c = 0;
+  for (const lr of [1e-3, 3e-3]) {
+    for (const subset of [3000, null]) {
+      c++;
+      for (const seed of [0, 1]) {
+        const acc = (subset === null ? 0.85 : 0.7) + lr * 10 + seed * 0.01;
+        await writeRun(expDir, {
+          id: `lr${lr}_seed${seed}_train_subset=${subset}`,
+          lr,
+          seed,
+          state: "done",
+          results: result(acc, acc),
+          settings: { train_subset: subset },
+          grid: { lr, seed, train_subset: subset },
+          metrics: [1, 2, 3, 4].map((e) =>
+            epoch(e, acc - 0.1 / e, acc - 0.1 / e, {
+              lr: lr * Math.pow(0.5, e - 1),
+              layers: [layer(1, "32C3", 0.45 + 0.1 * seed + 0.001 * c, spikes)],
+            })
+          ),
+        });
+      }
+    }
+  }
   return expDir;
 }

@@ -42,7 +42,11 @@ function sq(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-function command(name: string, args: readonly string[], o: TaskOptions): Deno.Command {
+/**
+ * The command that starts `deno task NAME ARGS` as a user does (see
+ * {@link TaskOptions}); its standard output and error are piped.
+ */
+export function taskCommand(name: string, args: readonly string[], o: TaskOptions): Deno.Command {
   const deno = Deno.execPath();
   const words = o.inside
     ? [deno, "task", name, ...args]
@@ -165,7 +169,7 @@ export function startTask(
   args: readonly string[],
   o: TaskOptions & { cwd: string } | TaskOptions & { inside: true },
 ): RunningTask {
-  return new RunningTask(command(name, args, o).spawn(), !!o.tty);
+  return new RunningTask(taskCommand(name, args, o).spawn(), !!o.tty);
 }
 
 /** Runs `deno task NAME ARGS` to the end, as a user does. */

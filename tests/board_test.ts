@@ -2,7 +2,8 @@
 // foreign hosts), and the change events it sends while a run trains.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Board, liveRows, serveBoard } from "../src/report/board.ts";
+import { Board, liveChartSpec, liveRows, serveBoard } from "../src/report/board.ts";
+import { curveRows, ema, movingAverage, timeUnit, xValues } from "../src/report/board_curves.js";
 import { epoch, result, withTempDir, writeRun } from "./_runs.ts";
 
 const SECRET = "TOP-SECRET-NOT-A-RUN";
@@ -85,8 +86,25 @@ Deno.test("board: lists experiments and points with their state", async () => {
     assert.equal(running.epochs, 2);
     assert.equal(running.target, 5);
     assert.equal(running.bestValAcc, 0.6);
+    // Steps and seconds so far: 10 steps an epoch; epoch e takes 10 e seconds.
+    assert.deepEqual([running.steps, running.seconds], [20, 30]);
+    // Why each is in its state, and since when.
+    assert.match(running.reason as string, new RegExp(`^trained by pid ${Deno.pid} on `));
+    assert.ok(Date.now() - Date.parse(running.since as string) < 60_000, String(running.since));
     assert.equal(points[0].error, "boom");
+    assert.equal(points[0].reason, "boom");
+    assert.match(points[1].reason as string, /no runner holds it.*resumes it from its checkpoint/);
     assert.equal(points[3].testAcc, 0.8);
+    assert.equal(points[3].reason, "trained every epoch");
+    assert.equal(points[4].reason, "no run.yaml yet: queued or starting");
+    // Settings as columns: what run.yaml says, less where it ran; the grid point while
+    // there is no run.yaml.
+    assert.deepEqual(
+      Object.keys(points[3].settings as object).sort(),
+      ["arch", "batch_size", "dataset", "epochs", "lr", "optimizer", "seed", "t_win"],
+    );
+    assert.deepEqual(points[4].settings, {});
+    assert.deepEqual(listing.nullMeans.train_subset, "all");
     // One experiment folder as the root: that experiment alone.
     const one = await Board.open(join(root, "runs", "grid"));
     const l1 = JSON.parse((await get(one, "/api/experiments")).text);
@@ -241,6 +259,19 @@ Deno.test("board: read-only, loopback names only, escaped page", async () => {
     assert.ok(vega.text.length > 100_000);
     const chart = JSON.parse((await get(board, "/api/chart.vg.json")).text);
     assert.ok(chart.data.some((d: { name: string }) => d.name === "rows"));
+    for (const bad of ["?x=wall", "?width=wide", "?unit=days"]) {
+      const r = await get(board, `/api/chart.vg.json${bad}`);
+      assert.equal(r.status, 400, bad);
+      assert.match(r.text, /Expected \/api\/chart\.vg\.json\?x=epoch\|step\|time/);
+    }
+    // The page's scripts: the client and the curves it shares with the server.
+    for (const script of ["/board.js", "/board_curves.js"]) {
+      const r = await get(board, script);
+      assert.equal(r.status, 200, script);
+      assert.match(r.headers.get("content-type")!, /javascript/);
+    }
+    assert.match((await get(board, "/board.js")).text, /from "\.\/board_curves\.js"/);
+    assert.ok(page.text.includes('<script type="module" src="/board.js"></script>'));
   });
 });
 
@@ -313,6 +344,92 @@ for (const watch of [true, false]) {
   });
 }
 
+Deno.test("board: a runs folder removed under it shows as missing and comes back", async () => {
+  await withTempDir(async (root) => {
+    const runs = await runsTree(root);
+    const served = await serveBoard({ root: runs, port: 0, scanMs: 100 });
+    try {
+      const res = await fetch(`${served.url}api/events`);
+      const reader = res.body!.getReader();
+      try {
+        await waitForEvent(reader, (e) => e === "hello", 5000);
+        await new Promise((r) => setTimeout(r, 300));
+        const before = await (await fetch(`${served.url}api/experiments`)).json();
+        assert.equal(before.missing, false);
+        assert.equal(before.experiments.length, 2);
+        await Deno.remove(runs, { recursive: true });
+        await waitForEvent(reader, (e, d) => e === "root" && JSON.parse(d).missing, 5000);
+        // Every address answers without a stack trace: the listing says the folder is gone.
+        const gone = await fetch(`${served.url}api/experiments`);
+        assert.equal(gone.status, 200);
+        const listing = await gone.json();
+        assert.deepEqual([listing.missing, listing.experiments], [true, []]);
+        const page = await fetch(served.url);
+        assert.equal(page.status, 200);
+        await page.body?.cancel();
+        const run = await fetch(`${served.url}api/runs/grid/lr1e-3_seed0`);
+        assert.equal(run.status, 404);
+        assert.ok(!/\bat .*\.ts:\d+/.test(await run.text()), "a stack trace");
+        // The folder comes back (made anew): announced, listed and watched again.
+        await writeRun(join(runs, "back"), {
+          id: "again",
+          lr: 1e-3,
+          seed: 0,
+          state: "running",
+          lock: "live",
+          metrics: [epoch(1, 0.5, 0.5)],
+        });
+        await waitForEvent(reader, (e, d) => e === "root" && !JSON.parse(d).missing, 5000);
+        const after = await (await fetch(`${served.url}api/experiments`)).json();
+        assert.equal(after.missing, false);
+        assert.deepEqual(after.experiments.map((e: { name: string }) => e.name), ["back"]);
+        // A new epoch in the new folder is announced.
+        await new Promise((r) => setTimeout(r, 300));
+        await Deno.writeTextFile(
+          join(runs, "back", "again", "metrics.jsonl"),
+          JSON.stringify(epoch(2, 0.6, 0.6)) + "\n",
+          { append: true },
+        );
+        await waitForEvent(reader, (e, d) => e === "change" && d.includes('"again"'), 5000);
+      } finally {
+        await reader.cancel();
+      }
+    } finally {
+      await served.close();
+    }
+  });
+});
+
+Deno.test("board: an error answers 500 with one line, no stack trace", async () => {
+  await withTempDir(async (root) => {
+    const board = await Board.open(await runsTree(root));
+    // Make listing throw something unexpected.
+    (board as unknown as { experiments: () => Promise<never> }).experiments = () => {
+      throw new Error("disk on fire");
+    };
+    const r = await get(board, "/api/experiments");
+    assert.equal(r.status, 500);
+    assert.equal(r.text, "The board could not answer '/api/experiments': disk on fire\n");
+  });
+});
+
+Deno.test("board: a folder named run.yaml is an unreadable point, the rest still listed", async () => {
+  await withTempDir(async (root) => {
+    const runs = await runsTree(root);
+    await Deno.mkdir(join(runs, "grid", "odd", "run.yaml"), { recursive: true });
+    const board = await Board.open(runs);
+    const listing = JSON.parse((await get(board, "/api/experiments")).text);
+    const points = listing.experiments[0].points as Record<string, unknown>[];
+    const odd = points.find((p) => p.id === "odd")!;
+    assert.equal(odd.state, "invalid");
+    assert.match(odd.error as string, /run\.yaml': expected a file, got a folder/);
+    assert.equal(points.length, 7);
+    const run = await get(board, "/api/runs/grid/odd");
+    assert.equal(run.status, 200);
+    assert.equal(JSON.parse(run.text).state, "invalid");
+  });
+});
+
 async function boardTask(args: string[]) {
   const res = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../tasks/board.ts", import.meta.url).pathname, ...args],
@@ -347,4 +464,59 @@ Deno.test("board task: --help, usage errors exit 2, a missing folder exits 1", a
   const missing = await boardTask(["/nonexistent/runs", "--port", "0"]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /expected a runs folder \(like runs\/\), got '\/nonexistent\/runs'/);
+});
+
+Deno.test("board curves: x is the epoch, the steps so far or the seconds so far", () => {
+  const m = [
+    { epoch: 1, steps: 10, seconds: 4 },
+    { epoch: 2, steps: 10, seconds: 6 },
+    { epoch: 3, steps: 5, seconds: 5 },
+  ];
+  assert.deepEqual(xValues(m, "epoch"), [1, 2, 3]);
+  assert.deepEqual(xValues(m, "step"), [10, 20, 25]);
+  assert.deepEqual(xValues(m, "time"), [4, 10, 15]);
+  // A line without steps (an older metrics.jsonl): no x from it on.
+  assert.deepEqual(xValues([m[0], { epoch: 2 }, m[2]], "step"), [10, null, null]);
+  assert.deepEqual(timeUnit(100), { unit: "s", seconds: 1 });
+  assert.deepEqual(timeUnit(600), { unit: "min", seconds: 60 });
+  assert.deepEqual(timeUnit(10_000), { unit: "h", seconds: 3600 });
+});
+
+Deno.test("board curves: smoothing is an exact EMA or trailing mean", () => {
+  // EMA with weight 0.5 by hand: 10; 0.5*10 + 0.5*20 = 15; 0.5*15 + 0.5*0 = 7.5; 0.5*7.5 + 0.5*40 = 23.75.
+  assert.deepEqual(ema([10, 20, 0, 40], 0.5), [10, 15, 7.5, 23.75]);
+  // Weight 0.9: 1; 0.9 + 0.1*2 = 1.1; 0.99 + 0.3 = 1.29.
+  const e = ema([1, 2, 3], 0.9);
+  assert.ok(Math.abs(e[1] - 1.1) < 1e-12 && Math.abs(e[2] - 1.29) < 1e-12, String(e));
+  assert.deepEqual(ema([3, 4], 0), [3, 4]);
+  // Trailing mean over 3: 10; 15; (10+20+0)/3 = 10; (20+0+40)/3 = 20.
+  assert.deepEqual(movingAverage([10, 20, 0, 40], 3), [10, 15, 10, 20]);
+  assert.deepEqual(movingAverage([5, 7], 1), [5, 7]);
+  // Rows: each series smoothed along itself; raw kept beside the smoothed value.
+  const metrics = [1, 2, 3].map((e) => epoch(e, 0.5 + 0.1 * e, 0.4 + 0.1 * e));
+  const rows = curveRows("p", metrics, { x: "time", smoothing: { kind: "ema", amount: 0.5 } });
+  const test = rows.filter((r) => r.series === "test");
+  // Test accuracy 50, 60, 70 %: EMA 50, 55, 62.5; at 10, 30, 60 s (epoch e takes 10 e s).
+  assert.deepEqual(test.map((r) => r.x), [10, 30, 60]);
+  assert.deepEqual(test.map((r) => Number(r.value.toFixed(9))), [50, 55, 62.5]);
+  assert.deepEqual(test.map((r) => Number(r.raw.toFixed(9))), [50, 60, 70]);
+  // Minutes: the x divided by 60.
+  const mins = curveRows("p", metrics, { x: "time", unitSeconds: 60 });
+  assert.deepEqual(mins.filter((r) => r.series === "test").map((r) => r.x), [10 / 60, 0.5, 1]);
+  // Unsmoothed, value is the number itself; liveRows is the epoch view of it.
+  assert.deepEqual(liveRows("p", metrics as any), curveRows("p", metrics));
+});
+
+Deno.test("board chart: three panels fill the width, the axis says what x is", () => {
+  const spec = liveChartSpec({ x: "time", unit: "min", width: 1200, smoothed: true }) as any;
+  assert.equal(spec.columns, 3);
+  // 3 panels with their axes and gaps in 1200 px.
+  assert.equal(spec.spec.width, Math.floor((1200 - 3 * 55 - 2 * 20 - 10) / 3));
+  assert.equal(spec.spec.layer.length, 2, "the raw curve faint behind the smoothed one");
+  assert.equal(spec.spec.layer[0].encoding.y.field, "raw");
+  assert.equal(spec.spec.layer[1].encoding.y.field, "value");
+  assert.equal(spec.spec.layer[1].encoding.x.title, "training time (min)");
+  const plain = liveChartSpec({ x: "step" }) as any;
+  assert.equal(plain.spec.layer.length, 1);
+  assert.equal(plain.spec.layer[0].encoding.x.title, "optimiser step");
 });

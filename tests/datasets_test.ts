@@ -717,6 +717,7 @@ Deno.test("datasetInfo gives shapes, classes, counts and normalisation constants
     std: [0.3081],
     trainCount: 60000,
     testCount: 10000,
+    classNames: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
   });
   assert.deepEqual(datasetInfo("fmnist").mean, [0.286]);
   assert.deepEqual(datasetInfo("fmnist").std, [0.353]);
@@ -732,6 +733,44 @@ Deno.test("datasetInfo gives shapes, classes, counts and normalisation constants
   assert.equal(datasetInfo("cifar10").mean[0], 0.4914, "returns copies");
   assert.equal(datasetInfo("cifar10").shape[0], 3, "returns copies");
   assert.throws(() => datasetInfo("imagenet" as "mnist"), /Unknown dataset 'imagenet'/);
+});
+
+Deno.test("datasetInfo names every class by label", () => {
+  for (const d of ["mnist", "fmnist", "cifar10", "cifar100"] as const) {
+    const info = datasetInfo(d);
+    assert.equal(info.classNames.length, info.classes, d);
+    assert.equal(new Set(info.classNames).size, info.classes, `${d}: names repeat`);
+  }
+  // Fashion-MNIST's labels 0..9 as its authors list them; CIFAR-10's batches.meta.txt.
+  assert.deepEqual(datasetInfo("fmnist").classNames, [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+  ]);
+  assert.deepEqual(datasetInfo("cifar10").classNames.slice(0, 3), [
+    "airplane",
+    "automobile",
+    "bird",
+  ]);
+  assert.equal(datasetInfo("cifar10").classNames[9], "truck");
+  // CIFAR-100's fine labels are numbered in alphabetical order of their names.
+  const fine = datasetInfo("cifar100").classNames;
+  assert.deepEqual([...fine].sort(), fine);
+  assert.deepEqual([fine[0], fine[1], fine[58], fine[99]], [
+    "apple",
+    "aquarium_fish",
+    "pickup_truck",
+    "worm",
+  ]);
+  fine[0] = "x";
+  assert.equal(datasetInfo("cifar100").classNames[0], "apple", "returns copies");
 });
 
 // ---------------------------------------------------------------- the real thing

@@ -6,12 +6,20 @@ import { join } from "node:path";
 import YAML from "yaml";
 import { expandGrid } from "../src/experiment/grid.ts";
 import { runPoint } from "../src/run/train.ts";
-import { evalIndices, type EvalResult, evalTarget, evaluate } from "../src/run/evaluate.ts";
+import {
+  classNames,
+  evalIndices,
+  type EvalResult,
+  evalTarget,
+  evaluate,
+  formatEvaluation,
+} from "../src/run/evaluate.ts";
 import { readSafetensors } from "../src/engine/safetensors.ts";
 import { weightsInfo } from "../src/engine/weights.ts";
 import { loadDataset } from "../src/data/datasets.ts";
 import { tinyExperiment, withTempDir, writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
+import { runTask } from "./_task.ts";
 
 /** The metrics.jsonl record of the epoch whose weights a run kept. */
 async function bestRecord(dir: string) {
@@ -102,18 +110,15 @@ Deno.test(
       assert.deepEqual({ ...loneVal, weights: "" }, { ...val, weights: "" });
 
       // `deno task eval --json` on the run folder prints JSON with the same numbers.
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("../tasks/eval.ts", import.meta.url).pathname, dir, "--json"],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, stderr);
-      const json = JSON.parse(new TextDecoder().decode(out.stdout));
+      const out = await runTask("eval", [dir, "--json"], { inside: true });
+      assert.equal(out.code, 0, out.stderr);
+      const json = JSON.parse(out.stdout);
       assert.equal(json.accuracy, test.accuracy);
       assert.equal(json.loss, test.loss);
       assert.deepEqual(json.confusion, test.confusion);
-      assert.match(stderr, /^adapter: .+/m);
+      assert.deepEqual(json.class_names, classNames("fmnist", 10));
+      assert.equal(test.class_names[0], "T-shirt/top");
+      assert.match(out.stderr, /^adapter: .+/m);
     });
   },
 );
@@ -155,14 +160,67 @@ Deno.test("deno task eval: a path that is no run folder or weights file is a usa
       [dir, /^deno task eval: .+run\.yaml:2:1: YAML syntax error/m],
     ];
     for (const [path, message] of cases) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("../tasks/eval.ts", import.meta.url).pathname, path],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 2, `${path}: ${stderr}`);
-      assert.match(stderr, message);
+      const out = await runTask("eval", [path], { inside: true });
+      assert.equal(out.code, 2, `${path}: ${out.stderr}`);
+      assert.match(out.stderr, message);
     }
   });
+});
+
+Deno.test("eval: the confusion matrix names the classes and gives each one's recall", () => {
+  // Fashion-MNIST, 3 samples per class: class k is right k % 3 times, else predicted k + 1.
+  const confusion = Array.from({ length: 10 }, (_, t) => {
+    const row = new Array(10).fill(0);
+    row[t] = t % 3;
+    row[(t + 1) % 10] += 3 - (t % 3);
+    return row;
+  });
+  const r: EvalResult = {
+    weights: "w.safetensors",
+    run: null,
+    dataset: "fmnist",
+    split: "test",
+    samples: 30,
+    accuracy: 9 / 30,
+    loss: 1,
+    spikes_per_sample: 10,
+    layers: [],
+    classes: 10,
+    class_names: classNames("fmnist", 10),
+    confusion,
+    adapter: "x",
+  };
+  const lines = formatEvaluation(r).split("\n");
+  const at = lines.findIndex((l) => l.startsWith("confusion matrix"));
+  assert.ok(at > 0);
+  const header = lines[at + 1], rows = lines.slice(at + 2);
+  assert.equal(rows.length, 10);
+  assert.match(header, /^\s+0\s+1\s+2\s+3\s+4\s+5\s+6\s+7\s+8\s+9\s+recall$/);
+  // Row labels: the label and the name; then the counts; recall = row[t] / 3.
+  const cells = (l: string) => l.trim().split(/\s+/);
+  assert.ok(rows[0].startsWith("0 T-shirt/top "), rows[0]);
+  assert.deepEqual(cells(rows[0]).slice(2), [
+    "0",
+    "3",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0",
+    "0.00%",
+  ]);
+  assert.ok(rows[9].startsWith("9 Ankle boot "), rows[9]);
+  assert.deepEqual(cells(rows[9]).slice(-1), ["0.00%"]);
+  assert.deepEqual(cells(rows[2]).slice(-1), ["66.67%"]);
+  assert.deepEqual(cells(rows[1]).slice(-1), ["33.33%"]);
+  // Every row is as wide as the header: the columns line up.
+  for (const row of rows) assert.equal(row.length, header.length, row);
+  // A network whose classes the dataset does not name: labels only.
+  assert.deepEqual(classNames("cifar100", 10), ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+  assert.equal(classNames("cifar100", 100)[99], "worm");
+  const plain = formatEvaluation({ ...r, class_names: classNames("cifar100", 10) });
+  assert.match(plain, /\n0 {4}\s+0\s+3\s/);
 });

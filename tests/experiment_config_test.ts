@@ -484,7 +484,7 @@ Deno.test("loadExperiment reports a file it cannot read", async () => {
     loadExperiment("/nonexistent/dir/none.yaml"),
     (e: unknown) =>
       e instanceof ExperimentError &&
-      e.message.startsWith("/nonexistent/dir/none.yaml: cannot read experiment file: ") &&
+      e.message === "/nonexistent/dir/none.yaml: expected an experiment file, got no such file" &&
       e.issues[0].line === null,
   );
   const dir = await Deno.makeTempDir();

@@ -18,7 +18,7 @@ import { eventWriter, formatDuration, gridEstimate, gridLine } from "../tasks/_p
 import { weightsOf, withTempDir, writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
 
-const EXP = new URL("../tasks/exp.ts", import.meta.url).pathname;
+import { runTask } from "./_task.ts";
 
 Deno.test("splitIndices without subsets divides the whole training split as before", () => {
   for (const [n, fraction, seed] of [[1000, 0.1, 0], [60000, 0.1, 3], [97, 0.25, 7], [50, 0, 1]]) {
@@ -287,14 +287,9 @@ Deno.test(
   },
 );
 
-async function exp(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", EXP, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+/** `deno task exp ARGS` as users run it, with deno.json's permissions. */
+function exp(args: string[]) {
+  return runTask("exp", args, { inside: true });
 }
 
 Deno.test(

@@ -7,6 +7,7 @@ import { compareIds, compareValues } from "../src/report/order.ts";
 import { escapeHtml, escapeLatex, escapeMarkdown, jsonForScript } from "../src/report/escape.ts";
 import { FIGURE_NAMES } from "../src/report/figures.ts";
 import { parseCsv, parseXml } from "./_parse.ts";
+import { runTask as denoTask } from "./_task.ts";
 import { epoch, FAIL_MSG, result, syntheticTree, withTempDir, writeRun } from "./_runs.ts";
 
 // ---------------------------------------------------------------------------
@@ -180,7 +181,12 @@ Deno.test("report: tables, groups over seeds, CSV, LaTeX and files", async () =>
       "report.html",
       "report.md",
       "report.tex",
-      ...FIGURE_NAMES.flatMap((n) => [`${n}.svg`, `${n}.vl.json`]),
+      ...FIGURE_NAMES.flatMap((n) => [
+        `${n}.svg`,
+        `${n}.vl.json`,
+        `${n}-column.svg`,
+        `${n}-column.vl.json`,
+      ]),
     ].sort();
     assert.deepEqual(written.map((p) => p.slice(out.length + 1)).sort(), expected);
     // No temporary files left behind.
@@ -188,11 +194,14 @@ Deno.test("report: tables, groups over seeds, CSV, LaTeX and files", async () =>
     for await (const e of Deno.readDir(out)) names.push(e.name);
     assert.deepEqual(names.sort(), expected);
     for (const n of FIGURE_NAMES) {
-      assert.equal(await Deno.readTextFile(join(out, `${n}.svg`)), report.figures[n].svg);
-      assert.deepEqual(
-        JSON.parse(await Deno.readTextFile(join(out, `${n}.vl.json`))),
-        JSON.parse(JSON.stringify(report.figures[n].spec)),
-      );
+      const both = [[n, report.figures[n]], [`${n}-column`, report.columnFigures[n]]] as const;
+      for (const [file, f] of both) {
+        assert.equal(await Deno.readTextFile(join(out, `${file}.svg`)), f.svg);
+        assert.deepEqual(
+          JSON.parse(await Deno.readTextFile(join(out, `${file}.vl.json`))),
+          JSON.parse(JSON.stringify(f.spec)),
+        );
+      }
     }
 
     // Running point: what metrics.jsonl holds (best by val acc, wall time summed).
@@ -517,8 +526,157 @@ Deno.test("report task: prints the report, writes to --out; usage errors exit 2"
       help.stdout.includes("deno task report runs/grid-example --out paper/figures"),
       help.stdout,
     );
+    // A folder that is not there is a usage error (exit 2), naming it.
     const missing = await runTask([join(root, "nope")]);
-    assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /does not exist/);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /got '.*nope', which does not exist/);
+    assert.match(missing.stderr, /Run 'deno task report --help' for usage/);
+    // So is a folder holding neither runs nor experiments, and a file.
+    await Deno.mkdir(join(root, "empty"));
+    const empty = await runTask([join(root, "empty")]);
+    assert.equal(empty.code, 2, empty.stderr);
+    assert.match(empty.stderr, /got '.*empty', which holds neither/);
+    const file = await runTask([join(expDir, "lr1e-3_seed0", "run.yaml")]);
+    assert.equal(file.code, 2, file.stderr);
+    assert.match(file.stderr, /got the file/);
+  });
+});
+
+Deno.test("report task: a runs folder (the board's argument) reports each experiment in it", async () => {
+  await withTempDir(async (root) => {
+    await syntheticTree(root); // root/grid
+    await writeRun(join(root, "other"), {
+      id: "default",
+      lr: 1e-3,
+      seed: 0,
+      state: "done",
+      results: result(0.5, 0.6),
+      metrics: [epoch(1, 0.6, 0.5)],
+    });
+    await Deno.mkdir(join(root, "not-an-experiment"));
+    const r = await runTask([root]);
+    assert.equal(r.code, 0, r.stderr);
+    // Each experiment's report, in its own folder.
+    for (const name of ["grid", "other"]) {
+      const md = await Deno.readTextFile(join(root, name, "report.md"));
+      assert.match(md, new RegExp(`^# Report: ${name}$`, "m"));
+      assert.match(r.stdout, new RegExp(`\\| ${name} \\|.*${join(root, name, "report.md")}`));
+    }
+    assert.match(r.stdout, /^# Reports: /m);
+    assert.match(r.stdout, /2 experiments/);
+    assert.match(r.stdout, /\| other \| 1 \| 1 done \| default \| 50\.00 \|/);
+    await assert.rejects(() => Deno.stat(join(root, "not-an-experiment", "report.md")));
+    await assert.rejects(() => Deno.stat(join(root, "report.md")));
+    // With --out: DIR/<experiment>.
+    const out = join(root, "o");
+    const o = await runTask([root, "--out", out]);
+    assert.equal(o.code, 0, o.stderr);
+    assert.ok((await Deno.stat(join(out, "other", "report.html"))).isFile);
+    assert.ok((await Deno.stat(join(out, "grid", "accuracy.svg"))).isFile);
+  });
+});
+
+Deno.test("report: a folder named run.yaml is one unreadable run, not a failed report", async () => {
+  await withTempDir(async (root) => {
+    const expDir = await syntheticTree(root);
+    await Deno.mkdir(join(expDir, "odd", "run.yaml"), { recursive: true });
+    // metrics.jsonl as a folder: the run stays readable, with a warning.
+    const m = await writeRun(expDir, {
+      id: "lr1e-3_seed9",
+      lr: 1e-3,
+      seed: 9,
+      state: "done",
+      results: result(0.9, 0.9),
+    });
+    await Deno.mkdir(join(m, "metrics.jsonl"));
+    const runs = await readRuns(expDir);
+    const odd = runs.find((r) => r.id === "odd")!;
+    assert.equal(odd.state, "invalid");
+    assert.match(odd.error!, /odd\/run\.yaml': expected a file, got a folder/);
+    assert.equal(odd.reason, odd.error);
+    const nine = runs.find((r) => r.id === "lr1e-3_seed9")!;
+    assert.equal(nine.state, "done");
+    assert.match(nine.warnings.join(), /metrics\.jsonl': expected a file, got a folder/);
+    const report = await buildReport(expDir);
+    assert.match(report.markdown, /- odd \(invalid\): Cannot read .*expected a file, got a folder/);
+    assert.match(report.markdown, /10 runs: 5 done, 1 running, 1 failed, 1 pending, 2 invalid\./);
+    // The task too: exit 0, the run reported as unreadable.
+    const r = await runTask([expDir, "--out", join(root, "o")]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\| odd \| invalid \|/);
+  });
+});
+
+Deno.test("deno task report (deno.json's permissions): a missing folder exits 2; runs/ reports each experiment", async () => {
+  await withTempDir(async (root) => {
+    await syntheticTree(join(root, "runs")); // runs/grid
+    await writeRun(join(root, "runs", "other"), {
+      id: "default",
+      lr: 1e-3,
+      seed: 0,
+      state: "done",
+      results: result(0.5, 0.6),
+      metrics: [epoch(1, 0.6, 0.5)],
+    });
+    const missing = await denoTask("report", ["runs/nope"], { cwd: root });
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /got 'runs\/nope', which does not exist/);
+    const all = await denoTask("report", ["runs/"], { cwd: root });
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /\| grid \| 8 \|/);
+    assert.match(all.stdout, /\| other \| 1 \| 1 done \|/);
+    for (const name of ["grid", "other"]) {
+      assert.ok((await Deno.stat(join(root, "runs", name, "report.html"))).isFile, name);
+      assert.ok((await Deno.stat(join(root, "runs", name, "tradeoff-column.svg"))).isFile, name);
+    }
+  });
+});
+
+Deno.test("runs say why they are in their state and since when", async () => {
+  await withTempDir(async (root) => {
+    const base = { lr: 1e-3, seed: 0, metrics: [epoch(1, 0.5, 0.4)] };
+    const started = "2026-01-02T03:04:05.000Z";
+    await writeRun(root, {
+      ...base,
+      id: "done",
+      state: "done",
+      results: { ...result(0.5, 0.5), stopped: "early_stopping", wall_seconds: 90 },
+      provenance: { started },
+    });
+    await writeRun(root, {
+      ...base,
+      id: "cut",
+      state: "stopped",
+      status: { reason: "max_epochs" },
+      results: result(0.5, 0.5),
+      provenance: { started },
+    });
+    await writeRun(root, { ...base, id: "fail", state: "failed", error: "Out of memory" });
+    await writeRun(root, { ...base, id: "live", state: "running", lock: "live" });
+    await writeRun(root, { ...base, id: "gone", state: "running", lock: "dead" });
+    await writeRun(root, { ...base, id: "remote", state: "running", lock: "remote" });
+    await Deno.mkdir(join(root, "queued"));
+    await Deno.writeTextFile(join(root, "queued", "slurm-7_1.log"), "");
+    const runs = Object.fromEntries((await readRuns(root)).map((r) => [r.id, r]));
+    assert.equal(runs.done.reason, "early stopping: validation accuracy stopped improving");
+    // Its end: started + 90 s of wall time.
+    assert.equal(runs.done.since, "2026-01-02T03:05:35.000Z");
+    assert.equal(runs.cut.state, "stopped");
+    assert.match(
+      runs.cut.reason!,
+      /^cut by --max-epochs; a later run without the cut continues it/,
+    );
+    assert.equal(runs.fail.reason, "Out of memory");
+    assert.match(
+      runs.live.reason!,
+      new RegExp(`^trained by pid ${Deno.pid} on ${Deno.hostname()}`),
+    );
+    assert.ok(Date.now() - Date.parse(runs.live.since!) < 60_000, runs.live.since!);
+    assert.equal(runs.gone.state, "stopped");
+    assert.match(runs.gone.reason!, /^its runner \(pid \d+ on .*\) has ended without finishing/);
+    assert.equal(runs.remote.state, "running");
+    assert.match(runs.remote.reason!, /^trained by pid \d+ on some-other-node/);
+    assert.equal(runs.queued.state, "pending");
+    assert.equal(runs.queued.reason, "no run.yaml yet: queued or starting");
   });
 });

@@ -15,16 +15,12 @@ import { runPoint } from "../src/run/train.ts";
 import { withTempDir, writeFakeFmnist } from "./_data.ts";
 import { GPU_TEST, testEngine } from "./_compare.ts";
 import { lockHolder } from "./_runs.ts";
+import { runTask } from "./_task.ts";
 
-const EXP = new URL("../tasks/exp.ts", import.meta.url).pathname;
-
+/** `deno task exp ARGS` as users run it, with deno.json's permissions. */
 async function exp(...args: string[]): Promise<{ code: number; err: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", EXP, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, err: new TextDecoder().decode(out.stderr) };
+  const r = await runTask("exp", args, { inside: true });
+  return { code: r.code, err: r.stderr };
 }
 
 function yamlOf(tmp: string, extra: Record<string, string | number>): string {
@@ -95,11 +91,8 @@ Deno.test(
         /default: Cannot continue the run in '.*default': its settings differ from this run's \(lr: 0\.001 -> 0\.003, seed: 0 -> 4\)\. .* rerun with --force to start this point over, or give another --output/,
       );
       assertEquals(await snapshot(dir), before);
-      const dry = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", EXP, file, "--dry-run"],
-        stdout: "piped",
-      }).output();
-      assert.match(new TextDecoder().decode(dry.stdout), /default\tsettings differ: refused/);
+      const dry = await runTask("exp", [file, "--dry-run"], { inside: true });
+      assert.match(dry.stdout, /default\tsettings differ: refused/);
 
       // Back to the old settings, without the cut: the run continues to its 2 epochs, done.
       await Deno.writeTextFile(file, yamlOf(tmp, {}));

@@ -29,7 +29,53 @@ export interface DatasetInfo {
   trainCount: number;
   /** Samples in the test split. */
   testCount: number;
+  /** Name of each class, by label (`classNames[3]` is label 3), as the dataset's authors give them. */
+  classNames: string[];
 }
+
+/**
+ * Class names by label, as the datasets' authors publish them: MNIST's digits;
+ * Fashion-MNIST's ten article names (the README of zalandoresearch/fashion-mnist);
+ * CIFAR-10's `batches.meta.txt` and CIFAR-100's `fine_label_names.txt` (the 100
+ * fine labels, in alphabetical order) from the binary archives.
+ */
+const CLASS_NAMES: Readonly<Record<DatasetName, readonly string[]>> = {
+  mnist: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+  fmnist: [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+  ],
+  cifar10: [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+  ],
+  cifar100: (
+    "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus " +
+    "butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch " +
+    "crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo " +
+    "keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse " +
+    "mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy " +
+    "porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper " +
+    "snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television " +
+    "tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm"
+  ).split(" "),
+};
 
 // Normalisation constants: the values the reference (T2FSNN, app/run.py) passes
 // to torchvision's Normalize, which are the usual published ones for MNIST
@@ -40,7 +86,7 @@ export interface DatasetInfo {
 // reference. (The exact per-pixel statistics differ: CIFAR-10 std is about
 // (0.2470, 0.2435, 0.2616); CIFAR-100 mean (0.5071, 0.4865, 0.4409), std
 // (0.2673, 0.2564, 0.2762).)
-const INFO: Readonly<Record<DatasetName, DatasetInfo>> = {
+const INFO: Readonly<Record<DatasetName, Omit<DatasetInfo, "classNames">>> = {
   mnist: {
     title: "MNIST",
     shape: [1, 28, 28],
@@ -99,6 +145,9 @@ export function checkDatasetName(name: string): DatasetName {
  * import { datasetInfo } from "./info.ts";
  * const i = datasetInfo("cifar10");
  * if (i.shape[0] !== 3 || i.mean.length !== 3 || i.trainCount !== 50000) throw new Error();
+ * if (i.classNames[3] !== "cat" || datasetInfo("fmnist").classNames[9] !== "Ankle boot") {
+ *   throw new Error();
+ * }
  * ```
  */
 export function datasetInfo(name: DatasetName): DatasetInfo {
@@ -108,6 +157,7 @@ export function datasetInfo(name: DatasetName): DatasetInfo {
     shape: [...i.shape] as [number, number, number],
     mean: [...i.mean],
     std: [...i.std],
+    classNames: [...CLASS_NAMES[name]],
   };
 }
 

@@ -113,8 +113,8 @@ export async function buildNetwork(
   opts: ResolvedModelOptions,
 ): Promise<Network> {
   const buffers: GPUBuffer[] = [];
-  const buf = (bytes: number, label: string, uniform = false) => {
-    const b = e.buffer(bytes, label, undefined, uniform);
+  const buf = (bytes: number, label: string, uniform = false, hint?: string) => {
+    const b = e.buffer(bytes, label, hint, uniform);
     buffers.push(b);
     return b;
   };
@@ -126,6 +126,9 @@ export async function buildNetwork(
     groups: {} as LayerRun["groups"],
   }));
   const total = layout.count;
+  // The parameters do not depend on the batch: what is too large there is the network.
+  const tooMany = `the network has ${total.toLocaleString("en")} parameters ` +
+    `(${(total * 4 / 2 ** 20).toFixed(0)} MiB of float32 per copy); use fewer or smaller layers`;
   const B = opts.maxBatch;
   const inShape = opts.inputShape;
   const inSize = sizeOf(inShape);
@@ -138,11 +141,11 @@ export async function buildNetwork(
       .map((p) => p.index),
     // On a CPU driver layers read their weights through 64 KiB uniform windows; the last one
     // may reach past the last layer, so the buffer holds one window more.
-    params: buf(total * 4 + (e.cpu ? UNIFORM_WINDOW_BYTES : 0), "params", e.cpu),
-    grads: buf(total * 4, "grads"),
-    adamM: buf(total * 4, "adam m"),
-    adamV: buf(total * 4, "adam v"),
-    signs: buf(total * 4, "signs"),
+    params: buf(total * 4 + (e.cpu ? UNIFORM_WINDOW_BYTES : 0), "params", e.cpu, tooMany),
+    grads: buf(total * 4, "grads", false, tooMany),
+    adamM: buf(total * 4, "adam m", false, tooMany),
+    adamV: buf(total * 4, "adam v", false, tooMany),
+    signs: buf(total * 4, "signs", false, tooMany),
     inputX: buf(B * inSize * 4, "input x"),
     inputT: buf(B * inSize * 4, "input t"),
     acts: plan.map((p) => buf(B * sizeOf(p.outShape) * 4, `layer ${p.index} out`)),

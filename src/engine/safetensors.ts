@@ -457,6 +457,9 @@ export async function readSafetensors(path: string): Promise<DecodedSafetensors>
       const header = new Uint8Array(n);
       await readFull(file, header);
       const described = describedDataBytes(header);
+      // A header that does not parse is reported before the data is read (a damaged
+      // multi-GB file is not read whole to say that its first bytes are wrong).
+      if (described === null) decodeSafetensors(concatBytes(head, header), path);
       if (described !== null && described !== size - 8 - n) {
         fail(
           `the header describes ${described} bytes of tensor data, but the file holds ${
@@ -504,6 +507,13 @@ async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<void> {
 }
 
 /** The data bytes a header describes (the largest end offset), or null if it cannot tell. */
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
 function describedDataBytes(header: Uint8Array): number | null {
   try {
     const h = JSON.parse(new TextDecoder().decode(header)) as Record<string, unknown>;

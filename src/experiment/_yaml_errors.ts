@@ -249,3 +249,67 @@ export function suggestKey(key: string, candidates: readonly string[]): string |
   );
   return prefixed.length === 1 ? prefixed[0] : null;
 }
+
+/** Most alias expansions a document may make (npm `yaml`'s default). */
+const MAX_ALIASES = 100;
+
+/**
+ * A YAML document's value, or what is wrong with its aliases: too many
+ * expansions (a "billion laughs" document), or an alias before its anchor.
+ * `at` is the offset of the first alias in the text, for the error's line.
+ *
+ * @example
+ * ```ts
+ * import { parseDocument } from "../deps/yaml.ts";
+ * import { yamlValue } from "./_yaml_errors.ts";
+ * const bad = yamlValue(parseDocument("*a"));
+ * if (!("problem" in bad) || !bad.problem.includes("'*a'")) throw new Error(JSON.stringify(bad));
+ * const ok = yamlValue(parseDocument("[1, 2]"));
+ * if (!("value" in ok)) throw new Error();
+ * ```
+ */
+export function yamlValue(
+  doc: Document,
+): { value: unknown } | { problem: string; at: number | null } {
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIASES }) };
+  } catch (e) {
+    let first: Node | null = null;
+    let name = "";
+    const visit = (n: unknown): void => {
+      if (first !== null || n === null || typeof n !== "object") return;
+      if (isAlias(n)) {
+        first = n;
+        name = n.source;
+        return;
+      }
+      if (isMap(n) || isSeq(n)) {
+        for (const item of n.items as unknown[]) {
+          const pair = item as { key?: unknown; value?: unknown };
+          if (isMap(n)) {
+            visit(pair.key);
+            visit(pair.value);
+          } else visit(item);
+        }
+      }
+    };
+    visit(doc.contents);
+    const at = (first as Node | null)?.range?.[0] ?? null;
+    const msg = (e as Error).message;
+    if (/alias count/i.test(msg)) {
+      return {
+        problem: `expected YAML whose aliases expand to at most ${MAX_ALIASES} copies, got ` +
+          `more (aliases of aliases multiply: write the values out)`,
+        at,
+      };
+    }
+    if (/unresolved alias/i.test(msg)) {
+      return {
+        problem: `expected a value, got the YAML alias '*${name}' with no anchor '&${name}' ` +
+          `before it (quote a string that starts with '*')`,
+        at,
+      };
+    }
+    return { problem: `cannot read the YAML: ${msg}`, at };
+  }
+}

@@ -20,6 +20,8 @@
  * @module
  */
 
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { LineCounter, parseDocument } from "../deps/yaml.ts";
 import { z } from "../deps/zod.ts";
 import { parseArch } from "../engine/spec.ts";
@@ -33,6 +35,7 @@ import {
   pathString,
   suggestKey,
   valueAt,
+  yamlValue,
 } from "./_yaml_errors.ts";
 
 import { checkSearchSection, type SearchSpec } from "./search_spec.ts";
@@ -451,7 +454,14 @@ export function parseExperiment(text: string, source: string): ParsedExperiment 
       return { source, line, col, path: "", message: `YAML syntax error: ${err.message}` };
     }));
   }
-  const data: unknown = doc.toJS() ?? {};
+  const read = yamlValue(doc);
+  if ("problem" in read) {
+    const pos = read.at === null ? null : lineCounter.linePos(read.at);
+    throw new ExperimentError([
+      { source, line: pos?.line ?? null, col: pos?.col ?? null, path: "", message: read.problem },
+    ]);
+  }
+  const data: unknown = read.value ?? {};
   const isRun = isRecord(data) && data.kind === "run";
   const issues: ExperimentIssue[] = [];
   const add = (path: KeyPath, message: string, atKey = false, at: KeyPath = path) => {
@@ -571,15 +581,79 @@ export async function loadExperiment(path: string): Promise<ParsedExperiment> {
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
+    const missing = e instanceof Deno.errors.NotFound;
+    const hint = missing ? await nearbyExperiment(path) : null;
     throw new ExperimentError([{
       source: path,
       line: null,
       col: null,
       path: "",
-      message: `cannot read experiment file: ${(e as Error).message}`,
+      message: missing
+        ? `expected an experiment file, got no such file${hint ? ` (did you mean ${hint}?)` : ""}`
+        : `cannot read experiment file: ${(e as Error).message}`,
     }]);
   }
   return parseExperiment(text, path);
+}
+
+/**
+ * What is valid but probably not meant in resolved settings, one line each:
+ * an architecture without a spiking layer (only pooling before the readout,
+ * `P2-P2`) trains just the readout on the encoded input, with no spikes to
+ * count.
+ *
+ * @example
+ * ```ts
+ * import { experimentWarnings, parseExperiment } from "./config.ts";
+ * const { base } = parseExperiment("dataset: fmnist\narch: P2-P2\n", "x.yaml");
+ * if (experimentWarnings(base).length !== 1) throw new Error();
+ * if (experimentWarnings({ ...base, arch: "P2-8C3" }).length !== 0) throw new Error();
+ * ```
+ */
+export function experimentWarnings(s: Pick<Experiment, "arch">): string[] {
+  const out: string[] = [];
+  let layers: { kind: string }[];
+  try {
+    layers = parseArch(s.arch);
+  } catch {
+    return out; // reported as an error elsewhere
+  }
+  if (!layers.some((l) => l.kind === "conv" || l.kind === "linear")) {
+    out.push(
+      `arch '${s.arch}' has no spiking layer (no C or F token): only the readout learns, on ` +
+        `the encoded input, and there are no spikes to count (spikes/sample 0)`,
+    );
+  }
+  return out;
+}
+
+/** The shipped experiments' folder. */
+const SHIPPED = fileURLToPath(new URL("../../experiments/", import.meta.url));
+
+/**
+ * A YAML file named like a missing one: in its folder (`tny.yaml` ->
+ * `'tiny.yaml'`), or the shipped experiment of that name when the path
+ * is relative to another folder than the checkout's.
+ */
+async function nearbyExperiment(path: string): Promise<string | null> {
+  const dir = dirname(path);
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && /\.ya?ml$/.test(e.name)) names.push(e.name);
+    }
+  } catch {
+    // no such folder: nothing near
+  }
+  const guess = suggestKey(basename(path), names);
+  if (guess !== null) return `'${join(dir, guess)}'`;
+  const shipped = join(SHIPPED, basename(path));
+  try {
+    if ((await Deno.stat(shipped)).isFile) return `'${shipped}', shipped with firstspike`;
+  } catch {
+    // not a shipped one either
+  }
+  return null;
 }
 
 /**

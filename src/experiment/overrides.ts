@@ -44,8 +44,8 @@ import {
   SETTING_KEYS,
   settingIssues,
 } from "./config.ts";
-import { expandGrid, type GridPoint } from "./grid.ts";
-import { describeValue, formatIssue, suggestKey } from "./_yaml_errors.ts";
+import { expandGrid, type GridPoint, MAX_GRID_POINTS } from "./grid.ts";
+import { describeValue, formatIssue, suggestKey, yamlValue } from "./_yaml_errors.ts";
 
 /** One `key=value` (or `key=v1,v2`) argument, parsed. */
 export interface Override {
@@ -148,7 +148,9 @@ export function parseOverrides(args: readonly string[]): Override[] {
   const out: Override[] = [];
   const seen = new Map<string, string>();
   for (const arg of args) {
-    const source = `argument '${arg}'`;
+    const source = `argument '${
+      arg.length > 80 ? `${arg.slice(0, 60)}...' (${arg.length} characters)` : `${arg}'`
+    }`;
     const add = (path: string, message: string) =>
       issues.push({ source, line: null, col: null, path, message });
     const eq = arg.indexOf("=");
@@ -183,7 +185,17 @@ export function parseOverrides(args: readonly string[]): Override[] {
       add(k, "expected a value after '=', got nothing");
       continue;
     }
+    if (pieces.length > MAX_GRID_POINTS) {
+      add(
+        k,
+        `expected at most ${MAX_GRID_POINTS.toLocaleString("en")} values in a sweep, got ${
+          pieces.length.toLocaleString("en")
+        }`,
+      );
+      continue;
+    }
     const values: unknown[] = [];
+    const seenValues = new Map<string, number>();
     let ok = true;
     pieces.forEach((piece, i) => {
       const at = pieces.length > 1 ? `${k}[${i}]` : k;
@@ -199,16 +211,23 @@ export function parseOverrides(args: readonly string[]): Override[] {
         ok = false;
         return;
       }
-      const value = doc.toJS();
+      const read = yamlValue(doc);
+      if ("problem" in read) {
+        add(at, read.problem);
+        ok = false;
+        return;
+      }
+      const value = read.value;
       for (const issue of settingIssues(k, value)) {
         add(pieces.length > 1 ? issue.path.replace(k, at) : issue.path, issue.message);
         ok = false;
       }
-      const first = values.findIndex((v) => JSON.stringify(v) === JSON.stringify(value));
-      if (first >= 0) {
+      const text = JSON.stringify(value);
+      const first = seenValues.get(text);
+      if (first !== undefined) {
         add(at, `expected no duplicates, got ${describeValue(value)} again (first at [${first}])`);
         ok = false;
-      }
+      } else seenValues.set(text, values.length);
       values.push(value);
     });
     if (ok && values.length > 1 && PLACE_KEYS.includes(k)) {

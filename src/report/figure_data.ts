@@ -10,7 +10,7 @@
  */
 
 import type { EpochMetrics, LayerEpoch, RunRecord } from "./load.ts";
-import { type ConfigGroup, meanStd, naturalOrder, valueText } from "./table.ts";
+import { type ConfigGroup, meanStd, naturalOrder, settingText } from "./table.ts";
 
 /** How a configuration appears in figures. */
 export interface ConfigKey {
@@ -122,7 +122,7 @@ export function legendPlan(groups: ConfigGroup[]): LegendPlan {
   const varyingKeys = ordered.length > 0 ? Object.keys(ordered[0].varying) : [];
   const split = ordered.length > MAX_COLORS && varyingKeys.length >= 2;
   const text = (g: ConfigGroup, ks: string[]) =>
-    ks.map((k) => `${k}=${valueText(g.varying[k])}`).join(", ");
+    ks.map((k) => `${k}=${settingText(k, g.varying[k])}`).join(", ");
   for (const g of ordered) {
     keys.set(g.label, {
       config: g.label,
@@ -238,9 +238,9 @@ export function lrRows(plan: LegendPlan, runs: RunRecord[]): BandRow[] {
   return bandRows(plan, runs, "learning rate", (m) => m.lr);
 }
 
-/** A spiking layer as figures name it: `L<index> <token>`. */
+/** A spiking layer as figures name it: `layer <index>: <token>` (the index in the network's plan). */
 export function layerName(l: { index: number; token: string }): string {
-  return `L${l.index} ${l.token}`;
+  return `layer ${l.index}: ${l.token}`;
 }
 
 /** The spiking layers seen in runs' metrics, by index. */
@@ -471,4 +471,139 @@ export function spikeTimeRows(
     }
   }
   return rows;
+}
+
+/** Where a line sits among the lines it coincides with (see {@link coincidentLines}). */
+export interface LinePlace {
+  /** Its place in its class of coinciding lines, 0-based, in plan order. */
+  index: number;
+  /** How many lines the class holds (1: the line is alone). */
+  count: number;
+}
+
+/**
+ * Lines that would hide one another. Rows are grouped into lines (one per
+ * configuration) within each panel (`series` and `rest`); two lines of a panel
+ * coincide when at every epoch both have, their values (after `transform`, e.g.
+ * a logarithm for a log scale) differ by at most `tolerance` of the panel's value
+ * range. Coincidence joins classes (a ~ b and b ~ c put a, b and c together). Returns
+ * each line's place by `panel key + configuration` (see {@link lineKey}).
+ *
+ * @example
+ * ```ts
+ * import { coincidentLines, lineKey } from "./figure_data.ts";
+ * const row = (config: string, epoch: number, mean: number) =>
+ *   ({ config, color: config, rest: "", series: "lr", epoch, mean, sd: null, lo: mean, hi: mean, n: 1 });
+ * const rows = [row("a", 1, 1), row("a", 2, 2), row("b", 1, 1), row("b", 2, 2), row("c", 1, 5), row("c", 2, 1)];
+ * const places = coincidentLines(rows, ["a", "b", "c"]);
+ * const b = places.get(lineKey(rows[2]))!, c = places.get(lineKey(rows[4]))!;
+ * if (b.index !== 1 || b.count !== 2 || c.count !== 1) throw new Error(JSON.stringify([b, c]));
+ * ```
+ */
+export function coincidentLines(
+  rows: BandRow[],
+  configOrder: string[],
+  transform: (v: number) => number = (v) => v,
+  tolerance = 0.004,
+): Map<string, LinePlace> {
+  const panels = new Map<string, Map<string, Map<number, number>>>();
+  for (const r of rows) {
+    const panel = `${r.series}\u0000${r.rest}`;
+    const lines = panels.get(panel) ?? new Map<string, Map<number, number>>();
+    const line = lines.get(r.config) ?? new Map<number, number>();
+    line.set(r.epoch, transform(r.mean));
+    lines.set(r.config, line);
+    panels.set(panel, lines);
+  }
+  const out = new Map<string, LinePlace>();
+  const rank = (c: string) => {
+    const i = configOrder.indexOf(c);
+    return i < 0 ? configOrder.length : i;
+  };
+  for (const [panel, lines] of panels) {
+    const values = [...lines.values()].flatMap((l) => [...l.values()]).filter(Number.isFinite);
+    const span = values.length > 0 ? Math.max(...values) - Math.min(...values) : 0;
+    const tol = span > 0 ? tolerance * span : 1e-12 * Math.max(1, ...values.map(Math.abs));
+    const configs = [...lines.keys()].sort((a, b) => rank(a) - rank(b));
+    const parent = configs.map((_, i) => i);
+    const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
+    for (let i = 0; i < configs.length; i++) {
+      for (let j = i + 1; j < configs.length; j++) {
+        const a = lines.get(configs[i])!, b = lines.get(configs[j])!;
+        const shared = [...a.keys()].filter((e) => b.has(e));
+        if (shared.length === 0) continue;
+        if (shared.every((e) => Math.abs(a.get(e)! - b.get(e)!) <= tol)) {
+          parent[find(j)] = find(i);
+        }
+      }
+    }
+    const classes = new Map<number, string[]>();
+    configs.forEach((c, i) => {
+      const root = find(i);
+      classes.set(root, [...(classes.get(root) ?? []), c]);
+    });
+    for (const members of classes.values()) {
+      members.forEach((c, index) => {
+        out.set(`${panel}\u0000${c}`, { index, count: members.length });
+      });
+    }
+  }
+  return out;
+}
+
+/** The key of a row's line in {@link coincidentLines}' map. */
+export function lineKey(r: { series: string; rest: string; config: string }): string {
+  return `${r.series}\u0000${r.rest}\u0000${r.config}`;
+}
+
+/**
+ * The dash pattern that lets `count` coinciding lines all show: each draws one
+ * dash of length `dash` in turn (`index` 0 first), so the shared line reads as
+ * alternating colours. A line alone is solid (`[]`).
+ *
+ * @example
+ * ```ts
+ * import { sharedDash } from "./figure_data.ts";
+ * const p = [0, 1, 2].map((i) => sharedDash({ index: i, count: 3 }, 4).join());
+ * if (p.join(" | ") !== "4,8 | 0,4,4,4 | 0,8,4,0") throw new Error(p.join(" | "));
+ * ```
+ */
+export function sharedDash(place: LinePlace, dash: number): number[] {
+  if (place.count <= 1) return [];
+  if (place.index === 0) return [dash, (place.count - 1) * dash];
+  return [0, place.index * dash, dash, (place.count - 1 - place.index) * dash];
+}
+
+/**
+ * How much the ± sd bands of a figure overlap: over every panel and epoch, the
+ * share of pairs of configurations with a band (an sd) whose bands intersect.
+ * 0 without pairs.
+ *
+ * @example
+ * ```ts
+ * import { bandOverlap } from "./figure_data.ts";
+ * const row = (config: string, lo: number, hi: number) =>
+ *   ({ config, color: config, rest: "", series: "s", epoch: 1, mean: (lo + hi) / 2, sd: 1, lo, hi, n: 2 });
+ * // a-b and a-c intersect, b-c do not: 2 of 3 pairs.
+ * const f = bandOverlap([row("a", 0, 10), row("b", 1, 2), row("c", 5, 6)]);
+ * if (Math.abs(f - 2 / 3) > 1e-12) throw new Error(String(f));
+ * ```
+ */
+export function bandOverlap(rows: BandRow[]): number {
+  const cells = new Map<string, BandRow[]>();
+  for (const r of rows) {
+    if (r.sd === null) continue;
+    const key = `${r.series}\u0000${r.rest}\u0000${r.epoch}`;
+    cells.set(key, [...(cells.get(key) ?? []), r]);
+  }
+  let pairs = 0, overlapping = 0;
+  for (const cell of cells.values()) {
+    for (let i = 0; i < cell.length; i++) {
+      for (let j = i + 1; j < cell.length; j++) {
+        pairs++;
+        if (Math.max(cell[i].lo, cell[j].lo) < Math.min(cell[i].hi, cell[j].hi)) overlapping++;
+      }
+    }
+  }
+  return pairs === 0 ? 0 : overlapping / pairs;
 }

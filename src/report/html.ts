@@ -12,7 +12,7 @@
 import { escapeHtml, jsonForScript } from "./escape.ts";
 import { FIGURE_CAPTIONS, FIGURE_NAMES, type FigureName, type VlSpec } from "./figures.ts";
 import type { RunRecord } from "./load.ts";
-import { type ConfigGroup, duration, pct, type RunSummary, valueText } from "./table.ts";
+import { type ConfigGroup, duration, pct, type RunSummary, settingText } from "./table.ts";
 import { toVega, vegaBrowserBundle } from "./vega.ts";
 
 /** What the page is built from (a subset of the report). */
@@ -23,7 +23,7 @@ export interface HtmlInput {
   groups: ConfigGroup[];
   best: RunSummary | null;
   markdown: string;
-  figures: Record<FigureName, { spec: VlSpec; svg: string }>;
+  figures: Record<FigureName, { spec: VlSpec; svg: string; caption?: string }>;
   /** A search's section (placed after the summary) and the Vega specs of its figures. */
   search?: { section: string; specs: Record<string, unknown> } | null;
 }
@@ -101,8 +101,8 @@ export function runsHtml(summaries: RunSummary[], keys: string[]): string {
       ...keys.map((k) => {
         const v = s.grid[k];
         return typeof v === "number"
-          ? cell(valueText(v), v)
-          : cell(k in s.grid ? valueText(v) : "");
+          ? cell(settingText(k, v), v)
+          : cell(k in s.grid ? settingText(k, v) : "");
       }),
       cell(s.error ?? "", undefined, "error"),
     ]),
@@ -168,7 +168,16 @@ const SCRIPT = `
         renderer: "svg", container: el.querySelector(".live"), hover: true,
       });
       views[name] = view;
-      view.runAsync().then(function () { el.classList.add("interactive"); })
+      view.runAsync().then(function () {
+        // Drawn in CSS pixels, the figures are laid out in points: show them at the
+        // size of the SVG files (4/3 px per point), as the static images are.
+        var svg = el.querySelector(".live svg");
+        if (svg && svg.width && svg.width.baseVal) {
+          svg.style.width = (svg.width.baseVal.value * 4 / 3) + "px";
+          svg.style.height = "auto";
+        }
+        el.classList.add("interactive");
+      })
         .catch(function (e) { console.error(name, e); });
     } catch (e) {
       console.error(name, e);
@@ -238,8 +247,9 @@ export async function reportHtml(r: HtmlInput): Promise<string> {
       escapeHtml(FIGURE_CAPTIONS[name])
     }" src="${svgDataUri(r.figures[name].svg)}"><div class="live"></div></div>
 <figcaption>${
-      escapeHtml(FIGURE_CAPTIONS[name])
-    } (<code>${name}.svg</code>, spec <code>${name}.vl.json</code>)</figcaption>
+      escapeHtml(r.figures[name].caption ?? FIGURE_CAPTIONS[name])
+    } (<code>${name}.svg</code>, for a column <code>${name}-column.svg</code>; specs ` +
+      `<code>.vl.json</code> beside them)</figcaption>
 </figure>`;
   }).join("\n");
   const failed = r.runs.filter((x) => x.state === "failed" || x.state === "invalid");

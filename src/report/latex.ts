@@ -9,7 +9,7 @@
  */
 
 import { escapeLatex } from "./escape.ts";
-import { type ConfigGroup, naturalOrder, valueText } from "./table.ts";
+import { type ConfigGroup, naturalOrder, settingText } from "./table.ts";
 
 /** `mean ± sd` with `digits` decimals (`–` without a mean, the mean alone without an sd). */
 export function pmText(mean: number | null, sd: number | null, digits: number): string {
@@ -56,7 +56,7 @@ export function latexTable(groups: ConfigGroup[], experiment: string): string {
   ];
   const rows = ordered.map((g) => {
     const settings = keys.length > 0
-      ? keys.map((k) => escapeLatex(valueText(g.varying[k])))
+      ? keys.map((k) => escapeLatex(settingText(k, g.varying[k])))
       : [escapeLatex(g.label)];
     const pct = (v: number | null) => (v === null ? null : v * 100);
     let test = pmText(pct(g.testMean), pct(g.testStd), 2);

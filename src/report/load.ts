@@ -8,7 +8,7 @@
 import { RUN_SECTIONS } from "../experiment/config.ts";
 import { join } from "node:path";
 import { parse as parseYaml } from "../deps/yaml.ts";
-import { lockHeld } from "../run/run_lock.ts";
+import { lockHeld, type LockOwner } from "../run/run_lock.ts";
 import { compareIds } from "./order.ts";
 
 /** Per-layer statistics of one epoch. */
@@ -52,9 +52,9 @@ export interface RunResults {
  * `run.yaml` calls `running` is `running` while a live runner holds its `lock`
  * and `stopped` when none does (killed, out of time, interrupted: it resumes
  * from its checkpoint when run again); `pruned` is a search's trial its
- * scheduler stopped at a rung (a promotion continues it); `pending` is a folder
- * without `run.yaml` yet (e.g. only a Slurm log); `invalid` is an unreadable
- * `run.yaml`.
+ * scheduler stopped at a rung (a promotion continues it; `running` while a
+ * promoted trial trains); `pending` is a folder without `run.yaml` yet (e.g.
+ * only a Slurm log); `invalid` is an unreadable `run.yaml`.
  */
 export type RunState =
   | "done"
@@ -77,8 +77,10 @@ export const RUN_STATES: readonly RunState[] = [
 ];
 
 /**
- * Reads a file's text, or null when it does not exist. The report reads with
- * Deno's own; the board passes one that refuses anything outside its runs folder.
+ * Reads a file's text, or null when it does not exist; throws, saying why, when
+ * something is there that cannot be read (a folder, no permission). The report
+ * reads with Deno's own; the board passes one that treats anything outside its
+ * runs folder as absent.
  */
 export type TextReader = (path: string) => Promise<string | null>;
 
@@ -90,6 +92,16 @@ export interface RunRecord {
   state: RunState;
   /** `status.error`, or why the folder could not be read. */
   error: string | null;
+  /**
+   * Why the run is in its state, in one line: a failed run's error, what stopped
+   * a stopped run, who trains a running one, what a pending folder holds.
+   */
+  reason: string | null;
+  /**
+   * When the state began (ISO 8601), where the folder says: a running run's lock
+   * (or its start), a finished or cut run's end (its start plus its wall time).
+   */
+  since: string | null;
   /** Every top-level key of `run.yaml` except the sections (kind, status, grid_point, ...). */
   settings: Record<string, unknown>;
   gridPoint: Record<string, unknown>;
@@ -99,7 +111,7 @@ export interface RunRecord {
   metrics: EpochMetrics[];
   /**
    * For a search's trial (`status.search`): the rung (1-based) it was pruned at, or
-   * last trained to, of how many; null otherwise.
+   * its last job trained to, of how many; null (or absent) otherwise.
    */
   rung?: { rung: number; rungs: number } | null;
   /** Problems met while reading (bad metrics lines, ...). */
@@ -119,14 +131,26 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Reads a file's text, or null when it does not exist. */
+/**
+ * Reads a file's text, or null when it does not exist; a folder or an unreadable
+ * file is an error naming the path.
+ */
 export async function readOptional(path: string): Promise<string | null> {
   try {
     return await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
+    throw unreadable(path, e);
   }
+}
+
+/** The error for a path that exists but cannot be read as a file. */
+export function unreadable(path: string, e: unknown): Error {
+  if (e instanceof Deno.errors.IsADirectory) {
+    return new Error(`Cannot read '${path}': expected a file, got a folder`);
+  }
+  const why = e instanceof Error ? e.message : String(e);
+  return new Error(`Cannot read '${path}': ${why}`);
 }
 
 function numOrNull(v: unknown): number | null {
@@ -194,18 +218,88 @@ function parseResults(v: unknown): RunResults | null {
   };
 }
 
+/** What a run folder's `lock` says: whether its runner still runs, and who it is. */
+export interface LockState {
+  /** A runner holds the folder (or the lock is being written). */
+  live: boolean;
+  /** The lock's contents, when it could be read. */
+  owner: Partial<LockOwner> | null;
+}
+
 /**
- * Whether a runner holds a run folder's `lock` (see `lockHeld` in
- * `run/run_lock.ts`: the kernel's flock for this host's runners; another
- * host's lock is trusted). No lock: false. `_read` is kept for callers that
- * pass their cached reader; the lock is probed on disk.
+ * Reads a run folder's `lock`: whether a runner holds it (see `lockHeld` in
+ * `run/run_lock.ts`: the kernel's flock for this host's runners; another host's
+ * lock is trusted) and who it names (host, pid, Slurm task, since when), read with
+ * `read`. No lock: not live, no owner.
  */
-export async function lockIsLive(dir: string, _read: TextReader = readOptional): Promise<boolean> {
+export async function readLock(dir: string, read: TextReader = readOptional): Promise<LockState> {
+  let owner: Partial<LockOwner> | null = null;
   try {
-    return await lockHeld(dir);
+    const text = await read(join(dir, "lock"));
+    const v = text === null ? null : JSON.parse(text);
+    if (isObject(v)) owner = v as Partial<LockOwner>;
   } catch {
-    return true; // cannot look: someone may be at work
+    // Being written, or unreadable: who holds it is unknown.
   }
+  let live: boolean;
+  try {
+    live = await lockHeld(dir);
+  } catch {
+    live = true; // cannot look: someone may be at work
+  }
+  return { live, owner };
+}
+
+/**
+ * Whether the runner named by a run folder's `lock` still runs (see {@link readLock}).
+ * No lock: false.
+ */
+export async function lockIsLive(dir: string, read: TextReader = readOptional): Promise<boolean> {
+  return (await readLock(dir, read)).live;
+}
+
+/** Who holds a lock, as text: `pid 12 on node3 (Slurm 7_0)`. */
+function ownerText(o: Partial<LockOwner> | null): string {
+  if (!o) return "a runner";
+  const slurm = typeof o.slurm === "string" && o.slurm !== "" ? ` (Slurm ${o.slurm})` : "";
+  return `pid ${o.pid ?? "?"} on ${o.host ?? "?"}${slurm}`;
+}
+
+/** Why a run without a live runner is stopped. */
+function stoppedReason(lock: LockState): string {
+  return lock.owner
+    ? `its runner (${ownerText(lock.owner)}) has ended without finishing (killed, out of ` +
+      `time or interrupted); running the experiment again resumes it from its checkpoint`
+    : "no runner holds it (killed, out of time or interrupted); running the experiment " +
+      "again resumes it from its checkpoint";
+}
+
+/** The state of a run that says it runs: who runs it, or why it is stopped. */
+function liveOrStopped(rec: RunRecord, lock: LockState, started: string | null): void {
+  if (lock.live) {
+    rec.state = "running";
+    rec.reason = `trained by ${ownerText(lock.owner)}`;
+    rec.since = typeof lock.owner?.since === "string" ? lock.owner.since : started;
+  } else {
+    rec.state = "stopped";
+    rec.reason = stoppedReason(lock);
+    rec.since = null;
+  }
+}
+
+/** What a `results.stopped` or `status.reason` says, as text. */
+const STOP_TEXT: Record<string, string> = {
+  epochs: "trained every epoch",
+  early_stopping: "early stopping: validation accuracy stopped improving",
+  max_steps: "reached max_steps; a later run with a higher or no max_steps continues it",
+  max_epochs: "cut by --max-epochs; a later run without the cut continues it",
+};
+
+/** An ISO time `seconds` after `start`, or null. */
+function after(start: string | null, seconds: number | null): string | null {
+  if (start === null || seconds === null) return null;
+  const t = Date.parse(start);
+  return Number.isFinite(t) ? new Date(t + seconds * 1000).toISOString() : null;
 }
 
 /** Reads one run folder; `read` reads its files (default: {@link readOptional}). */
@@ -219,26 +313,44 @@ export async function readRun(
     dir,
     state: "pending",
     error: null,
+    reason: null,
+    since: null,
     settings: {},
     gridPoint: {},
     results: null,
     provenance: null,
     slurm: null,
     metrics: [],
-    rung: null,
     warnings: [],
   };
-  const metricsText = await read(join(dir, "metrics.jsonl"));
+  const invalid = (error: string): RunRecord => {
+    rec.state = "invalid";
+    rec.error = rec.reason = error;
+    return rec;
+  };
+  let metricsText: string | null = null;
+  try {
+    metricsText = await read(join(dir, "metrics.jsonl"));
+  } catch (e) {
+    rec.warnings.push(`${id}: ${e instanceof Error ? e.message : e}; no metrics shown`);
+  }
   if (metricsText !== null) {
     const m = parseMetrics(metricsText, `${id}/metrics.jsonl`);
     rec.metrics = m.metrics;
     rec.warnings.push(...m.warnings);
   }
-  const yamlText = await read(join(dir, "run.yaml"));
+  let yamlText: string | null;
+  try {
+    yamlText = await read(join(dir, "run.yaml"));
+  } catch (e) {
+    return invalid(e instanceof Error ? e.message : String(e));
+  }
   if (yamlText === null) {
     if (rec.metrics.length > 0) {
-      rec.state = await lockIsLive(dir, read) ? "running" : "stopped";
+      liveOrStopped(rec, await readLock(dir, read), null);
       rec.warnings.push(`${id}: metrics.jsonl but no run.yaml; shown as ${rec.state}`);
+    } else {
+      rec.reason = "no run.yaml yet: queued or starting";
     }
     return rec;
   }
@@ -246,18 +358,18 @@ export async function readRun(
   try {
     doc = parseYaml(yamlText);
   } catch (e) {
-    rec.state = "invalid";
-    rec.error = `Cannot read '${join(dir, "run.yaml")}': expected YAML, got a parse error: ${
-      e instanceof Error ? e.message.split("\n")[0] : String(e)
-    }`;
-    return rec;
+    return invalid(
+      `Cannot read '${join(dir, "run.yaml")}': expected YAML, got a parse error: ${
+        e instanceof Error ? e.message.split("\n")[0] : String(e)
+      }`,
+    );
   }
   if (!isObject(doc) || doc.kind !== "run") {
-    rec.state = "invalid";
-    rec.error = `Cannot read '${join(dir, "run.yaml")}': expected a mapping with 'kind: run', got ${
-      isObject(doc) ? `kind ${JSON.stringify(doc.kind ?? null)}` : JSON.stringify(doc)
-    }`;
-    return rec;
+    return invalid(
+      `Cannot read '${join(dir, "run.yaml")}': expected a mapping with 'kind: run', got ${
+        isObject(doc) ? `kind ${JSON.stringify(doc.kind ?? null)}` : JSON.stringify(doc)
+      }`,
+    );
   }
   for (const [k, v] of Object.entries(doc)) {
     if (!SECTION_KEYS.has(k)) rec.settings[k] = v;
@@ -268,28 +380,48 @@ export async function readRun(
   const status = isObject(doc.status) ? doc.status : {};
   rec.slurm = isObject(status.slurm) ? status.slurm : null;
   const state = status.state;
+  const started = typeof rec.provenance?.started === "string" ? rec.provenance.started : null;
+  const ended = after(started, rec.results?.wall_seconds ?? null);
   // A search's trial: the rung it was pruned at, or the one its last job trained to.
   const search = isObject(status.search) ? status.search : {};
   const rung = typeof status.rung === "number" ? status.rung : search.rung;
   const rungs = typeof status.rungs === "number" ? status.rungs : search.rungs;
   if (typeof rung === "number" && typeof rungs === "number") rec.rung = { rung, rungs };
-  if (state === "done" || state === "failed" || state === "stopped") {
+  if (state === "done") {
     rec.state = state;
-  } else if (state === "pruned") {
-    // Promoted: it trains again under a live lock before its run.yaml says so.
-    rec.state = await lockIsLive(dir, read) ? "running" : "pruned";
-  } else if (state === "running") {
-    rec.state = await lockIsLive(dir, read) ? "running" : "stopped";
-  } else {
-    rec.state = "invalid";
-    rec.error = `Cannot read '${join(dir, "run.yaml")}': status.state expected ` +
-      `"running", "done", "stopped", "pruned" or "failed", got ${JSON.stringify(state ?? null)}`;
-    return rec;
-  }
-  if (state === "failed") {
+    const why = rec.results ? (doc.results as Record<string, unknown>).stopped : undefined;
+    rec.reason = typeof why === "string" && STOP_TEXT[why] ? STOP_TEXT[why] : "finished";
+    rec.since = ended;
+  } else if (state === "stopped") {
+    rec.state = state;
+    const why = status.reason;
+    rec.reason = typeof why === "string"
+      ? STOP_TEXT[why] ?? why
+      : "stopped (no reason recorded); running the experiment again continues it";
+    rec.since = ended;
+  } else if (state === "failed") {
+    rec.state = state;
     rec.error = typeof status.error === "string" && status.error !== ""
       ? status.error
       : "(no error message recorded)";
+    rec.reason = rec.error;
+  } else if (state === "running") {
+    liveOrStopped(rec, await readLock(dir, read), started);
+  } else if (state === "pruned") {
+    // Promoted, it trains again under a live lock before its run.yaml says so.
+    const lock = await readLock(dir, read);
+    if (lock.live) liveOrStopped(rec, lock, started);
+    else {
+      rec.state = "pruned";
+      rec.reason = `stopped by the search's scheduler after rung ${rec.rung?.rung ?? "?"} of ` +
+        `${rec.rung?.rungs ?? "?"}; a promotion continues it`;
+      rec.since = ended;
+    }
+  } else {
+    return invalid(
+      `Cannot read '${join(dir, "run.yaml")}': status.state expected ` +
+        `"running", "done", "stopped", "pruned" or "failed", got ${JSON.stringify(state ?? null)}`,
+    );
   }
   if (state === "done" && rec.results === null) {
     rec.warnings.push(`${id}: status done but run.yaml has no results; taken from metrics.jsonl`);
@@ -324,6 +456,26 @@ export async function runFolders(expDir: string): Promise<string[]> {
     }
   }
   return ids.sort(compareIds);
+}
+
+/**
+ * The experiment folders directly inside a runs folder: sub-folders holding run
+ * folders (see {@link runFolders}), sorted by name with {@link compareIds}; symbolic
+ * links are not followed. A sub-folder that vanishes while listed is left out.
+ */
+export async function experimentFolders(root: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(root)) {
+    if (!e.isDirectory) continue;
+    const runs = await runFolders(join(root, e.name)).catch((err) => {
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied) {
+        return [];
+      }
+      throw err;
+    });
+    if (runs.length > 0) names.push(e.name);
+  }
+  return names.sort(compareIds);
 }
 
 /**

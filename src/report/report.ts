@@ -14,7 +14,10 @@ import { type LegendPlan, legendPlan } from "./figure_data.ts";
 import {
   FIGURE_CAPTIONS,
   FIGURE_NAMES,
+  FIGURE_WIDTH,
+  figureFile,
   type FigureName,
+  type FigureSize,
   reportFigures,
   type VlSpec,
 } from "./figures.ts";
@@ -26,20 +29,22 @@ import {
   gridKeys,
   groupBySeed,
   groupsMarkdown,
+  markdownTable,
   pct,
   runsCsv,
   runsMarkdown,
   type RunSummary,
+  settingText,
   summarizeRun,
-  valueText,
 } from "./table.ts";
-import { renderSvg } from "./vega.ts";
+import { drawAtWidth } from "./vega.ts";
 import { buildSearchReport, searchHtml, type SearchReport } from "./search_report.ts";
 
-/** One figure: its Vega-Lite spec and the SVG drawn from it. */
+/** One figure: its Vega-Lite spec, the SVG drawn from it (sized in points) and its caption. */
 export interface Figure {
   spec: VlSpec;
   svg: string;
+  caption: string;
 }
 
 /** A built report, not yet written. */
@@ -59,7 +64,10 @@ export interface Report {
   csv: string;
   latex: string;
   html: string;
+  /** The figures sized for a page's text width (`<name>.svg`). */
   figures: Record<FigureName, Figure>;
+  /** The figures sized for one column (`<name>-column.svg`). */
+  columnFigures: Record<FigureName, Figure>;
   /** A search's part (best trial and its settings, trials, figures); null without a search. */
   search: SearchReport | null;
 }
@@ -100,7 +108,7 @@ export function spikeWindow(runs: RunRecord[]): number {
 function settingValues(runs: RunRecord[], key: string): string[] {
   return [
     ...new Set(
-      runs.filter((r) => key in r.settings).map((r) => valueText(r.settings[key])),
+      runs.filter((r) => key in r.settings).map((r) => settingText(key, r.settings[key])),
     ),
   ];
 }
@@ -115,11 +123,17 @@ export async function buildReport(expDir: string): Promise<Report> {
   const best = bestRun(summaries);
   const keys = gridKeys(runs);
   const table = runsMarkdown(summaries, keys);
-  const specs = reportFigures(plan, runs, summaries, experiment, spikeWindow(runs));
-  const figures = {} as Record<FigureName, Figure>;
-  for (const name of FIGURE_NAMES) {
-    figures[name] = { spec: specs[name], svg: await renderSvg(specs[name], `${name}.svg`) };
+  const drawn = {} as Record<FigureSize, Record<FigureName, Figure>>;
+  for (const size of ["page", "column"] as const) {
+    const drafts = reportFigures(plan, runs, summaries, experiment, spikeWindow(runs), size);
+    drawn[size] = {} as Record<FigureName, Figure>;
+    for (const name of FIGURE_NAMES) {
+      const file = `${figureFile(name, size)}.svg`;
+      const { spec, svg } = await drawAtWidth(drafts[name], FIGURE_WIDTH[size], file);
+      drawn[size][name] = { spec, svg, caption: drafts[name].caption };
+    }
   }
+  const figures = drawn.page;
   const latex = latexTable(groups, experiment);
   const csv = runsCsv(summaries, keys);
   const search = await buildSearchReport(expDir, runs);
@@ -184,13 +198,22 @@ export async function buildReport(expDir: string): Promise<Report> {
   md.push(
     "## Figures",
     "",
-    "`report.html` shows them interactively (hover for values, click a legend entry to " +
-      "highlight it). Each SVG has beside it the Vega-Lite spec it was drawn from " +
-      "(`accuracy.vl.json` for `accuracy.svg`, and so on), to restyle or redraw it.",
+    `Each figure is drawn for a page's text width (${FIGURE_WIDTH.page} pt: \`accuracy.svg\`) ` +
+      `and for one column (${FIGURE_WIDTH.column} pt: \`accuracy-column.svg\`), in 8 pt ` +
+      "Helvetica, sized in points: include it at its natural size. Beside each SVG is the " +
+      "Vega-Lite spec it was drawn from (`accuracy.vl.json` for `accuracy.svg`), to restyle " +
+      "or redraw it. `report.html` shows them interactively (hover for values, click a " +
+      "legend entry to highlight it).",
     "",
   );
   for (const name of FIGURE_NAMES) {
-    md.push(`![${FIGURE_CAPTIONS[name]}](${name}.svg)`, "");
+    md.push(
+      `![${FIGURE_CAPTIONS[name]}](${name}.svg)`,
+      "",
+      `${escapeMarkdown(figures[name].caption)} (\`${name}.svg\`; for a column: ` +
+        `\`${figureFile(name, "column")}.svg\`)`,
+      "",
+    );
   }
   const markdown = md.join("\n");
   const report: Report = {
@@ -206,6 +229,7 @@ export async function buildReport(expDir: string): Promise<Report> {
     latex,
     html: "",
     figures,
+    columnFigures: drawn.column,
     search,
   };
   report.html = await reportHtml({ ...report, search: search ? searchHtml(search) : null });
@@ -214,7 +238,8 @@ export async function buildReport(expDir: string): Promise<Report> {
 
 /**
  * Writes the report into `outDir` (created if missing): `report.md`, `report.csv`,
- * `report.tex`, `report.html` and `<figure>.svg` with `<figure>.vl.json`; returns the
+ * `report.tex`, `report.html`, and per figure `<figure>.svg` (a page wide) and
+ * `<figure>-column.svg` (a column wide), each with its `.vl.json` spec; returns the
  * paths written. Each file is written atomically.
  */
 export async function writeReport(report: Report, outDir: string): Promise<string[]> {
@@ -225,9 +250,12 @@ export async function writeReport(report: Report, outDir: string): Promise<strin
     ["report.tex", report.latex],
     ["report.html", report.html],
   ];
-  for (const name of FIGURE_NAMES) {
-    files.push([`${name}.svg`, report.figures[name].svg]);
-    files.push([`${name}.vl.json`, JSON.stringify(report.figures[name].spec, null, 2) + "\n"]);
+  for (const [size, set] of [["page", report.figures], ["column", report.columnFigures]] as const) {
+    for (const name of FIGURE_NAMES) {
+      const file = figureFile(name, size);
+      files.push([`${file}.svg`, set[name].svg]);
+      files.push([`${file}.vl.json`, JSON.stringify(set[name].spec, null, 2) + "\n"]);
+    }
   }
   files.push(...(report.search?.files ?? []));
   const written: string[] = [];
@@ -237,4 +265,36 @@ export async function writeReport(report: Report, outDir: string): Promise<strin
     written.push(p);
   }
   return written;
+}
+
+/**
+ * The index printed for a runs folder reported experiment by experiment: one
+ * markdown row per experiment with its runs, states, best run and where its
+ * report was written.
+ */
+export function reportIndex(root: string, reports: { report: Report; out: string }[]): string {
+  const rows = reports.map(({ report, out }) => {
+    const countOf = (s: string) => report.summaries.filter((x) => x.state === s).length;
+    const states = RUN_STATES.filter((s) => countOf(s) > 0).map((s) => `${countOf(s)} ${s}`);
+    return [
+      report.experiment,
+      String(report.runs.length),
+      states.join(", ") || "–",
+      report.best?.id ?? "–",
+      pct(report.best?.testAcc ?? null),
+      join(out, "report.md"),
+    ];
+  });
+  return [
+    `# Reports: ${escapeMarkdown(basename(resolve(root)))}`,
+    "",
+    `${reports.length} experiment${reports.length === 1 ? "" : "s"}, each reported into its ` +
+    "own folder (report.md, report.html, report.tex, the figures).",
+    "",
+    markdownTable(
+      ["experiment", "runs", "states", "best run", "test acc (%)", "report"],
+      rows,
+      ["left", "right", "left", "left", "right", "left"],
+    ),
+  ].join("\n");
 }

@@ -44,7 +44,8 @@ export function bestEpochOf(metrics: EpochMetrics[]): EpochMetrics | null {
  * ```ts
  * import { summarizeRun } from "./table.ts";
  * const s = summarizeRun({
- *   id: "a", dir: "a", state: "running", error: null, settings: {}, gridPoint: {},
+ *   id: "a", dir: "a", state: "running", error: null, reason: null, since: null,
+ *   settings: {}, gridPoint: {},
  *   results: null, provenance: null, slurm: null, warnings: [],
  *   metrics: [
  *     { epoch: 1, val_acc: 0.5, test_acc: 0.4, seconds: 2, spikes_per_sample: 10 },
@@ -144,6 +145,41 @@ export function valueText(v: unknown): string {
 }
 
 /**
+ * What null means for the settings that may be null (the experiment schema's
+ * defaults): every sample, no limit, none, the default place.
+ */
+export const NULL_MEANS: Readonly<Record<string, string>> = {
+  train_subset: "all",
+  test_subset: "all",
+  max_steps: "no limit",
+  weight_clip: "none",
+  init: "random",
+  data_dir: "default",
+  gpu: "default",
+};
+
+/**
+ * A setting's value as a reader wants it in a label, table or legend: null as what
+ * it means for that key ({@link NULL_MEANS}, else `none`), lists as `[a, b]` (an
+ * empty one as `none`), strings as they are, numbers as JSON writes them.
+ *
+ * @example
+ * ```ts
+ * import { settingText } from "./table.ts";
+ * const t = [settingText("train_subset", null), settingText("augment", ["crop", "flip"]),
+ *   settingText("augment", []), settingText("lr", 0.001)].join(" ");
+ * if (t !== "all [crop, flip] none 0.001") throw new Error(t);
+ * ```
+ */
+export function settingText(key: string, v: unknown): string {
+  if (v === null || v === undefined) return NULL_MEANS[key] ?? "none";
+  if (Array.isArray(v)) {
+    return v.length === 0 ? "none" : `[${v.map((x) => settingText(key, x)).join(", ")}]`;
+  }
+  return valueText(v);
+}
+
+/**
  * Groups runs that differ only in `seed` (and bookkeeping: {@link NOT_CONFIGURATION}).
  * Statistics use finished runs only. Best mean test accuracy first; groups with no
  * finished run last.
@@ -189,7 +225,7 @@ export function groupBySeed(runs: RunRecord[], summaries: RunSummary[]): ConfigG
     return {
       label: varying.length === 0
         ? "(all runs)"
-        : varying.map((k) => `${k}=${valueText(g.settings[k])}`).join(", "),
+        : varying.map((k) => `${k}=${settingText(k, g.settings[k])}`).join(", "),
       settings: g.settings,
       varying: Object.fromEntries(varying.map((k) => [k, g.settings[k]])),
       ids: g.runs.map((r) => r.id),
@@ -304,7 +340,8 @@ export function runsCsv(summaries: RunSummary[], keys: string[]): string {
     s.testAcc,
     s.spikesPerSample,
     s.wallSeconds,
-    ...keys.map((k) => (k in s.grid ? valueText(s.grid[k]) : null)),
+    // Null (the setting's default meaning) as an empty field, as CSV readers expect.
+    ...keys.map((k) => (k in s.grid && s.grid[k] !== null ? valueText(s.grid[k]) : null)),
     s.error,
   ]);
   return csvText([...CSV_FIXED, ...gridCols, "error"], rows);
@@ -353,7 +390,7 @@ export function runsMarkdown(summaries: RunSummary[], keys: string[]): string {
       pct(s.testAcc),
       count(s.spikesPerSample),
       duration(s.wallSeconds),
-      ...keys.map((k) => (k in s.grid ? valueText(s.grid[k]) : "")),
+      ...keys.map((k) => (k in s.grid ? settingText(k, s.grid[k]) : "")),
     ]),
     [
       "left",

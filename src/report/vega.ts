@@ -11,6 +11,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compile, vega } from "../deps/vega.ts";
 import type { VlSpec } from "./figures.ts";
+import { vegaTextWidth } from "./text_metrics.ts";
+
+// Headless layout measures text with Helvetica's widths instead of Vega's guess.
+(vega as unknown as { textMetrics: { width: unknown } }).textMetrics.width = vegaTextWidth;
 
 /** Compiles a Vega-Lite specification to a Vega one; errors name the figure. */
 export function toVega(spec: VlSpec, name = "figure"): vega.Spec {
@@ -55,6 +59,63 @@ export async function renderSvg(spec: VlSpec, name = "figure"): Promise<string> 
   } finally {
     view.finalize();
   }
+}
+
+/**
+ * An SVG drawn by Vega with its size in points: `width="486pt"` instead of
+ * `width="486"` (CSS pixels), so LaTeX (through Inkscape or rsvg-convert) places it
+ * at the size it was laid out for (1 unit = 1 pt, fonts in points); browsers show it
+ * 4/3 larger.
+ */
+export function svgInPoints(svg: string): string {
+  return svg.replace(
+    /^(<svg\b[^>]*?) width="([\d.]+)" height="([\d.]+)"/,
+    (_, head, w, h) => `${head} width="${w}pt" height="${h}pt"`,
+  );
+}
+
+/** Width and height of an SVG's root, in its units. */
+export function svgSize(svg: string): { width: number; height: number } {
+  const m = /^<svg\b[^>]*? width="([\d.]+)(?:pt)?" height="([\d.]+)(?:pt)?"/.exec(svg);
+  if (!m) throw new Error(`expected an <svg> with a width and a height, got ${svg.slice(0, 80)}`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/**
+ * Draws a figure at `width` (points): builds its spec for a panel width, renders
+ * it, and solves for the panel width at which the whole SVG is `width` wide (the
+ * secant method: the width grows about linearly with the panels; within half a
+ * point, at most six drawings; the closest one drawn otherwise, a narrower one
+ * on a tie). Returns the spec and the SVG, sized in points ({@link svgInPoints}).
+ */
+export async function drawAtWidth(
+  draft: { build: (panelWidth: number) => VlSpec; across: number },
+  width: number,
+  name = "figure",
+): Promise<{ spec: VlSpec; svg: string }> {
+  const tries: { panel: number; got: number; spec: VlSpec; svg: string }[] = [];
+  const draw = async (panel: number) => {
+    const p = Math.max(20, Math.round(panel * 100) / 100);
+    const spec = draft.build(p);
+    const svg = await renderSvg(spec, name);
+    tries.push({ panel: p, got: svgSize(svg).width, spec, svg });
+    return tries[tries.length - 1];
+  };
+  let a = await draw(Math.max(40, (width - 48 - 10 * (draft.across - 1)) / draft.across));
+  // A first step as if every point of panel were a point of figure, then secants.
+  let b = await draw(a.panel + (width - a.got) / draft.across);
+  while (tries.length < 6 && Math.abs(b.got - width) > 0.5) {
+    const slope = b.panel !== a.panel && b.got !== a.got
+      ? (b.got - a.got) / (b.panel - a.panel)
+      : draft.across;
+    const next = await draw(b.panel + (width - b.got) / (slope > 0 ? slope : draft.across));
+    [a, b] = [b, next];
+  }
+  const best = tries.reduce((x, y) => {
+    const dx = Math.abs(x.got - width), dy = Math.abs(y.got - width);
+    return dy < dx || (dy === dx && y.got < x.got) ? y : x;
+  });
+  return { spec: best.spec, svg: svgInPoints(best.svg) };
 }
 
 /** The installed Vega version. */

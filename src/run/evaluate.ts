@@ -20,6 +20,7 @@ import { Engine } from "../engine/gpu.ts";
 import { Model } from "../engine/model.ts";
 import { readSafetensors } from "../engine/safetensors.ts";
 import { loadModel, type WeightsInfo, weightsInfo } from "../engine/weights.ts";
+import { parseArch } from "../engine/spec.ts";
 import { layerRecord } from "./records.ts";
 import { splitIndices } from "./train.ts";
 
@@ -47,6 +48,58 @@ export interface EvalTarget {
   batchSize: number;
   /** The run's settings (null for a lone file): builds the model when the file lacks metadata. */
   settings: Experiment | null;
+  /**
+   * What does not fit: a run folder whose weights describe another network or
+   * dataset than its run.yaml (copied in from elsewhere). The weights are
+   * evaluated as they describe themselves.
+   */
+  warnings: string[];
+}
+
+/**
+ * How a run folder's weights file disagrees with its run.yaml: another
+ * architecture, dataset or run id in the file's metadata.
+ *
+ * @example
+ * ```ts
+ * import { mismatches } from "./evaluate.ts";
+ * import { parseExperiment } from "../experiment/config.ts";
+ * const { base } = parseExperiment("dataset: fmnist\narch: P2-32F\n", "x.yaml");
+ * const w = mismatches({ arch: "P2-64F", dataset: "fmnist", run: "default" }, base, "default", "w", "r");
+ * if (w.length !== 1 || !w[0].includes("'P2-64F'")) throw new Error(w.join());
+ * if (mismatches({ arch: "P2-32F" }, base, "default", "w", "r").length !== 0) throw new Error();
+ * ```
+ */
+export function mismatches(
+  metadata: Record<string, string>,
+  s: Experiment,
+  run: string | null,
+  weights: string,
+  runYaml: string,
+): string[] {
+  const out: string[] = [];
+  const norm = (a: string) => parseArch(a).map((l) => l.token).join("-");
+  let ours: string;
+  try {
+    ours = norm(s.arch);
+  } catch {
+    ours = s.arch;
+  }
+  if (metadata.arch !== undefined && metadata.arch !== ours) {
+    out.push(
+      `${weights} holds another network than ${runYaml} says: arch '${metadata.arch}', ` +
+        `expected '${ours}'`,
+    );
+  }
+  if (metadata.dataset !== undefined && metadata.dataset !== s.dataset) {
+    out.push(
+      `${weights} was trained on ${metadata.dataset}, but ${runYaml} says dataset ${s.dataset}`,
+    );
+  }
+  if (metadata.run !== undefined && run !== null && metadata.run !== run) {
+    out.push(`${weights} comes from run '${metadata.run}', but ${runYaml} is run '${run}'`);
+  }
+  return out;
 }
 
 /** Per spiking layer statistics of an evaluation. */
@@ -74,6 +127,8 @@ export interface EvalResult {
   spikes_per_sample: number;
   layers: EvalLayer[];
   classes: number;
+  /** Each class's name, by label (the dataset's; the label itself where the network's classes differ). */
+  class_names: string[];
   /** `confusion[true][predicted]`: sample counts. */
   confusion: number[][];
   adapter: string;
@@ -118,15 +173,17 @@ export async function evalTarget(
           `got none`,
       );
     }
+    const run = parsed.sections.id === undefined ? null : String(parsed.sections.id);
     return {
       weights,
       runDir: path,
-      run: parsed.sections.id === undefined ? null : String(parsed.sections.id),
+      run,
       dataset: (opts.dataset as DatasetName | undefined) ?? s.dataset,
       dataDir: opts.dataDir ?? s.data_dir,
       split: s,
       batchSize: s.batch_size,
       settings: s,
+      warnings: mismatches((await readSafetensors(weights)).metadata, s, run, weights, runYaml),
     };
   }
   const { metadata } = await readSafetensors(path);
@@ -163,6 +220,7 @@ export async function evalTarget(
     },
     batchSize: num("batch_size") ?? DEFAULTS.batch_size,
     settings: null,
+    warnings: [],
   };
 }
 
@@ -315,6 +373,7 @@ export async function evaluate(
       spikes_per_sample: m.spikesPerSample,
       layers: m.layers.map((l) => ({ ...layerRecord(l), spikes_per_sample: l.spikesPerSample })),
       classes: K,
+      class_names: classNames(target.dataset, K),
       confusion,
       adapter: engine.adapterName,
     };
@@ -326,7 +385,27 @@ export async function evaluate(
   }
 }
 
-/** The result as text: summary, per-layer table and confusion matrix. */
+/**
+ * The names of a dataset's `K` classes by label; the labels as text when the
+ * network has another number of classes than the dataset names.
+ *
+ * @example
+ * ```ts
+ * import { classNames } from "./evaluate.ts";
+ * if (classNames("cifar10", 10)[0] !== "airplane") throw new Error();
+ * if (classNames("cifar10", 3).join() !== "0,1,2") throw new Error();
+ * ```
+ */
+export function classNames(dataset: DatasetName, K: number): string[] {
+  const names = datasetInfo(dataset).classNames;
+  return names.length === K ? names : Array.from({ length: K }, (_, k) => String(k));
+}
+
+/**
+ * The result as text: summary, per-layer table and the confusion matrix, its rows
+ * labelled with the class names (columns numbered like the rows) and each true
+ * class's recall (the share of its samples predicted right).
+ */
 export function formatEvaluation(r: EvalResult): string {
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const lines = [
@@ -343,14 +422,34 @@ export function formatEvaluation(r: EvalResult): string {
       }  ${l.spikes_per_sample.toFixed(1).padStart(13)}`
     ),
     "",
-    "confusion matrix (rows: true class, columns: predicted class)",
+    "confusion matrix (rows: true class, columns: predicted class, numbered as the rows; " +
+    "recall: the share of a class's samples predicted right)",
   ];
-  const w = Math.max(3, ...r.confusion.flat().map((c) => String(c).length));
+  const names = r.class_names?.length === r.classes
+    ? r.class_names
+    : r.confusion.map((_, k) => String(k));
+  const labels = r.confusion.map((_, k) =>
+    names[k] === String(k)
+      ? String(k)
+      : `${String(k).padStart(String(r.classes - 1).length)} ${names[k]}`
+  );
+  const lw = Math.max(...labels.map((l) => l.length), 4);
+  const w = Math.max(
+    3,
+    ...r.confusion.flat().map((c) => String(c).length),
+    String(r.classes - 1).length,
+  );
   lines.push(
-    `${"".padStart(4)}${r.confusion.map((_, k) => String(k).padStart(w + 1)).join("")}`,
+    `${"".padEnd(lw)}${r.confusion.map((_, k) => String(k).padStart(w + 1)).join("")}   recall`,
   );
-  r.confusion.forEach((row, t) =>
-    lines.push(`${String(t).padStart(4)}${row.map((c) => String(c).padStart(w + 1)).join("")}`)
-  );
+  r.confusion.forEach((row, t) => {
+    const n = row.reduce((a, b) => a + b, 0);
+    const recall = n === 0 ? "-" : pct(row[t] / n);
+    lines.push(
+      `${labels[t].padEnd(lw)}${row.map((c) => String(c).padStart(w + 1)).join("")}  ${
+        recall.padStart(7)
+      }`,
+    );
+  });
   return lines.join("\n");
 }

@@ -34,6 +34,8 @@ export interface PriorRun {
   datasets: string[] | null;
   /** Whether a checkpoint (or its previous copy) is there to resume from. */
   hasCheckpoint: boolean;
+  /** Whether the run's `weights.safetensors` is there. */
+  hasWeights: boolean;
 }
 
 /** Reads the earlier run recorded in `dir`, or null when there is none (no run.yaml). */
@@ -57,6 +59,7 @@ export async function readPriorRun(dir: string): Promise<PriorRun | null> {
     datasets: files ? files.map((f) => String(f.sha256)).sort() : null,
     hasCheckpoint: (await statKind(join(dir, CHECKPOINT))) === "file" ||
       (await statKind(join(dir, CHECKPOINT_PREV))) === "file",
+    hasWeights: (await statKind(join(dir, "weights.safetensors"))) === "file",
   };
 }
 
@@ -87,6 +90,19 @@ export function planPoint(
   const changes = settingChanges(prior.settings, s);
   if (changes.length) throw new SettingsChanged(dir, changes);
   const r = prior.results;
+  // A finished run whose weights were deleted is not finished: they are written again from
+  // its checkpoint (which holds the best weights), or the run is trained again without one.
+  if ((prior.state === "done" || prior.state === "stopped") && !prior.hasWeights) {
+    return prior.hasCheckpoint
+      ? {
+        action: "train",
+        note: "weights.safetensors is missing: written again from the checkpoint",
+      }
+      : {
+        action: "train",
+        note: "weights.safetensors and the checkpoint are missing: trained again",
+      };
+  }
   const epochsRun = r?.epochs_run ?? 0;
   const cap = Math.min(s.epochs, maxEpochs ?? Infinity);
   const moreSteps = s.max_steps === null || (r !== null && s.max_steps > r.steps);
