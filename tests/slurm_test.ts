@@ -81,6 +81,50 @@ Deno.test("slurmScript: array, options, extra lines, ids", () => {
   assert.match(m, /^exec deno run -A tasks\/exp\.ts '\/x\/e\.yml' --only "\$id"$/m);
 });
 
+Deno.test("slurmScript for a search: N workers, each running the same command", async () => {
+  const s = slurmScript({
+    experimentPath: "experiments/search.yaml",
+    ids: [],
+    workers: 3,
+    runsDir: "runs",
+    cwd: "/repo",
+    args: ["lr=1e-3"],
+  });
+  assert.match(s, /^#SBATCH --array=0-2$/m);
+  assert.match(s, /^# firstspike: 3 worker\(s\) of the search 'search'/m);
+  assert.deepEqual(s.split("\n").filter((l) => l.startsWith("exec ")), [
+    "exec deno task exp 'experiments/search.yaml' 'lr=1e-3'",
+  ]);
+  assert.doesNotMatch(s, /--only|ids=/);
+  assert.throws(
+    () => slurmScript({ experimentPath: "e.yaml", ids: [], workers: 0, runsDir: "r", cwd: "/r" }),
+    /workers expected an integer >= 1, got 0/,
+  );
+  // Every task runs it: the script does not depend on which task it is.
+  const dir = await Deno.makeTempDir({ prefix: "firstspike_slurm_" });
+  try {
+    const echo = slurmScript({
+      experimentPath: "s.yaml",
+      ids: [],
+      workers: 2,
+      runsDir: "runs",
+      cwd: dir,
+      denoCommand: "echo RUN",
+    });
+    for (const task of ["0", "1"]) {
+      const r = await bash(echo, {
+        SLURM_JOB_ID: "9",
+        SLURM_ARRAY_JOB_ID: "7",
+        SLURM_ARRAY_TASK_ID: task,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim().split("\n").pop(), "RUN s.yaml");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("slurmScript: bad options are errors naming the option and value", () => {
   const base = { experimentPath: "e.yaml", ids: ["a"], runsDir: "runs", cwd: "/r" };
   assert.throws(() => slurmScript({ ...base, ids: [] }), /ids expected at least one run id/);
