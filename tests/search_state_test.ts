@@ -297,3 +297,50 @@ Deno.test("a grid and overrides beside a search: one search per point, its own s
     assert.equal(fixed.settings.lr, 1e-4);
   });
 });
+
+Deno.test("a TPE search cut at any job and run again takes the uninterrupted search's jobs", async () => {
+  await withTemp(async (dir) => {
+    const doc = {
+      ...EXPERIMENT,
+      search: { ...EXPERIMENT.search, sampler: "tpe", startup_trials: 4, trials: 14 },
+    };
+    const curve = (job: Job, e: number) => {
+      const x = Math.log10(job.point.lr as number) + 3;
+      return Math.exp(-x * x) * (1 - 0.5 / e) + (job.point.shuffle === true ? 0.05 : 0);
+    };
+    const train = (p: ReturnType<typeof plansOf>[number], job: Job, started: () => void) => {
+      started();
+      return Promise.resolve(curveResult(p, job, curve));
+    };
+    const [ref] = plansOf(doc, join(dir, "ref"));
+    await runWorker({ plans: [ref], train });
+    const want = await readJobs(ref.stateDir);
+    assert.ok(want.length > 17, `${want.length} jobs`);
+    // Crash the worker inside job n (after it started training), then run it again.
+    for (const n of [1, 5, 11, 17]) {
+      const [plan] = plansOf(doc, join(dir, `cut${n}`));
+      let calls = 0;
+      await assert.rejects(() =>
+        runWorker({
+          plans: [plan],
+          train: (p, job, started) => {
+            if (++calls === n) throw new Error("crash");
+            return train(p, job, started);
+          },
+        }), /crash/);
+      const resumed: string[] = [];
+      await runWorker({
+        plans: [plan],
+        train: (p, job, started) => {
+          resumed.push(`${job.trial}.${job.rung}`);
+          return train(p, job, started);
+        },
+      });
+      const got = await readJobs(plan.stateDir);
+      assert.deepEqual(got, want, `cut in job ${n}`);
+      // The job that was cut is the first one the rerun takes.
+      const cutJob = got.find((j) => `${j.trial}.${j.rung}` === resumed[0])!;
+      assert.ok(cutJob, `cut in job ${n}`);
+    }
+  });
+});
