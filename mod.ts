@@ -113,6 +113,7 @@ export {
   ExperimentError,
   type ExperimentIssue,
   loadExperiment,
+  LR_SCHEDULES,
   type ParsedExperiment,
   parseExperiment,
   type Slurm,
@@ -120,10 +121,13 @@ export {
 export { expandGrid, type GridPoint, resolvedYaml } from "./src/experiment/grid.ts";
 export {
   type EpochRecord,
+  progressLine,
   runPoint,
   type RunPointOptions,
   type RunResults,
+  type StepProgress,
 } from "./src/run/train.ts";
+export { learningRate, type ScheduleSettings, warmupSteps } from "./src/run/lr_schedule.ts";
 export {
   loadModel,
   loadWeights,

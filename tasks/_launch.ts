@@ -44,7 +44,8 @@ export const DATASET_HOSTS = [
  * (`LOG_TOKENS`, `LOG_STREAM`), where the task was started (`INIT_CWD`), the
  * dataset cache and data (`HOME`, `XDG_CACHE_HOME`, `FIRSTSPIKE_*`), the
  * GPU's choice (`DENO_WEBGPU_BACKEND`, `DRI_PRIME`, `MESA_VK_DEVICE_SELECT*`,
- * `XDG_RUNTIME_DIR`) and Slurm's (`SLURM_*`).
+ * `XDG_RUNTIME_DIR`), Slurm's (`SLURM_*`), and the terminal's width where it
+ * does not say its size (`COLUMNS`, for the progress bar).
  */
 export const WORK_ENV = [
   "LOG_TOKENS",
@@ -58,6 +59,7 @@ export const WORK_ENV = [
   "DENO_WEBGPU_BACKEND",
   "DRI_PRIME",
   "MESA_VK_DEVICE_SELECT*",
+  "COLUMNS",
 ] as const;
 
 /**

@@ -10,9 +10,6 @@
  * failed (or was refused: its folder holds a run with other settings), 2 on
  * a usage error, and 75 when none failed but some were busy in another runner.
  *
- * An experiment with a `search:` section runs a worker of that search
- * instead (`_search.ts`): sampled trials, stopped early by its scheduler.
- *
  * One process runs all its points on one GPU device: each dataset is read
  * once, and kernels compiled for one point serve the next. Before each point
  * it prints `point i of N: ID`, after it the time taken and an estimate for
@@ -31,13 +28,38 @@ import {
 } from "./_args.ts";
 import { GPU_OPTION, gpuFlag, startGpu } from "./_gpu.ts";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { experimentWarnings, loadExperiment, SETTING_KEYS } from "../src/experiment/config.ts";
+import {
+  type Experiment,
+  experimentWarnings,
+  loadExperiment,
+  SETTING_KEYS,
+} from "../src/experiment/config.ts";
 import { type GridPoint, GridTooLarge } from "../src/experiment/grid.ts";
 import { experimentPoints, isOverride, parseOverrides } from "../src/experiment/overrides.ts";
 import { Interrupted, isDone, runDir, runPoint } from "../src/run/train.ts";
 import { Engine } from "../src/engine/gpu.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
-import { eventWriter, formatDuration, gridLine, settingsSummary } from "./_progress.ts";
+import {
+  eventWriter,
+  formatDuration,
+  gridLine,
+  nonDefaultSettings,
+  plainInterval,
+  ProgressDisplay,
+  settingsLines,
+  settingsSummary,
+} from "./_progress.ts";
+import {
+  earlierThroughput,
+  epochsLeft,
+  measureThroughput,
+  pointEstimate,
+  readEarlierRuns,
+  recordedWork,
+  type SplitSizes,
+  splitSizes,
+  type Throughput,
+} from "./_estimate.ts";
 import { SettingsChanged } from "../src/run/fingerprint.ts";
 import { formerFolder, planPoint, type PointPlan, readPriorRun } from "../src/run/prior.ts";
 import { installStop } from "./_signals.ts";
@@ -46,7 +68,9 @@ import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
 import { statKind } from "../src/util/fs.ts";
 import { datasetCacheDir } from "../src/data/datasets.ts";
 import { CONFIG_PATH, delegate } from "./_launch.ts";
+import { envGet } from "../src/util/env.ts";
 import {
+  asksForGpu,
   requeueSelf,
   shellQuote,
   slurmContext,
@@ -68,7 +92,13 @@ export const EXP: CommandSpec = {
     {
       name: "dry-run",
       type: "boolean",
-      help: "list the points, their ids and whether they are done",
+      help: "list the points: id, state, folder, grid values, time estimate; and their settings",
+    },
+    {
+      name: "measure",
+      type: "boolean",
+      help:
+        "with --dry-run: estimate from a few steps timed on this machine's GPU, not earlier runs",
     },
     { name: "only", type: "string", value: "ID", help: "run one point" },
     { name: "max-epochs", type: "string", value: "N", help: "cap the epochs (a quick look)" },
@@ -100,20 +130,52 @@ export const EXP: CommandSpec = {
       help: "print that sbatch script instead of submitting it",
     },
     {
+      name: "account",
+      type: "string",
+      value: "A",
+      help: "Slurm account charged (overrides slurm: account)",
+    },
+    {
+      name: "qos",
+      type: "string",
+      value: "Q",
+      help: "Slurm quality of service, e.g. long (overrides slurm: qos)",
+    },
+    {
       name: "partition",
       type: "string",
       value: "P",
-      help: "Slurm partition (overrides slurm: partition)",
+      help: "Slurm partition, e.g. gpu (overrides slurm: partition)",
     },
-    { name: "time", type: "string", value: "T", help: "Slurm time limit, e.g. 24:00:00" },
-    { name: "gres", type: "string", value: "G", help: "Slurm generic resources, e.g. gpu:1" },
-    { name: "cpus", type: "string", value: "N", help: "Slurm CPUs per task" },
-    { name: "mem", type: "string", value: "M", help: "Slurm memory per task, e.g. 32G" },
+    {
+      name: "time",
+      type: "string",
+      value: "T",
+      help: "Slurm time limit per task, e.g. 24:00:00 (overrides slurm: time)",
+    },
+    {
+      name: "gres",
+      type: "string",
+      value: "G",
+      help: "Slurm generic resources, gpu:1 for a GPU (overrides slurm: gres)",
+    },
+    {
+      name: "cpus",
+      type: "string",
+      value: "N",
+      help: "Slurm CPUs per task (overrides slurm: cpus_per_task)",
+    },
+    {
+      name: "mem",
+      type: "string",
+      value: "M",
+      help: "Slurm memory per task, e.g. 32G (overrides slurm: mem)",
+    },
     {
       name: "parallel",
       type: "string",
       value: "N",
-      help: "at most N array tasks at once (a search: N workers)",
+      help: "at most N array tasks at once (overrides slurm: max_parallel); a search: N workers",
     },
   ],
   examples: [
@@ -121,20 +183,31 @@ export const EXP: CommandSpec = {
     "deno task exp experiments/fmnist-vgg7.yaml lr=3e-4 batch_size=128",
     "deno task exp experiments/grid-example.yaml seed=0,1,2 --dry-run",
     "deno task exp runs/grid-example/lr1e-3_seed0/run.yaml --output rerun",
-    "deno task exp experiments/grid-example.yaml --slurm --partition gpu --gres gpu:1 --time 24:00:00",
+    "deno task exp experiments/grid-example.yaml --dry-run --measure",
     "deno task exp experiments/search-example.yaml --dry-run",
     "deno task exp experiments/search-example.yaml --slurm --parallel 4",
+    "deno task exp experiments/grid-example.yaml --slurm --partition gpu --gres gpu:1 --time 24:00:00",
+    "deno task exp experiments/fmnist-vgg7.yaml --slurm-print --account proj42 --qos long",
   ],
   notes: [
     "Settings are YAML values checked like the file's (lr=1e-4, augment=[crop,flip], " +
     "weight_clip=null). Overrides and sweeps join the point's id (lr3e-4_seed1) and run.yaml, " +
     "so they never reuse the folder of a run without them; the id does not depend on their " +
     "order or spelling, and a value equal to the file's is no override. name, description, " +
-    "output, data_dir and gpu take one value and stay out of the id.",
+    "output, data_dir, gpu and test_each_epoch take one value and stay out of the id.",
     "A file with a search: section runs one worker of that search (start several, or " +
     "--slurm --parallel N for N array tasks): it trains the trial its scheduler picks next, " +
     "until the search is complete; --dry-run lists the trials, their values, rungs and states " +
     "(docs/search.md).",
+    "Before a point trains it prints its settings that differ from the defaults. On a terminal " +
+    "a bar shows each epoch with the running loss and accuracy, samples/s, the run's ETA and " +
+    "the grid's position and ETA; into a pipe or a log, a plain line every 30 s " +
+    "(FIRSTSPIKE_PROGRESS_SECONDS=N to change, 0 for none). Every setting, its default and " +
+    "meaning (lr_schedule, warmup_epochs, test_each_epoch, ...): docs/experiments.md.",
+    "Slurm: the slurm: section of the file gives account, qos, partition, time, gres, " +
+    "cpus_per_task, mem, max_parallel and extra (more #SBATCH options, or shell lines such as " +
+    "'module load cuda' run before the task); the options above override them. A script that " +
+    "asks for no GPU (no gres gpu, --gpus) is warned about: its tasks would train on a CPU.",
   ],
   unknownHint: (name) => {
     const key = name.replaceAll("-", "_");
@@ -162,6 +235,9 @@ export interface ExpArgs {
     force: boolean;
     slurm: boolean;
     "slurm-print": boolean;
+    measure: boolean;
+    account?: string;
+    qos?: string;
     partition?: string;
     time?: string;
     gres?: string;
@@ -196,6 +272,9 @@ export function expArgs(args: ParsedArgs): ExpArgs {
       }`,
     );
   }
+  if (args.flag("measure") && !args.flag("dry-run")) {
+    throw new UsageError("--measure: it times the estimate of --dry-run, got it without --dry-run");
+  }
   if (slurm && args.has("gpu")) {
     throw new UsageError(
       "--gpu: a Slurm task uses the GPU Slurm gives it (--gres), got --gpu with --slurm",
@@ -213,6 +292,9 @@ export function expArgs(args: ParsedArgs): ExpArgs {
       force: args.flag("force"),
       slurm: args.flag("slurm"),
       "slurm-print": args.flag("slurm-print"),
+      measure: args.flag("measure"),
+      account: args.string("account"),
+      qos: args.string("qos"),
       partition: args.string("partition"),
       time: args.string("time"),
       gres: args.string("gres"),
@@ -285,30 +367,13 @@ async function main(args: ParsedArgs): Promise<number> {
     }
   };
   if (values["dry-run"]) {
-    warn();
-    for (const [i, p] of selected.entries()) {
-      const dir = dirs.get(p)!;
-      let state: string;
-      try {
-        const prior = await readPriorRun(dir);
-        const plan = planPoint(dir, prior, p.settings, maxEpochs);
-        state = plan.action === "skip" ? plan.note : prior ? `pending (${plan.note})` : "pending";
-      } catch (e) {
-        state = e instanceof SettingsChanged ? "settings differ: refused" : "unreadable";
-      }
-      if (values.json) {
-        emit("point_listed", {
-          id: p.id,
-          index: i + 1,
-          total: selected.length,
-          state,
-          dir,
-          grid_point: p.point,
-        });
-      } else console.log(`${p.id}\t${state}\t${dir}\t${JSON.stringify(p.point)}`);
+    // Measuring uses the GPU: that work runs with the task's work permissions (writing nothing).
+    if (values.measure) {
+      const child = await delegate("exp", []);
+      if (child !== null) return child;
     }
-    (values.json ? console.error : console.log)(`${selected.length} point(s)`);
-    return 0;
+    warn();
+    return await dryRun({ selected, dirs, values, maxEpochs, output, emit });
   }
 
   if (values.slurm || values["slurm-print"]) {
@@ -319,15 +384,25 @@ async function main(args: ParsedArgs): Promise<number> {
       return 0;
     }
     const sl = parsed.slurm;
+    const gres = values.gres ?? sl.gres;
+    if (!asksForGpu({ gres, extra: sl.extra })) {
+      console.error(
+        "warning: the script asks Slurm for no GPU (no --gres gpu:N, slurm: gres or --gpus in " +
+          "slurm: extra): its tasks would train on a node's CPU driver, or find no adapter; " +
+          'add --gres gpu:1 (or gres: "gpu:1" under slurm: in the experiment)',
+      );
+    }
     const script = slurmScript({
       experimentPath: relative(Deno.cwd(), resolve(file)),
       ids: pending,
       runsDir: output,
       cwd: Deno.cwd(),
       experiment: name,
+      account: values.account ?? sl.account,
+      qos: values.qos ?? sl.qos,
       partition: values.partition ?? sl.partition,
       time: values.time ?? sl.time,
-      gres: values.gres ?? sl.gres,
+      gres,
       cpusPerTask: values.cpus ?? sl.cpus_per_task,
       mem: values.mem ?? sl.mem,
       maxParallel: values.parallel ?? sl.max_parallel,
@@ -359,7 +434,24 @@ async function main(args: ParsedArgs): Promise<number> {
   if (child !== null) return child;
   requirePermissions("exp", [{ name: "sys", kind: "hostname" }]);
   warn();
-  const stop = await installStop((line) => console.error(line));
+  const tty = Deno.stderr.isTerminal();
+  const encoder = new TextEncoder();
+  let interval: number;
+  try {
+    interval = plainInterval(envGet("FIRSTSPIKE_PROGRESS_SECONDS"));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const display = new ProgressDisplay({
+    tty,
+    interval,
+    write: (text) => Deno.stderr.writeSync(encoder.encode(text)),
+    columns: terminalColumns,
+  });
+  const stop = await installStop((line) => {
+    display.clear();
+    console.error(line);
+  });
   const counts = { done: 0, skipped: 0, failed: 0, busy: 0 };
   const total = selected.length;
   // If the watchdog ends the process itself, --json output still ends with this event.
@@ -368,16 +460,7 @@ async function main(args: ParsedArgs): Promise<number> {
   tellWatchdog();
   const adapter = await startGpu({ flag: values.gpu, setting: base.gpu });
   console.error(adapter);
-  const tty = Deno.stderr.isTerminal();
-  let lastPlain = 0;
-  const progress = (line: string, final: boolean) => {
-    if (tty) {
-      Deno.stderr.writeSync(new TextEncoder().encode(final ? "\r\x1b[K" : `\r\x1b[K${line}`));
-    } else if (!final && performance.now() - lastPlain > 30_000) {
-      lastPlain = performance.now();
-      console.error(line);
-    }
-  };
+  const trainedSeconds: number[] = [];
   const ctx = slurmContext(Deno.env);
   const status = ctx
     ? {
@@ -451,6 +534,7 @@ async function main(args: ParsedArgs): Promise<number> {
         note = plan?.note ?? "";
       }
       console.error(`${p.id}: running in ${dir}${note ? ` (${note})` : ""}`);
+      for (const l of settingsLines(nonDefaultSettings(p.settings))) console.error(`  ${l}`);
       emit("point_started", {
         id: p.id,
         index,
@@ -458,8 +542,10 @@ async function main(args: ParsedArgs): Promise<number> {
         dir,
         grid_point: p.point,
         settings: settingsSummary(p.settings),
+        non_default_settings: nonDefaultSettings(p.settings),
       });
       const pointStart = performance.now();
+      display.startPoint({ index, total, trainedSeconds });
       try {
         engine ??= await Engine.create();
         const r = await runPoint({
@@ -478,11 +564,16 @@ async function main(args: ParsedArgs): Promise<number> {
             kernels += k.count;
             emit("kernels", { id: p.id, compiled: k.count, seconds: k.seconds });
           },
-          progress,
+          progress: (_line, final, info) => display.update(info, final),
+          log: (line) => {
+            display.clear();
+            console.error(line);
+          },
           status,
           lockOwner: slurmKey(ctx),
         });
         counts.done++;
+        trainedSeconds.push((performance.now() - pointStart) / 1000);
         tellWatchdog();
         // Cut short by --max-epochs or max_steps, the run is recorded as stopped, not done.
         const state = r.stopped === "max_epochs"
@@ -504,6 +595,7 @@ async function main(args: ParsedArgs): Promise<number> {
           results: r,
         });
       } catch (e) {
+        display.clear();
         if (e instanceof Interrupted) {
           console.error(e.message);
           emit("point_interrupted", { id: p.id, message: e.message });
@@ -546,6 +638,160 @@ async function main(args: ParsedArgs): Promise<number> {
   }
   console.error(`grid finished in ${formatDuration((performance.now() - gridStart) / 1000)}`);
   return finish(counts.failed ? 1 : counts.busy ? BUSY_EXIT : 0);
+}
+
+/**
+ * `--dry-run`: each point's id, state, folder, grid values and time
+ * estimate, then the settings the points share that differ from the
+ * defaults, the grid's estimate and where it comes from (`_estimate.ts`),
+ * and the number of points; with `--json`, `point_listed` events and an
+ * `estimate` event.
+ */
+async function dryRun(o: {
+  selected: GridPoint[];
+  dirs: Map<GridPoint, string>;
+  values: ExpArgs["values"];
+  maxEpochs?: number;
+  output: string;
+  emit: ReturnType<typeof eventWriter>;
+}): Promise<number> {
+  const { selected, values } = o;
+  let throughput: Throughput | null;
+  if (values.measure) {
+    console.error(await startGpu({ flag: values.gpu, setting: selected[0].settings.gpu }));
+    const engine = await Engine.create();
+    try {
+      throughput = await measureThroughput(
+        engine,
+        selected.map((p) => p.settings),
+        (l) => console.error(l),
+      );
+    } finally {
+      engine.destroy();
+    }
+  } else throughput = earlierThroughput(await readEarlierRuns(o.output));
+  let total = 0, toTrain = 0, unknown = 0, byFlops = 0;
+  const known = new Map<string, Promise<SplitSizes>>();
+  const sizes = (s: Experiment) => {
+    const key = JSON.stringify([s.dataset, s.data_dir]);
+    if (!known.has(key)) known.set(key, splitSizes(s));
+    return known.get(key)!;
+  };
+  for (const [i, p] of selected.entries()) {
+    const dir = o.dirs.get(p)!;
+    let state: string;
+    let left: number | null = null;
+    try {
+      const prior = await readPriorRun(dir);
+      const plan = planPoint(dir, prior, p.settings, o.maxEpochs);
+      state = plan.action === "skip" ? plan.note : prior ? `pending (${plan.note})` : "pending";
+      const done = plan.action === "skip"
+        ? null
+        : values.force || !prior
+        ? { epochs: 0, steps: 0 }
+        : await recordedWork(dir);
+      left = done === null
+        ? 0
+        : epochsLeft(p.settings, done.epochs, done.steps, o.maxEpochs, await sizes(p.settings));
+    } catch (e) {
+      state = e instanceof SettingsChanged ? "settings differ: refused" : "unreadable";
+    }
+    const est = left === null || throughput === null
+      ? null
+      : pointEstimate(p.settings, left, throughput, await sizes(p.settings));
+    if (left !== null && left > 0) {
+      toTrain++;
+      if (est === null) unknown++;
+      else {
+        total += est.seconds;
+        if (est.how === "FLOPs") byFlops++;
+      }
+    }
+    if (values.json) {
+      o.emit("point_listed", {
+        id: p.id,
+        index: i + 1,
+        total: selected.length,
+        state,
+        dir,
+        grid_point: p.point,
+        non_default_settings: nonDefaultSettings(p.settings),
+        epochs_left: left,
+        estimate_seconds: est ? Math.round(est.seconds * 10) / 10 : null,
+        estimate: est?.how ?? null,
+      });
+    } else {
+      const text = est === null
+        ? "no estimate"
+        : est.how === "nothing left"
+        ? "nothing to train"
+        : `about ${formatDuration(est.seconds)}${est.how === "FLOPs" ? " (by FLOPs)" : ""}`;
+      console.log(`${p.id}\t${state}\t${dir}\t${JSON.stringify(p.point)}\t${text}`);
+    }
+  }
+  const source = throughput?.source ?? null;
+  if (values.json) {
+    o.emit("estimate", {
+      seconds: unknown === 0 && throughput ? Math.round(total * 10) / 10 : null,
+      points_to_train: toTrain,
+      points_without_estimate: unknown,
+      source,
+    });
+    console.error(`${selected.length} point(s)`);
+    return 0;
+  }
+  // The settings every point shares (each adds its grid values, listed above).
+  const shared = nonDefaultSettings(selected[0].settings);
+  for (const p of selected.slice(1)) {
+    const mine = nonDefaultSettings(p.settings);
+    for (const k of Object.keys(shared)) {
+      if (JSON.stringify(mine[k]) !== JSON.stringify(shared[k])) delete shared[k];
+    }
+  }
+  for (const l of settingsLines(shared, 100)) console.log(l);
+  console.log(estimateLine({ total, toTrain, unknown, byFlops, source, output: o.output }));
+  console.log(`${selected.length} point(s)`);
+  return 0;
+}
+
+/** The grid's estimate line of `--dry-run`. */
+function estimateLine(o: {
+  total: number;
+  toTrain: number;
+  unknown: number;
+  byFlops: number;
+  source: string | null;
+  output: string;
+}): string {
+  if (o.toTrain === 0) return "estimate: nothing to train";
+  const points = `${o.toTrain} point${o.toTrain === 1 ? "" : "s"} to train`;
+  if (o.source === null) {
+    return `estimate: none for ${points}: no earlier runs under ${o.output}/ to take a ` +
+      `throughput from (--measure times a few steps on this machine's GPU)`;
+  }
+  const missing = o.unknown
+    ? `; ${o.unknown} without one (no earlier run of their network; --measure times them)`
+    : "";
+  const rough = o.byFlops ? `; ${o.byFlops} by FLOPs at the runs' rate, rougher` : "";
+  return `estimate: about ${formatDuration(o.total)} for ${points}, from ${o.source}` +
+    `${rough}${missing} (epochs as set: early stopping may end points sooner; start-up not ` +
+    `counted)`;
+}
+
+/**
+ * The terminal's width: its size, or where it does not say (a pseudo-terminal
+ * without one, as some CI runners give, says 0) `$COLUMNS`, else 100.
+ */
+function terminalColumns(): number {
+  let columns = 0;
+  try {
+    columns = Deno.consoleSize().columns;
+  } catch {
+    // not a terminal
+  }
+  if (columns >= 20) return columns;
+  const env = Number(envGet("COLUMNS"));
+  return Number.isInteger(env) && env >= 20 ? env : 100;
 }
 
 /** Whether a path exists. */

@@ -1,33 +1,28 @@
 /**
- * `deno task schema [--check]`: writes `experiments/schema.json`, the JSON
- * Schema of experiment files generated from the zod schema (editors that
- * read `# yaml-language-server: $schema=./schema.json` complete and check
- * keys with it); `--check` only says whether the file is up to date.
+ * `deno task schema [--check]`: writes what is generated from the code:
+ * `experiments/schema.json`, the JSON Schema of experiment files generated
+ * from the zod schema (editors that read
+ * `# yaml-language-server: $schema=./schema.json` complete and check keys
+ * with it), the key tables of `docs/experiments.md` and the task reference
+ * of `docs/command-line.md` (`_docs.ts`); `--check` only says whether they
+ * are up to date.
  *
  * @module
  */
 
 import { fileURLToPath } from "node:url";
-import { type CommandSpec, type ParsedArgs, runTask, UsageError } from "./_args.ts";
+import { type ParsedArgs, runTask, UsageError } from "./_args.ts";
 import { experimentJsonSchemaText } from "../src/experiment/json_schema.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
+import { withGenerated } from "../src/experiment/keys_doc.ts";
+import { formatMarkdown, generatedPages, SCHEMA } from "./_docs.ts";
 
 /** Where the schema lives. */
 export const SCHEMA_PATH: string = fileURLToPath(
   new URL("../experiments/schema.json", import.meta.url),
 );
 
-/** The command line of `deno task schema`. */
-export const SCHEMA: CommandSpec = {
-  name: "schema",
-  summary: "Write experiments/schema.json, the JSON Schema of experiment files, generated from " +
-    "the experiment schema.",
-  usage: "[--check]",
-  options: [
-    { name: "check", type: "boolean", help: "write nothing; exit 1 if the file is out of date" },
-  ],
-  examples: ["deno task schema", "deno task schema --check"],
-};
+export { SCHEMA };
 
 async function main(args: ParsedArgs): Promise<number> {
   if (args.positionals.length) {
@@ -35,22 +30,29 @@ async function main(args: ParsedArgs): Promise<number> {
       `expected no arguments, got ${args.positionals.map((p) => `'${p}'`).join(", ")}`,
     );
   }
-  const text = experimentJsonSchemaText();
-  const now = await Deno.readTextFile(SCHEMA_PATH).catch(() => null);
-  if (args.flag("check")) {
-    if (now === text) {
-      console.log(`${SCHEMA_PATH} is up to date`);
-      return 0;
+  const files: { path: string; text: string }[] = [
+    { path: SCHEMA_PATH, text: experimentJsonSchemaText() },
+  ];
+  for (const page of generatedPages()) {
+    const now = await Deno.readTextFile(page.path);
+    files.push({
+      path: page.path,
+      text: await formatMarkdown(withGenerated(now, page.generated, page.path)),
+    });
+  }
+  let stale = 0;
+  for (const f of files) {
+    const now = await Deno.readTextFile(f.path).catch(() => null);
+    if (now === f.text) console.log(`${f.path} is up to date`);
+    else if (args.flag("check")) {
+      console.error(`${f.path} is out of date: run 'deno task schema'`);
+      stale++;
+    } else {
+      await writeFileAtomic(f.path, f.text);
+      console.log(`wrote ${f.path}`);
     }
-    console.error(`${SCHEMA_PATH} is out of date: run 'deno task schema'`);
-    return 1;
   }
-  if (now === text) console.log(`${SCHEMA_PATH} is up to date`);
-  else {
-    await writeFileAtomic(SCHEMA_PATH, text);
-    console.log(`wrote ${SCHEMA_PATH}`);
-  }
-  return 0;
+  return stale ? 1 : 0;
 }
 
 if (import.meta.main) await runTask(SCHEMA, main);

@@ -68,7 +68,7 @@ export function taskCommand(name: string, args: readonly string[], o: TaskOption
     return new Deno.Command("script", {
       args: ["-qefc", words.map(sq).join(" "), "/dev/null"],
       cwd,
-      env: { ...env, TERM: "xterm", COLUMNS: "120", LINES: "40" },
+      env: { TERM: "xterm", COLUMNS: "120", LINES: "40", ...env },
       clearEnv: true,
       stdin: "piped",
       stdout: "piped",

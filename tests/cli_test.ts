@@ -197,9 +197,14 @@ Deno.test("exp: overrides and sweeps make points with their own ids (--dry-run, 
     "--dry-run",
   ]);
   assert.equal(r.code, 0, r.stderr);
-  const ids = r.stdout.trim().split("\n").slice(0, -1).map((l) => l.split("\t")[0]);
+  const lines = r.stdout.trim().split("\n");
+  const ids = lines.filter((l) => l.includes("\t")).map((l) => l.split("\t")[0]);
   assert.deepEqual(ids, ["lr3e-4_seed0", "lr3e-4_seed1", "lr3e-4_seed2"]);
   assert.match(r.stdout, /\n3 point\(s\)\n$/);
+  // The settings every point shares (beyond the defaults; each adds its grid values), and
+  // the grid's estimate or why there is none.
+  assert.match(r.stdout, /\nsettings: dataset=fmnist arch=16C5-P2-32C5-P2-100F lr=3e-4 /);
+  assert.match(r.stdout, /\nestimate: /);
   // Slurm's array tasks get the same arguments, so they rebuild the same points.
   const s = await task("exp", ["experiments/grid-example.yaml", "seed=5", "--slurm-print"]);
   assert.equal(s.code, 0, s.stderr);

@@ -333,6 +333,16 @@ Deno.test(
       assertEquals(started[1].dir, join(tmp, "runs", "p", ids[1]));
       assertEquals(started[1].settings.arch, "P4-8F");
       assertEquals(started[1].grid_point, { seed: 1 });
+      // The settings that differ from the defaults, as printed before the point runs.
+      assertEquals(started[1].non_default_settings, {
+        dataset: "fmnist",
+        data_dir: join(tmp, "data"),
+        arch: "P4-8F",
+        lr: 3e-3,
+        batch_size: 64,
+        epochs: 2,
+        seed: 1,
+      });
       const [k1, k2] = events.filter((e) => e.event === "kernels");
       assert(k1.compiled > 0, "the first point compiles the network's kernels");
       assertEquals(k2.compiled, 0, "the second point reuses them");

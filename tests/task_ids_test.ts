@@ -11,7 +11,9 @@ import { runTask, withUserFolder } from "./_task.ts";
 async function listed(dir: string, args: string[]): Promise<string[]> {
   const r = await runTask("exp", ["tiny.yaml", ...args, "--dry-run"], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim().split("\n").slice(0, -1).map((l) => l.split("\t").slice(0, 2).join(" "));
+  // One tab-separated line per point, then the shared settings, the estimate and the count.
+  return r.stdout.trim().split("\n").filter((l) => l.includes("\t"))
+    .map((l) => l.split("\t").slice(0, 2).join(" "));
 }
 
 Deno.test(

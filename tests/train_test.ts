@@ -96,29 +96,54 @@ Deno.test(
 );
 
 Deno.test(
-  "a run interrupted mid-epoch resumes to exactly the uninterrupted result",
+  "a run interrupted mid-epoch resumes to exactly the uninterrupted result, with any lr schedule",
   GPU_TEST,
   async () => {
     const engine = await testEngine();
-    await withTempDir(async (tmp) => {
-      await writeFakeFmnist(join(tmp, "data"));
-      const exp = tinyExperiment(join(tmp, "data"), { augment: ["flip"] });
-      const [p] = expandGrid(exp);
-      const whole = join(tmp, "whole"), cut = join(tmp, "cut");
-      await runPoint({
-        settings: p.settings,
-        id: p.id,
-        point: p.point,
-        dir: whole,
-        engine,
-        chunk: 3,
-        log: () => {},
-      });
-      // Interrupt after the first chunk of the second epoch.
-      const controller = new AbortController();
-      let chunks = 0;
-      await rejects(
-        runPoint({
+    // The default (per-epoch annealing), and per-step rates: a warm-up that the interruption
+    // (after chunk 4 of 3 steps, in epoch 2 of 8 steps) cuts, then a cosine; and a step schedule.
+    const schedules = [
+      {},
+      { lr_schedule: "cosine", warmup_epochs: 1.5, lr_min: 1e-4 },
+      { lr_schedule: "step", lr_milestones: [1], lr_gamma: 0.3 },
+    ];
+    for (const schedule of schedules) {
+      await withTempDir(async (tmp) => {
+        await writeFakeFmnist(join(tmp, "data"));
+        const exp = tinyExperiment(join(tmp, "data"), { augment: ["flip"], ...schedule });
+        const [p] = expandGrid(exp);
+        const whole = join(tmp, "whole"), cut = join(tmp, "cut");
+        await runPoint({
+          settings: p.settings,
+          id: p.id,
+          point: p.point,
+          dir: whole,
+          engine,
+          chunk: 3,
+          log: () => {},
+        });
+        // Interrupt after the first chunk of the second epoch.
+        const controller = new AbortController();
+        let chunks = 0;
+        await rejects(
+          runPoint({
+            settings: p.settings,
+            id: p.id,
+            point: p.point,
+            dir: cut,
+            engine,
+            chunk: 3,
+            log: () => {},
+            signal: controller.signal,
+            progress: (_line, final) => {
+              if (!final && ++chunks === 4) controller.abort();
+            },
+          }),
+          Interrupted,
+        );
+        const mid = parseYaml(await Deno.readTextFile(join(cut, "run.yaml")));
+        assertEquals(mid.status.state, "running");
+        await runPoint({
           settings: p.settings,
           id: p.id,
           point: p.point,
@@ -126,32 +151,16 @@ Deno.test(
           engine,
           chunk: 3,
           log: () => {},
-          signal: controller.signal,
-          progress: (_line, final) => {
-            if (!final && ++chunks === 4) controller.abort();
-          },
-        }),
-        Interrupted,
-      );
-      const mid = parseYaml(await Deno.readTextFile(join(cut, "run.yaml")));
-      assertEquals(mid.status.state, "running");
-      await runPoint({
-        settings: p.settings,
-        id: p.id,
-        point: p.point,
-        dir: cut,
-        engine,
-        chunk: 3,
-        log: () => {},
+        });
+        assertEquals(await weightsOf(cut), await weightsOf(whole));
+        const strip = (t: string) =>
+          t.trim().split("\n").map((l) => ({ ...JSON.parse(l), seconds: 0 }));
+        assertEquals(
+          strip(await Deno.readTextFile(join(cut, "metrics.jsonl"))),
+          strip(await Deno.readTextFile(join(whole, "metrics.jsonl"))),
+        );
       });
-      assertEquals(await weightsOf(cut), await weightsOf(whole));
-      const strip = (t: string) =>
-        t.trim().split("\n").map((l) => ({ ...JSON.parse(l), seconds: 0 }));
-      assertEquals(
-        strip(await Deno.readTextFile(join(cut, "metrics.jsonl"))),
-        strip(await Deno.readTextFile(join(whole, "metrics.jsonl"))),
-      );
-    });
+    }
   },
 );
 

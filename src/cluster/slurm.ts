@@ -44,6 +44,10 @@ export interface SlurmScriptOptions {
   experiment?: string;
   /** `--job-name`; default `firstspike-<experiment>`. */
   jobName?: string;
+  /** `--account`: whose allocation the jobs are charged to. */
+  account?: string;
+  /** `--qos`: the quality of service (a queue's limits and priority). */
+  qos?: string;
   /** `--partition`. */
   partition?: string;
   /** `--time`, e.g. `"04:00:00"` or `"1-00:00:00"`. */
@@ -183,6 +187,8 @@ export function slurmScript(opts: SlurmScriptOptions): string {
   ];
   if (opts.jobName !== undefined) checkWord("jobName", opts.jobName);
   const words: [string, string | undefined][] = [
+    ["account", opts.account],
+    ["qos", opts.qos],
     ["partition", opts.partition],
     ["time", opts.time],
     ["gres", opts.gres],
@@ -261,6 +267,31 @@ export function slurmScript(opts: SlurmScriptOptions): string {
     "",
   );
   return header.join("\n") + "\n" + body.join("\n");
+}
+
+/**
+ * Whether a script's options ask Slurm for a GPU: `gres` naming `gpu`
+ * (`gpu:1`, `gpu:a100:2`), or an extra line with `--gres=...gpu...`,
+ * `--gpus`, `--gpus-per-node`, `--gpus-per-task`, `--gpus-per-socket` or
+ * `-G`. A firstspike task trains on the GPU: a script without one runs on a
+ * node's CPU driver, or finds no adapter.
+ *
+ * @example
+ * ```ts
+ * import { asksForGpu } from "./slurm.ts";
+ * if (asksForGpu({}) || !asksForGpu({ gres: "gpu:1" })) throw new Error();
+ * if (!asksForGpu({ extra: ["--gpus-per-node=2"] }) || asksForGpu({ extra: ["--qos=long"] })) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function asksForGpu(opts: Pick<SlurmScriptOptions, "gres" | "extra">): boolean {
+  if (opts.gres !== undefined && /(^|,)gpu(:|$|,)/i.test(opts.gres)) return true;
+  return (opts.extra ?? []).some((line) => {
+    const t = line.trim().replace(/^#SBATCH\s+/, "");
+    return /^--gres[= ]\S*gpu/i.test(t) || /^--gpus(-per-(node|task|socket))?([= ]|$)/.test(t) ||
+      /^-G(\s|\d|$)/.test(t);
+  });
 }
 
 /**

@@ -46,6 +46,8 @@ export { ExperimentError, type ExperimentIssue } from "./_yaml_errors.ts";
 export const DATASETS = ["mnist", "fmnist", "cifar10", "cifar100"] as const;
 /** Data augmentations (MODEL.md, used for CIFAR by the reference). */
 export const AUGMENTATIONS = ["crop", "flip", "autoaugment", "cutout"] as const;
+/** Learning-rate schedules (see `lr_schedule` and `src/run/lr_schedule.ts`). */
+export const LR_SCHEDULES = ["exponential", "cosine", "step"] as const;
 
 /** The resolved settings of one training run: every default filled in. */
 export interface Experiment {
@@ -75,8 +77,24 @@ export interface Experiment {
   eps: number;
   /** Decoupled weight decay: `w -= lr * weight_decay * w` after each step. */
   weight_decay: number;
-  /** Learning rate factor applied after every epoch. */
+  /** Learning rate factor applied after every epoch (`lr_schedule: exponential`). */
   annealing: number;
+  /**
+   * How the learning rate changes ({@link LR_SCHEDULES}, `src/run/lr_schedule.ts`):
+   * `exponential` multiplies it by `annealing` after every epoch (the
+   * reference's); `cosine` follows a half cosine from `lr` to `lr_min` over
+   * all `epochs`, step by step; `step` multiplies it by `lr_gamma` after each
+   * epoch of `lr_milestones`.
+   */
+  lr_schedule: (typeof LR_SCHEDULES)[number];
+  /** Epochs of linear warm-up (step by step from `lr / W` to the schedule's value); 0 for none. */
+  warmup_epochs: number;
+  /** Learning rate the cosine schedule falls to. */
+  lr_min: number;
+  /** Epochs after which the step schedule multiplies the learning rate by `lr_gamma`. */
+  lr_milestones: number[];
+  /** Factor of the step schedule at each milestone. */
+  lr_gamma: number;
   /** Clip of the backward factors `g_I`, `g_S` to `[-c, c]`. */
   grad_clip: number;
   /** Clip weights to `[min, max]` after each step; null for none. */
@@ -93,6 +111,13 @@ export interface Experiment {
   early_stopping: number;
   /** Fraction of the training split held out for validation, chosen with the seed. */
   validation_fraction: number;
+  /**
+   * Score the test set after every epoch (`true`), or only once at the end,
+   * on the best-validation weights (`false`: saves the time of an
+   * evaluation per epoch; the per-epoch records then carry no test scores).
+   * Changes what a run records, never its weights.
+   */
+  test_each_epoch: boolean;
   /**
    * Training order: `true` reshuffles every epoch (seeded); `once` draws one
    * seeded random order and keeps it for every epoch, as the reference does;
@@ -126,6 +151,10 @@ export interface Experiment {
 
 /** Settings of cluster jobs for an experiment (all optional). */
 export interface Slurm {
+  /** `--account`: whose allocation the jobs are charged to. */
+  account?: string;
+  /** `--qos`: quality of service (a queue's limits and priority). */
+  qos?: string;
   /** `--partition`. */
   partition?: string;
   /** `--time`, e.g. "12:00:00" or "1-00:00:00". */
@@ -160,6 +189,11 @@ export const DEFAULTS: Readonly<{ [K in DefaultedKey]: Readonly<Experiment[K]> }
   eps: 1e-8,
   weight_decay: 0.1,
   annealing: 0.999,
+  lr_schedule: "exponential",
+  warmup_epochs: 0,
+  lr_min: 0,
+  lr_milestones: [],
+  lr_gamma: 0.1,
   grad_clip: 1,
   weight_clip: null,
   fixed_signs: false,
@@ -168,6 +202,7 @@ export const DEFAULTS: Readonly<{ [K in DefaultedKey]: Readonly<Experiment[K]> }
   max_steps: null,
   early_stopping: 25,
   validation_fraction: 0.1,
+  test_each_epoch: true,
   shuffle: true,
   augment: [],
   train_subset: null,
@@ -200,11 +235,13 @@ export const SETTING_KEYS: readonly (keyof Experiment)[] = [
 /**
  * Settings that a `grid` may vary: all but those that name or place the run
  * folders (`name`, `description`, `output`), since one experiment writes its
- * points under one folder, and the GPU, which changes where a run happens,
- * not what it computes.
+ * points under one folder, the GPU, which changes where a run happens, not
+ * what it computes, and `test_each_epoch`, which changes only what a run
+ * records (two points would train the same weights).
  */
 export const GRID_KEYS: readonly (keyof Experiment)[] = SETTING_KEYS.filter((k) =>
-  k !== "name" && k !== "description" && k !== "output" && k !== "gpu"
+  k !== "name" && k !== "description" && k !== "output" && k !== "gpu" &&
+  k !== "test_each_epoch"
 );
 
 /**
@@ -288,6 +325,23 @@ const FIELDS = {
   eps: posNumber,
   weight_decay: nonNegNumber,
   annealing: z.number(expecting("a number in (0, 1]")).gt(0).lte(1),
+  lr_schedule: z.enum(LR_SCHEDULES, expecting(`one of ${LR_SCHEDULES.join(", ")}`)),
+  warmup_epochs: nonNegNumber,
+  lr_min: nonNegNumber,
+  lr_milestones: z.array(posInt, expecting("a list of epochs (positive integers)"))
+    .superRefine((list, ctx) => {
+      list.forEach((m, i) => {
+        if (i > 0 && !(m > list[i - 1])) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [i],
+            message: `expected epochs in increasing order, got ${m} after ${list[i - 1]}`,
+            params: FULL,
+          });
+        }
+      });
+    }),
+  lr_gamma: z.number(expecting("a number in (0, 1]")).gt(0).lte(1),
   grad_clip: posNumber,
   weight_clip: z.tuple(
     [clipBound, clipBound],
@@ -309,6 +363,7 @@ const FIELDS = {
   max_steps: posIntOrNull,
   early_stopping: posInt,
   validation_fraction: z.number(expecting("a number in [0, 1)")).gte(0).lt(1),
+  test_each_epoch: bool,
   shuffle: z.union([z.boolean(), z.literal("once")], expecting("true, false or 'once'")),
   augment: z.array(
     z.enum(AUGMENTATIONS, expecting(`one of ${AUGMENTATIONS.join(", ")}`)),
@@ -339,6 +394,8 @@ void _schemaMatchesInterface;
 
 const slurmString = (what: string) => z.string(expecting(what)).min(1);
 const SLURM = z.object({
+  account: slurmString("an account name").optional(),
+  qos: slurmString("a quality of service name").optional(),
   partition: slurmString("a partition name").optional(),
   time: slurmString('a time limit string such as "12:00:00" or "1-00:00:00" (quoted)')
     .optional(),
@@ -552,7 +609,8 @@ function unknownKeyMessage(key: string, parent: KeyPath, isRun: boolean): string
       "under one output (give --output, or write one file per output)";
   }
   if (where === "grid" && (SETTING_KEYS as readonly string[]).includes(key)) {
-    return "cannot be varied in a grid (expected any setting but name, description, output and gpu)";
+    return "cannot be varied in a grid (expected any setting but name, description, output, gpu " +
+      "and test_each_epoch)";
   }
   if (where === "" && isRun && (key === "grid" || key === "search")) {
     return `unknown key: a run file (kind: run) holds one point and has no ${key}`;
@@ -600,7 +658,9 @@ export async function loadExperiment(path: string): Promise<ParsedExperiment> {
  * What is valid but probably not meant in resolved settings, one line each:
  * an architecture without a spiking layer (only pooling before the readout,
  * `P2-P2`) trains just the readout on the encoded input, with no spikes to
- * count.
+ * count; a learning-rate setting that the chosen `lr_schedule` does not read
+ * (`lr_milestones` without `lr_schedule: step`, ...); a warm-up as long as
+ * the run.
  *
  * @example
  * ```ts
@@ -608,10 +668,41 @@ export async function loadExperiment(path: string): Promise<ParsedExperiment> {
  * const { base } = parseExperiment("dataset: fmnist\narch: P2-P2\n", "x.yaml");
  * if (experimentWarnings(base).length !== 1) throw new Error();
  * if (experimentWarnings({ ...base, arch: "P2-8C3" }).length !== 0) throw new Error();
+ * const cosine = { ...base, arch: "8F", lr_schedule: "cosine" as const, lr_milestones: [10] };
+ * if (!experimentWarnings(cosine)[0].startsWith("lr_milestones [10] is read only by")) {
+ *   throw new Error(experimentWarnings(cosine)[0]);
+ * }
  * ```
  */
-export function experimentWarnings(s: Pick<Experiment, "arch">): string[] {
+export function experimentWarnings(s: Pick<Experiment, "arch"> & Partial<Experiment>): string[] {
   const out: string[] = [];
+  const schedule = s.lr_schedule ?? DEFAULTS.lr_schedule;
+  const unread = (key: DefaultedKey, value: unknown, reader: string) => {
+    if (value !== undefined && JSON.stringify(value) !== JSON.stringify(DEFAULTS[key])) {
+      out.push(
+        `${key} ${JSON.stringify(value)} is read only by lr_schedule ${reader}; ` +
+          `lr_schedule ${schedule} ignores it`,
+      );
+    }
+  };
+  if (schedule !== "exponential") unread("annealing", s.annealing, "exponential");
+  if (schedule !== "step") {
+    unread("lr_milestones", s.lr_milestones, "step");
+    unread("lr_gamma", s.lr_gamma, "step");
+  }
+  if (schedule !== "cosine") unread("lr_min", s.lr_min, "cosine");
+  if (schedule === "step" && s.lr_milestones?.length === 0) {
+    out.push("lr_schedule step without lr_milestones keeps the learning rate constant");
+  }
+  if (schedule === "cosine" && s.lr !== undefined && s.lr_min !== undefined && s.lr_min >= s.lr) {
+    out.push(`lr_min ${s.lr_min} is not below lr ${s.lr}: the cosine schedule does not fall`);
+  }
+  if (s.warmup_epochs !== undefined && s.epochs !== undefined && s.warmup_epochs >= s.epochs) {
+    out.push(
+      `warmup_epochs ${s.warmup_epochs} is not shorter than the run (epochs ${s.epochs}): ` +
+        `the learning rate never reaches lr`,
+    );
+  }
   let layers: { kind: string }[];
   try {
     layers = parseArch(s.arch);
@@ -678,6 +769,28 @@ export function checkSettings(settings: Experiment, source = "settings"): void {
     }
   }
   throw new ExperimentError(issues);
+}
+
+/**
+ * What a setting accepts, as its errors say it (`a positive number`,
+ * `one of exponential, cosine, step`).
+ *
+ * @example
+ * ```ts
+ * import { settingExpects } from "./config.ts";
+ * if (settingExpects("lr") !== "a positive number") throw new Error(settingExpects("lr"));
+ * ```
+ */
+export function settingExpects(key: keyof Experiment): string {
+  const result = FIELDS[key].safeParse(undefined);
+  return result.success ? "anything" : result.error.issues[0].message;
+}
+
+/** What a key of the `slurm:` section accepts, as its errors say it. */
+export function slurmExpects(key: keyof Slurm): string {
+  const field = SLURM.shape[key] as z.ZodOptional<z.ZodTypeAny>;
+  const result = field.unwrap().safeParse(undefined);
+  return result.success ? "anything" : result.error.issues[0].message;
 }
 
 /**

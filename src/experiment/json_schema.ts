@@ -52,7 +52,16 @@ export const SETTING_DESCRIPTIONS: Readonly<Record<keyof Experiment, string>> = 
   betas: "Adam's [b1, b2].",
   eps: "Adam's epsilon.",
   weight_decay: "Decoupled weight decay: w -= lr * weight_decay * w after each step.",
-  annealing: "Learning-rate factor applied after every epoch.",
+  annealing: "Learning-rate factor applied after every epoch (lr_schedule exponential).",
+  lr_schedule: "How the learning rate changes: exponential (times annealing after every epoch, " +
+    "the reference's), cosine (a half cosine from lr to lr_min over all epochs, step by step) " +
+    "or step (times lr_gamma after each epoch of lr_milestones).",
+  warmup_epochs: "Epochs of linear warm-up at the start, step by step from lr/W to the " +
+    "schedule's value (W steps); 0 for none. May be fractional.",
+  lr_min: "Learning rate the cosine schedule falls to at the end of the last epoch.",
+  lr_milestones: "Epochs after which the step schedule multiplies the learning rate by " +
+    "lr_gamma ([30, 60]: epochs 31 and 61 start lower).",
+  lr_gamma: "Factor of the step schedule at each milestone.",
   grad_clip: "Clip of the backward factors g_I, g_S to [-c, c].",
   weight_clip: "Clip weights to [min, max] after each step; null for none.",
   fixed_signs: "Keep each weight's initial sign.",
@@ -62,7 +71,10 @@ export const SETTING_DESCRIPTIONS: Readonly<Record<keyof Experiment, string>> = 
   early_stopping: "Epochs without better validation accuracy before stopping.",
   validation_fraction:
     "Fraction of the training split held out for validation, chosen with the seed.",
-  shuffle: "Shuffle the training samples every epoch.",
+  test_each_epoch: "Score the test set after every epoch (true), or only at the end, on the " +
+    "best-validation weights (false: faster; per-epoch records carry no test scores).",
+  shuffle: "Training order: true reshuffles every epoch (seeded), once keeps one seeded order " +
+    "for every epoch (the reference's), false keeps the files' order.",
   augment: "Augmentations, applied in this order.",
   train_subset: "Use only N samples of the training split, chosen with the seed; " +
     "validation_fraction of them are held out for validation. null for all.",
@@ -73,6 +85,21 @@ export const SETTING_DESCRIPTIONS: Readonly<Record<keyof Experiment, string>> = 
   precision: "Arithmetic of the matrix products on the GPU (f16 needs shader-f16).",
   gpu: "GPU: an index (nvidia-smi order), a PCI address (0000:41:00.0) or a vendor:device id " +
     "(10de:2335); null for the default (or the one Slurm gave).",
+};
+
+/** One line per key of the `slurm:` section. */
+export const SLURM_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  account: "sbatch --account: the account (allocation) the jobs are charged to.",
+  qos: "sbatch --qos: the quality of service (a queue's limits and priority), e.g. long.",
+  partition: "sbatch --partition, e.g. gpu.",
+  time: 'sbatch --time per array task, e.g. "24:00:00" or "2-00:00:00" (quoted); a task ' +
+    "writes a checkpoint 2 min before it and requeues itself.",
+  gres: 'sbatch --gres: "gpu:1" for one GPU per task (a script without a GPU is warned about).',
+  cpus_per_task: "sbatch --cpus-per-task.",
+  mem: 'sbatch --mem per task, e.g. "32G".',
+  max_parallel: "At most this many array tasks at once (--array=0-N%max_parallel).",
+  extra: "More lines: an sbatch option (--gpus-per-node=1), an #SBATCH line, or a shell line " +
+    "run before the task (module load cuda).",
 };
 
 /** Extra constraints for checks zod makes in code. */
@@ -209,9 +236,15 @@ export function experimentJsonSchema(): Json {
     })),
   };
   const search = searchJson();
+  const converted = convert(SLURM_SCHEMA) as { properties: Record<string, Json> };
   const slurm = {
     description: "Cluster jobs: sbatch options for `deno task exp --slurm`.",
-    ...convert(SLURM_SCHEMA),
+    ...converted,
+    properties: Object.fromEntries(
+      Object.entries(converted.properties).map((
+        [k, v],
+      ) => [k, { description: SLURM_DESCRIPTIONS[k], ...v }]),
+    ),
   };
   const required = (key: string) => ({
     anyOf: [

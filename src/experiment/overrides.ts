@@ -15,8 +15,9 @@
  * canonical: the order of the arguments and the way a number is written do
  * not change them, and a value equal to the file's own is no override
  * (`seed=0` where the file trains seed 0 is the file's run, `default`). The keys that say where a run happens
- * rather than what it computes ({@link PLACE_KEYS}: `name`, `description`,
- * `output`, `data_dir`, `gpu`) take one value and stay out of the id.
+ * or what it records rather than what it computes ({@link PLACE_KEYS}:
+ * `name`, `description`, `output`, `data_dir`, `gpu`, `test_each_epoch`)
+ * take one value and stay out of the id.
  *
  * @example
  * ```ts
@@ -58,8 +59,8 @@ export interface Override {
 }
 
 /**
- * Settings that say where a run happens, not what it computes: one value
- * each, never swept, never part of a run's id.
+ * Settings that say where a run happens or what it records, not what it
+ * computes: one value each, never swept, never part of a run's id.
  */
 export const PLACE_KEYS: readonly (keyof Experiment)[] = [
   "name",
@@ -67,6 +68,7 @@ export const PLACE_KEYS: readonly (keyof Experiment)[] = [
   "output",
   "data_dir",
   "gpu",
+  "test_each_epoch",
 ];
 
 /** Whether a command-line argument is a `key=value` setting (a key, then `=`). */

@@ -12,7 +12,7 @@ import type { Metrics } from "../engine/metrics.ts";
 export interface EpochRecord {
   /** Epoch number, 1-based. */
   epoch: number;
-  /** Learning rate used in this epoch. */
+  /** Learning rate of the epoch's first step (the epoch's rate, but with a per-step schedule). */
   lr: number;
   /** Training steps taken in this epoch. */
   steps: number;
@@ -24,16 +24,25 @@ export interface EpochRecord {
   val_loss: number | null;
   /** Validation accuracy in [0, 1]; null without a validation split. */
   val_acc: number | null;
-  /** Mean test loss per sample. */
-  test_loss: number;
-  /** Test accuracy in [0, 1]. */
-  test_acc: number;
+  /** Mean test loss per sample; null when the test set was not scored (`test_each_epoch: false`). */
+  test_loss: number | null;
+  /** Test accuracy in [0, 1]; null when the test set was not scored. */
+  test_acc: number | null;
   /** Wall-clock seconds of this epoch. */
   seconds: number;
-  /** Spikes per test sample, summed over the spiking layers. */
-  spikes_per_sample: number;
-  /** Test-set spike statistics per spiking layer (conv and linear, in order). */
+  /**
+   * Spikes per sample of the `stats_split` set, summed over the spiking
+   * layers; null when neither set was scored.
+   */
+  spikes_per_sample: number | null;
+  /** Spike statistics per spiking layer (conv and linear, in order) of the `stats_split` set. */
   layers: LayerRecord[];
+  /**
+   * Which set the spike statistics describe: `test` (scored every epoch),
+   * `val` (the test set was not scored: `test_each_epoch: false`), or null
+   * (neither was). Absent in records written before it existed: `test`.
+   */
+  stats_split?: "test" | "val" | null;
 }
 
 /** One spiking layer's test-set statistics in an epoch record. */
@@ -71,9 +80,13 @@ export interface RunResults {
   best_epoch: number;
   /** Validation accuracy at `best_epoch` in [0, 1]; null without a validation split. */
   best_val_acc: number | null;
-  /** Test accuracy at `best_epoch` in [0, 1]. */
+  /**
+   * Test accuracy at `best_epoch` in [0, 1]: of the best epoch's weights,
+   * from its record, or scored once at the end when the test set was not
+   * scored every epoch (the same number: the same weights and samples).
+   */
   test_acc: number;
-  /** Spikes per test sample at `best_epoch`, summed over the spiking layers. */
+  /** Spikes per test sample at `best_epoch`, summed over the spiking layers (as `test_acc`). */
   spikes_per_sample: number;
   /** Wall-clock seconds of this invocation, from loading the data. */
   wall_seconds: number;

@@ -21,7 +21,8 @@ import { saveWeights } from "../engine/weights.ts";
 import { runWeightsMetadata } from "./weights_meta.ts";
 import { provenance } from "./provenance.ts";
 import { GpuData, type Source } from "../data/data_gpu.ts";
-import { loadCheckpoint, newLoopState, saveCheckpoint } from "./checkpoint.ts";
+import { loadCheckpoint, type LoopState, newLoopState, saveCheckpoint } from "./checkpoint.ts";
+import { learningRate } from "./lr_schedule.ts";
 import { isTempFile, writeFileAtomic } from "../util/fs.ts";
 import { acquireLock } from "./run_lock.ts";
 import { type EpochRecord, layerRecord, type RunResults } from "./records.ts";
@@ -29,6 +30,108 @@ import { fingerprint, SettingsChanged } from "./fingerprint.ts";
 import { CHECKPOINT, CHECKPOINT_PREV, planPoint, type PriorRun, readPriorRun } from "./prior.ts";
 
 export type { EpochRecord, RunResults } from "./records.ts";
+
+/** Where training is, told to {@link RunPointOptions.progress} after every chunk of steps. */
+export interface StepProgress {
+  /** Epoch, 1-based. */
+  epoch: number;
+  /** The last epoch this invocation runs (`epochs`, or `--max-epochs`). */
+  epochs: number;
+  /** Steps done in this epoch. */
+  step: number;
+  /** Steps this epoch takes (fewer than an epoch's when `max_steps` cuts it). */
+  steps: number;
+  /** Training samples per second in this epoch so far. */
+  samplesPerSecond: number;
+  /** Seconds until this epoch's training steps are done (its evaluation not counted). */
+  epochSecondsLeft: number;
+  /**
+   * Seconds until the run's last epoch ends, evaluations included (early
+   * stopping may end it sooner): the steps left at this epoch's rate, and
+   * each evaluation as long as the last one (a third of a training sample's
+   * time per sample before the first).
+   */
+  runSecondsLeft: number;
+  /** Seconds of training in this run so far (earlier sessions included). */
+  elapsedSeconds: number;
+  /**
+   * Mean training loss and accuracy over this epoch's steps up to the
+   * latest chunk the loop waited for (one or two chunks behind `step`), or
+   * null before the first (and without running metrics).
+   */
+  loss: number | null;
+  /** See {@link loss}. */
+  accuracy: number | null;
+  /** Learning rate of the last step submitted. */
+  lr: number;
+}
+
+/**
+ * A plain line for a log: `epoch 2/4 step 96/211 loss 0.5123 acc 81.2%
+ * 3777 samples/s ETA 12s run 1 min 40 s`.
+ */
+export function progressLine(p: StepProgress): string {
+  const metrics = p.loss === null
+    ? ""
+    : ` loss ${p.loss.toFixed(4)} acc ${(p.accuracy! * 100).toFixed(1)}%`;
+  return `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps}${metrics} ` +
+    `${Math.round(p.samplesPerSecond)} samples/s ETA ${p.epochSecondsLeft.toFixed(0)}s ` +
+    `run ${Math.round(p.runSecondsLeft)}s left`;
+}
+
+/** The time a run has taken and the estimate of what is left (see {@link StepProgress}). */
+class RunClock {
+  readonly #start: number;
+  readonly #evalSamples: number;
+  #evalSeconds: number | null = null;
+
+  /** `before`: seconds of earlier sessions; `evalSamples`: samples scored after each epoch. */
+  constructor(before: number, evalSamples: number) {
+    this.#start = performance.now() - before * 1000;
+    this.#evalSamples = evalSamples;
+  }
+
+  /** Seconds of training in this run, earlier sessions included. */
+  get seconds(): number {
+    return (performance.now() - this.#start) / 1000;
+  }
+
+  /** An epoch's evaluation took `evalSeconds`. */
+  epochDone(evalSeconds: number): void {
+    this.#evalSeconds = evalSeconds;
+  }
+
+  /** The progress after a chunk. */
+  progress(o: {
+    epoch: number;
+    epochs: number;
+    step: number;
+    steps: number;
+    rate: number;
+    stepsLeftInRun: number;
+    evalsLeft: number;
+    batch: number;
+    sums: Float32Array | null;
+    lr: number;
+  }): StepProgress {
+    const rate = Math.max(o.rate, 1e-9);
+    const evalSeconds = this.#evalSeconds ?? this.#evalSamples / rate / 3;
+    const samples = o.sums?.[2] ?? 0;
+    return {
+      epoch: o.epoch,
+      epochs: o.epochs,
+      step: o.step,
+      steps: o.steps,
+      samplesPerSecond: o.rate,
+      epochSecondsLeft: ((o.steps - o.step) * o.batch) / rate,
+      runSecondsLeft: (o.stepsLeftInRun * o.batch) / rate + o.evalsLeft * evalSeconds,
+      elapsedSeconds: this.seconds,
+      loss: samples > 0 ? o.sums![0] / samples : null,
+      accuracy: samples > 0 ? o.sums![1] / samples : null,
+      lr: o.lr,
+    };
+  }
+}
 
 /** Options of {@link runPoint}. */
 export interface RunPointOptions {
@@ -60,8 +163,15 @@ export interface RunPointOptions {
   signal?: AbortSignal;
   /** Receives log lines; defaults to `console.error`. */
   log?: (line: string) => void;
-  /** Progress line (rewritten in place on a terminal). */
-  progress?: (line: string, final: boolean) => void;
+  /**
+   * Told after every chunk of training steps: a plain line ({@link progressLine})
+   * and where training is (`final` false), and once at the end of each epoch
+   * (`final` true, an empty line and null). Given, it also turns on the
+   * running loss and accuracy: after each chunk the training slot's sums are
+   * copied into a small buffer that the loop maps where it already waits for
+   * that chunk, never inside a step (training is bit for bit the same).
+   */
+  progress?: (line: string, final: boolean, info: StepProgress | null) => void;
   /** Extra status fields (e.g. the Slurm job). */
   status?: Record<string, unknown>;
   /** Who runs the point, recorded in the folder's lock (the Slurm array task), or null. */
@@ -172,28 +282,36 @@ export function epochOrder(
   return perm.map((p) => train[p]);
 }
 
-function epochRecord(
-  epoch: number,
-  lr: number,
-  steps: number,
-  seconds: number,
-  m: Metrics[],
-  hasVal: boolean,
-): EpochRecord {
-  const [train, val, test] = m;
+/**
+ * An epoch's record from its metrics: the training slot's loss and accuracy,
+ * validation's (null without a validation split), test's (null when the
+ * test set was not scored), and the spike statistics of the test set, or of
+ * the validation set when the test set was not scored (`stats_split`).
+ */
+function epochRecord(o: {
+  epoch: number;
+  lr: number;
+  steps: number;
+  seconds: number;
+  train: Metrics;
+  val: Metrics | null;
+  test: Metrics | null;
+}): EpochRecord {
+  const stats = o.test ?? o.val;
   return {
-    epoch,
-    lr,
-    steps,
-    train_loss: train.loss,
-    train_acc: train.accuracy,
-    val_loss: hasVal ? val.loss : null,
-    val_acc: hasVal ? val.accuracy : null,
-    test_loss: test.loss,
-    test_acc: test.accuracy,
-    seconds,
-    spikes_per_sample: test.spikesPerSample,
-    layers: test.layers.map(layerRecord),
+    epoch: o.epoch,
+    lr: o.lr,
+    steps: o.steps,
+    train_loss: o.train.loss,
+    train_acc: o.train.accuracy,
+    val_loss: o.val?.loss ?? null,
+    val_acc: o.val?.accuracy ?? null,
+    test_loss: o.test?.loss ?? null,
+    test_acc: o.test?.accuracy ?? null,
+    seconds: o.seconds,
+    spikes_per_sample: stats?.spikesPerSample ?? null,
+    layers: stats?.layers.map(layerRecord) ?? [],
+    stats_split: o.test ? "test" : o.val ? "val" : null,
   };
 }
 
@@ -203,8 +321,15 @@ function augmentFlagsOf(list: Experiment["augment"]): number {
   return list.reduce((f, a) => f | bits[a], 0);
 }
 
-/** Builds the model an experiment describes for a dataset. */
-async function modelFor(engine: Engine, s: Experiment, data: Dataset): Promise<Model> {
+/**
+ * Builds the model an experiment describes for data of `shape` and
+ * `classes` (a dataset, or its `datasetInfo`).
+ */
+export async function modelFor(
+  engine: Engine,
+  s: Experiment,
+  data: Pick<Dataset, "shape" | "classes">,
+): Promise<Model> {
   const info = datasetInfo(s.dataset);
   return await Model.create(engine, {
     arch: s.arch,
@@ -231,7 +356,11 @@ async function modelFor(engine: Engine, s: Experiment, data: Dataset): Promise<M
 
 /**
  * Records and submits training steps `first .. first + count - 1` of the
- * epoch as one submission: gather and augment, then the whole step.
+ * epoch as one submission: gather and augment, then the whole step. Each
+ * step's learning rate is `lrAt(step)` (default: the model's `lr`). With
+ * `tail`, the training slot's running sums (loss, correct, samples) are
+ * copied into it after the last step, in the same submission: mapping it is
+ * the wait for this chunk, and its values come with it.
  */
 function submitTrainSteps(
   engine: Engine,
@@ -239,15 +368,15 @@ function submitTrainSteps(
   data: GpuData,
   first: number,
   count: number,
+  opts: { lrAt?: (step: number) => number; tail?: GPUBuffer } = {},
 ): void {
   const src = data.train;
-  const params = Array.from(
-    { length: count },
-    (_, j) =>
-      model.nextTrainStep(data.batchOf(src, first + j), {
-        sampleOffset: (first + j) * model.maxBatch,
-      }),
-  );
+  const params = Array.from({ length: count }, (_, j) => {
+    if (opts.lrAt) model.lr = opts.lrAt(first + j);
+    return model.nextTrainStep(data.batchOf(src, first + j), {
+      sampleOffset: (first + j) * model.maxBatch,
+    });
+  });
   const offsets = engine.steps(params);
   const enc = engine.device.createCommandEncoder();
   const pass = enc.beginComputePass();
@@ -256,7 +385,78 @@ function submitTrainSteps(
     model.encodeTrainStep(pass, offsets[j], params[j].batch, src.loss, false);
   }
   pass.end();
+  if (opts.tail) enc.copyBufferToBuffer(model.accum, 0, opts.tail, 0, TAIL_BYTES);
   engine.device.queue.submit([enc.finish()]);
+}
+
+/** Bytes of the training slot's sums copied after a chunk: loss sum, correct, samples, unused. */
+const TAIL_BYTES = 16;
+
+/**
+ * The waits on submitted chunks of training steps. Without running metrics
+ * each wait is `onSubmittedWorkDone`; with them, a small mappable buffer per
+ * chunk (a ring of three: at most two chunks in flight and one being read)
+ * receives the training slot's sums after the chunk, and mapping it is the
+ * wait: the loop already waits there, so the running loss and accuracy cost
+ * a 16-byte copy, never a read-back inside a step.
+ */
+class ChunkWaits {
+  readonly #engine: Engine;
+  readonly #ring: GPUBuffer[] = [];
+  readonly #pending: Promise<Float32Array | null>[] = [];
+  #next = 0;
+  /** The sums (loss, correct, samples) after the last chunk waited for; null before. */
+  last: Float32Array | null = null;
+
+  constructor(engine: Engine, running: boolean) {
+    this.#engine = engine;
+    if (running) {
+      for (let i = 0; i < 3; i++) {
+        this.#ring.push(engine.device.createBuffer({
+          size: TAIL_BYTES,
+          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+          label: `running metrics ${i}`,
+        }));
+      }
+    }
+  }
+
+  /** The buffer the next chunk copies its sums into, or undefined without running metrics. */
+  get tail(): GPUBuffer | undefined {
+    return this.#ring.length ? this.#ring[this.#next % this.#ring.length] : undefined;
+  }
+
+  /** Call after submitting a chunk (with {@link tail}); waits on the one two chunks before. */
+  async submitted(): Promise<void> {
+    const buffer = this.tail;
+    this.#next++;
+    this.#pending.push(
+      buffer
+        ? buffer.mapAsync(GPUMapMode.READ).then(() => {
+          const v = new Float32Array(buffer.getMappedRange(0, TAIL_BYTES).slice(0));
+          buffer.unmap();
+          return v;
+        })
+        : this.#engine.device.queue.onSubmittedWorkDone().then(() => null),
+    );
+    // Keep at most two chunks queued: waiting on an older chunk never idles the GPU.
+    if (this.#pending.length > 2) this.#take(await this.#pending.shift()!);
+  }
+
+  /** Waits for every chunk still in flight. */
+  async drain(): Promise<void> {
+    while (this.#pending.length) this.#take(await this.#pending.shift()!);
+  }
+
+  #take(v: Float32Array | null): void {
+    if (v) this.last = v;
+  }
+
+  /** Waits for what is in flight (errors ignored: the run already failed) and frees the ring. */
+  async destroy(): Promise<void> {
+    await Promise.allSettled(this.#pending.splice(0));
+    for (const b of this.#ring) b.destroy();
+  }
 }
 
 /** Records and submits the evaluation of a whole source into a metrics slot, `chunk` steps per submission. */
@@ -399,18 +599,26 @@ async function trainPoint(
   }
 }
 
-async function trainOn(
+/** The datasets of a point, read (or taken from the cache), and the samples each split uses. */
+interface PointData {
+  trainSet: Dataset;
+  testSet: Dataset;
+  /** The dataset files, for the provenance. */
+  files: Dataset["files"];
+  split: ReturnType<typeof splitIndices>;
+}
+
+/**
+ * Phase 1, the data: reads (or takes from the cache) both splits, refuses a
+ * folder whose run trained on other files, and divides the samples.
+ */
+async function loadData(
   o: RunPointOptions,
   log: (line: string) => void,
   prior: PriorRun | null,
-  started: number,
   datasets: DatasetCache,
-  made: { engine?: Engine },
-): Promise<RunResults> {
+): Promise<PointData> {
   const s = o.settings;
-  const stopIfAsked = () => {
-    if (o.signal?.aborted) throw new Interrupted(o.dir, false);
-  };
   const [trainSet, testSet] = await Promise.all([
     datasets.load(s.dataset, "train", { dir: s.data_dir ?? undefined, log }),
     datasets.load(s.dataset, "test", { dir: s.data_dir ?? undefined, log }),
@@ -430,41 +638,52 @@ async function trainOn(
       `Cannot train: no training samples left after the validation split (${trainSet.count} samples)`,
     );
   }
-  stopIfAsked();
+  return { trainSet, testSet, files, split };
+}
+
+/** What phase 2 builds on the GPU for a point; {@link Built.destroy} frees it. */
+interface Built {
+  engine: Engine;
+  model: Model;
+  data: GpuData;
+  /** The training samples' positions in the uploaded list, in file order. */
+  train: Uint32Array;
+  /** The best-validation weights so far (a copy of the model's parameters). */
+  best: GPUBuffer;
+  /** Writes run.yaml with a status (and results). */
+  writeRun: (status: Record<string, unknown>, results?: RunResults) => Promise<void>;
+  destroy(): void;
+}
+
+/**
+ * Phase 2, the build: the model, the samples on the GPU, the provenance,
+ * and the kernels compiled before any step (announced when there are new
+ * ones, and told to `onKernels`).
+ */
+async function build(
+  o: RunPointOptions,
+  log: (line: string) => void,
+  d: PointData,
+  datasets: DatasetCache,
+  made: { engine?: Engine },
+): Promise<Built> {
+  const s = o.settings;
   const e = o.engine ?? (made.engine = await Engine.create());
   // Building the pipelines, and the first dispatch of each: the kernels' compilation.
   let buildSeconds = -performance.now() / 1000;
-  const model = await modelFor(e, s, trainSet);
+  const model = await modelFor(e, s, d.trainSet);
   buildSeconds += performance.now() / 1000;
   let data: GpuData | null = null;
-  let best: GPUBuffer | null = null;
   try {
     if (s.init) model.setWeights((await readSafetensors(s.init)).tensors, s.init);
-    const compact = compactSplit(split);
+    const compact = compactSplit(d.split);
     buildSeconds -= performance.now() / 1000;
-    data = await GpuData.create(e, model, { train: trainSet, test: testSet }, {
+    data = await GpuData.create(e, model, { train: d.trainSet, test: d.testSet }, {
       ...compact,
-      testUsed: split.test,
+      testUsed: d.split.test,
     }, { augment: s.augment.length > 0, cache: datasets });
     buildSeconds += performance.now() / 1000;
-    const hasVal = data.val !== null;
-    const prov = await provenance(e, files);
-    const writeRun = (status: Record<string, unknown>, results?: RunResults) =>
-      writeFileAtomic(
-        join(o.dir, "run.yaml"),
-        resolvedYaml(s, {
-          id: o.id,
-          grid_point: o.point,
-          fingerprint: fingerprint(s),
-          run_dir: o.dir,
-          status: { ...status, ...o.status },
-          provenance: prov,
-          ...(o.maxEpochs !== undefined
-            ? { notes: o.cut?.note ?? `epochs capped at ${o.maxEpochs} by --max-epochs` }
-            : {}),
-          ...(results ? { results } : {}),
-        }),
-      );
+    const prov = await provenance(e, d.files);
     data.writeParams(data.test, s.seed, 0, 0);
     if (data.val) data.writeParams(data.val, s.seed, 0, 0);
     // Compile now what this engine has not run yet, so no step pays for it.
@@ -479,157 +698,372 @@ async function trainOn(
     const kernelSeconds = buildSeconds + (await e.warmUp(warm)).seconds;
     if (cold > 0) log(`kernels ready in ${kernelSeconds.toFixed(1)} s`);
     o.onKernels?.({ count: cold, seconds: Math.round(kernelSeconds * 100) / 100 });
-    stopIfAsked();
-    const flags = augmentFlagsOf(s.augment);
-    best = e.buffer(model.paramCount * 4, "best weights");
-    const lrOf = (epoch: number) => s.lr * Math.pow(s.annealing, epoch);
+    const best = e.buffer(model.paramCount * 4, "best weights");
+    const gpuData = data;
+    return {
+      engine: e,
+      model,
+      data: gpuData,
+      train: compact.train,
+      best,
+      writeRun: (status, results) =>
+        writeFileAtomic(
+          join(o.dir, "run.yaml"),
+          resolvedYaml(s, {
+            id: o.id,
+            grid_point: o.point,
+            fingerprint: fingerprint(s),
+            run_dir: o.dir,
+            status: { ...status, ...o.status },
+            provenance: prov,
+            ...(o.maxEpochs !== undefined
+              ? { notes: o.cut?.note ?? `epochs capped at ${o.maxEpochs} by --max-epochs` }
+              : {}),
+            ...(results ? { results } : {}),
+          }),
+        ),
+      destroy() {
+        best.destroy();
+        gpuData.destroy();
+        model.destroy();
+      },
+    };
+  } catch (err) {
+    data?.destroy();
+    model.destroy();
+    throw err;
+  }
+}
 
-    const ckPath = join(o.dir, CHECKPOINT);
-    let st = await loadCheckpoint(ckPath, e, model, best, lrOf, log);
-    if (st) {
-      log(`resuming ${o.id} at epoch ${st.epoch + 1}, step ${st.stepInEpoch}`);
-    } else {
-      st = newLoopState();
-      model.resetMetrics();
-      await writeRun({ state: "running" });
-    }
-    const state = st;
-    stopIfAsked();
-    o.onPhase?.("training");
+/**
+ * Phase 3, the start: the loop state of the folder's checkpoint, restored
+ * into the model (a damaged latest checkpoint falls back to the previous
+ * one), or a fresh state, recorded as running in run.yaml.
+ */
+async function resume(
+  o: RunPointOptions,
+  log: (line: string) => void,
+  b: Built,
+): Promise<LoopState> {
+  const steps = b.data.train.groups.length;
+  const lrOf = (epoch: number) => learningRate(o.settings, steps, epoch, 0);
+  const st = await loadCheckpoint(join(o.dir, CHECKPOINT), b.engine, b.model, b.best, lrOf, log);
+  if (st) {
+    log(`resuming ${o.id} at epoch ${st.epoch + 1}, step ${st.stepInEpoch}`);
+    return st;
+  }
+  b.model.resetMetrics();
+  await b.writeRun({ state: "running" });
+  return newLoopState();
+}
 
-    const epochs = Math.min(s.epochs, o.maxEpochs ?? Infinity);
-    const chunk = o.chunk ?? 32;
-    const B = s.batch_size;
-    const stepsPerEpoch = data.train.groups.length;
-    let stopped: RunResults["stopped"] = "epochs";
-    let truncated = false;
-    const runStart = performance.now() - state.seconds * 1000;
+/** The metric slots of the accumulators. */
+const TRAIN_SLOT = 0, VAL_SLOT = 1, TEST_SLOT = 2;
+
+/** Why the epoch loop ended, and whether its last epoch was cut short by `max_steps`. */
+interface LoopEnd {
+  stopped: RunResults["stopped"];
+  truncated: boolean;
+}
+
+/** What the steps of one epoch share. */
+interface EpochRun {
+  /** The epoch, 0-based, and the last epoch of this invocation (exclusive). */
+  epoch: number;
+  epochs: number;
+  /** The step this epoch ends at (before `stepsPerEpoch` when `max_steps` cuts it). */
+  lastStep: number;
+  stepsPerEpoch: number;
+  /** Its start (`performance.now()`) and the step it started at (later when resumed). */
+  start: number;
+  startStep: number;
+  lrAt: (step: number) => number;
+  waits: ChunkWaits;
+  clock: RunClock;
+}
+
+/**
+ * Phase 4, the epochs: each trains its steps ({@link trainEpoch}), then is
+ * scored and recorded ({@link closeEpoch}); the loop stops at the last
+ * epoch, at `max_steps`, or when validation has not improved for
+ * `early_stopping` epochs. An abort writes a checkpoint at the next chunk
+ * boundary and throws {@link Interrupted}.
+ */
+async function runEpochs(
+  o: RunPointOptions,
+  log: (line: string) => void,
+  b: Built,
+  state: LoopState,
+): Promise<LoopEnd> {
+  const s = o.settings;
+  const { model, data } = b;
+  const hasVal = data.val !== null;
+  const epochs = Math.min(s.epochs, o.maxEpochs ?? Infinity);
+  const stepsPerEpoch = data.train.groups.length;
+  const flags = augmentFlagsOf(s.augment);
+  const evalSamples = (data.val?.count ?? 0) + (s.test_each_epoch ? data.test.count : 0);
+  const clock = new RunClock(state.seconds, evalSamples);
+  const waits = new ChunkWaits(b.engine, o.progress !== undefined);
+  let truncated = false;
+  try {
     while (state.epoch < epochs) {
       if (s.max_steps !== null && state.totalSteps >= s.max_steps) {
-        stopped = "max_steps";
-        break;
+        return { stopped: "max_steps", truncated };
       }
       // A resumed run that had already stopped early stays stopped.
       if (hasVal && state.epoch > 0 && state.epoch - 1 - state.bestEpoch >= s.early_stopping) {
-        stopped = "early_stopping";
-        break;
+        return { stopped: "early_stopping", truncated };
       }
-      const epochStart = performance.now();
       const epoch = state.epoch;
-      model.lr = lrOf(epoch);
-      data.writeOrder(data.train, epochOrder(compact.train, s.seed, epoch, s.shuffle));
-      data.writeParams(data.train, s.seed, epoch, flags);
-      const inFlight: Promise<void>[] = [];
       const lastStep = s.max_steps === null
         ? stepsPerEpoch
         : Math.min(stepsPerEpoch, state.stepInEpoch + (s.max_steps - state.totalSteps));
       truncated = lastStep < stepsPerEpoch;
-      while (state.stepInEpoch < lastStep) {
-        if (o.signal?.aborted) {
-          await e.sync();
-          await saveCheckpoint(ckPath, e, model, best, state);
-          throw new Interrupted(o.dir);
-        }
-        const count = Math.min(chunk, lastStep - state.stepInEpoch);
-        submitTrainSteps(e, model, data, state.stepInEpoch, count);
-        state.stepInEpoch += count;
-        state.totalSteps += count;
-        // Keep at most two chunks queued: waiting on an older chunk never idles the GPU.
-        inFlight.push(e.device.queue.onSubmittedWorkDone());
-        if (inFlight.length > 2) await inFlight.shift();
-        const rate = (state.stepInEpoch * B) /
-          Math.max((performance.now() - epochStart) / 1000, 1e-9);
-        const eta = ((lastStep - state.stepInEpoch) * B) / Math.max(rate, 1e-9);
-        o.progress?.(
-          `epoch ${epoch + 1}/${epochs} step ${state.stepInEpoch}/${lastStep} ${
-            Math.round(rate)
-          } samples/s ETA ${eta.toFixed(0)}s`,
-          false,
-        );
-      }
-      if (data.val) submitEvaluation(e, model, data, data.val, 1, chunk);
-      submitEvaluation(e, model, data, data.test, 2, chunk);
-      const metrics = await model.readAllMetrics();
-      if (!Number.isFinite(metrics[0].loss) || !Number.isFinite(metrics[2].loss)) {
-        throw new Error(
-          `Training diverged in epoch ${epoch + 1}: loss is ${metrics[0].loss} (train), ${
-            metrics[2].loss
-          } (test)`,
-        );
-      }
-      const seconds = (performance.now() - epochStart) / 1000;
-      const rec = epochRecord(epoch + 1, model.lr, state.stepInEpoch, seconds, metrics, hasVal);
-      state.history.push(rec);
-      const score = hasVal ? rec.val_acc! : null;
-      if (score === null || state.bestVal === null || score > state.bestVal) {
-        state.bestVal = score;
-        state.bestEpoch = epoch;
-        const enc = e.device.createCommandEncoder();
-        enc.copyBufferToBuffer(model.params, 0, best, 0, model.paramCount * 4);
-        e.device.queue.submit([enc.finish()]);
-      }
-      model.resetMetrics();
-      state.epoch += 1;
-      state.stepInEpoch = 0;
-      state.seconds = (performance.now() - runStart) / 1000;
-      o.progress?.("", true);
-      log(
-        `epoch ${rec.epoch}: loss ${rec.train_loss.toFixed(4)} train ${
-          (rec.train_acc * 100).toFixed(2)
-        }%` +
-          (hasVal ? ` val ${(rec.val_acc! * 100).toFixed(2)}%` : "") +
-          ` test ${(rec.test_acc * 100).toFixed(2)}% spikes/sample ${
-            rec.spikes_per_sample.toFixed(1)
-          }` +
-          ` lr ${rec.lr.toExponential(3)} ${seconds.toFixed(1)}s`,
-      );
-      await writeFileAtomic(
-        join(o.dir, "metrics.jsonl"),
-        state.history.map((r) => JSON.stringify(r) + "\n").join(""),
-      );
-      await saveCheckpoint(ckPath, e, model, best, state);
-      o.onEpoch?.(rec);
+      const run: EpochRun = {
+        epoch,
+        epochs,
+        lastStep,
+        stepsPerEpoch,
+        start: performance.now(),
+        startStep: state.stepInEpoch,
+        lrAt: (step) => learningRate(s, stepsPerEpoch, epoch, step),
+        waits,
+        clock,
+      };
+      model.lr = run.lrAt(state.stepInEpoch);
+      data.writeOrder(data.train, epochOrder(b.train, s.seed, epoch, s.shuffle));
+      data.writeParams(data.train, s.seed, epoch, flags);
+      await trainEpoch(o, b, state, run);
+      await closeEpoch(o, log, b, state, run);
       if (hasVal && epoch - state.bestEpoch >= s.early_stopping) {
-        stopped = "early_stopping";
-        break;
+        return { stopped: "early_stopping", truncated };
       }
     }
-    // The last epoch was cut short by max_steps: stopped by it (all epochs run with steps to
-    // spare, or exactly the budget, is done).
-    if (stopped === "epochs" && truncated) stopped = "max_steps";
-    if (stopped === "epochs" && state.epoch < s.epochs) stopped = "max_epochs";
-    if (state.history.length === 0) {
-      throw new Error("Cannot finish: no epoch was run (epochs or max_steps is 0)");
-    }
-    const bestW = await e.readF32(best, model.paramCount);
-    model.importState({ ...(await model.exportState()), params: bestW });
-    await saveWeights(model, join(o.dir, "weights.safetensors"), runWeightsMetadata(s, o.id));
-    const bestRec = state.history[state.bestEpoch];
-    const results: RunResults = {
-      epochs_run: state.history.length,
-      steps: state.totalSteps,
-      best_epoch: state.bestEpoch + 1,
-      best_val_acc: bestRec.val_acc,
-      test_acc: bestRec.test_acc,
-      spikes_per_sample: bestRec.spikes_per_sample,
-      wall_seconds: Math.round((performance.now() - started) / 10) / 100,
-      stopped,
-    };
-    // Cut short by --max-epochs or max_steps: stopped, and a later run without the cut continues.
-    const cut = stopped === "max_epochs" || stopped === "max_steps";
-    await writeRun(
-      stopped === "max_epochs" && o.cut
-        ? o.cut.status
-        : cut
-        ? { state: "stopped", reason: stopped }
-        : { state: "done" },
-      results,
-    );
-    return results;
+    return { stopped: "epochs", truncated };
   } finally {
-    best?.destroy();
-    data?.destroy();
-    model.destroy();
+    await waits.destroy();
+  }
+}
+
+/**
+ * The training steps of an epoch from where `state` is, one submission per
+ * chunk, at most two chunks queued, nothing read back inside; after each
+ * chunk, where training is goes to `progress`. An abort writes a checkpoint
+ * at the chunk boundary and throws {@link Interrupted}.
+ */
+async function trainEpoch(
+  o: RunPointOptions,
+  b: Built,
+  state: LoopState,
+  run: EpochRun,
+): Promise<void> {
+  const s = o.settings;
+  const chunk = o.chunk ?? 32;
+  while (state.stepInEpoch < run.lastStep) {
+    if (o.signal?.aborted) {
+      await run.waits.drain();
+      await b.engine.sync();
+      await saveCheckpoint(join(o.dir, CHECKPOINT), b.engine, b.model, b.best, state);
+      throw new Interrupted(o.dir);
+    }
+    const count = Math.min(chunk, run.lastStep - state.stepInEpoch);
+    submitTrainSteps(b.engine, b.model, b.data, state.stepInEpoch, count, {
+      lrAt: run.lrAt,
+      tail: run.waits.tail,
+    });
+    state.stepInEpoch += count;
+    state.totalSteps += count;
+    await run.waits.submitted();
+    if (o.progress) {
+      const seconds = Math.max((performance.now() - run.start) / 1000, 1e-9);
+      const info = run.clock.progress({
+        epoch: run.epoch + 1,
+        epochs: run.epochs,
+        step: state.stepInEpoch,
+        steps: run.lastStep,
+        rate: ((state.stepInEpoch - run.startStep) * s.batch_size) / seconds,
+        batch: s.batch_size,
+        stepsLeftInRun: runStepsLeft(s, state, run.lastStep, run.stepsPerEpoch, run.epochs),
+        evalsLeft: run.epochs - run.epoch,
+        sums: run.waits.last,
+        lr: b.model.lr,
+      });
+      o.progress(progressLine(info), false, info);
+    }
+  }
+}
+
+/**
+ * The end of an epoch: scores the validation split (and the test set with
+ * `test_each_epoch`), keeps the weights when validation improved, and
+ * writes the epoch's record (`metrics.jsonl`, the log, `onEpoch`) and a
+ * checkpoint.
+ */
+async function closeEpoch(
+  o: RunPointOptions,
+  log: (line: string) => void,
+  b: Built,
+  state: LoopState,
+  run: EpochRun,
+): Promise<void> {
+  const s = o.settings;
+  const { engine: e, model, data } = b;
+  const chunk = o.chunk ?? 32;
+  const trainSeconds = (performance.now() - run.start) / 1000;
+  if (data.val) submitEvaluation(e, model, data, data.val, VAL_SLOT, chunk);
+  if (s.test_each_epoch) submitEvaluation(e, model, data, data.test, TEST_SLOT, chunk);
+  const metrics = await model.readAllMetrics();
+  await run.waits.drain();
+  run.waits.last = null;
+  const test = s.test_each_epoch ? metrics[TEST_SLOT] : null;
+  if (!Number.isFinite(metrics[TRAIN_SLOT].loss) || (test && !Number.isFinite(test.loss))) {
+    throw new Error(
+      `Training diverged in epoch ${run.epoch + 1}: loss is ${metrics[TRAIN_SLOT].loss} (train)` +
+        (test ? `, ${test.loss} (test)` : ""),
+    );
+  }
+  const seconds = (performance.now() - run.start) / 1000;
+  run.clock.epochDone(seconds - trainSeconds);
+  const rec = epochRecord({
+    epoch: run.epoch + 1,
+    lr: run.lrAt(0),
+    steps: state.stepInEpoch,
+    seconds,
+    train: metrics[TRAIN_SLOT],
+    val: data.val ? metrics[VAL_SLOT] : null,
+    test,
+  });
+  state.history.push(rec);
+  const score = rec.val_acc;
+  if (score === null || state.bestVal === null || score > state.bestVal) {
+    state.bestVal = score;
+    state.bestEpoch = run.epoch;
+    const enc = e.device.createCommandEncoder();
+    enc.copyBufferToBuffer(model.params, 0, b.best, 0, model.paramCount * 4);
+    e.device.queue.submit([enc.finish()]);
+  }
+  model.resetMetrics();
+  state.epoch += 1;
+  state.stepInEpoch = 0;
+  state.seconds = run.clock.seconds;
+  o.progress?.("", true, null);
+  log(epochLine(rec, data.val !== null));
+  await writeFileAtomic(
+    join(o.dir, "metrics.jsonl"),
+    state.history.map((r) => JSON.stringify(r) + "\n").join(""),
+  );
+  await saveCheckpoint(join(o.dir, CHECKPOINT), e, model, b.best, state);
+  o.onEpoch?.(rec);
+}
+
+/** The line logged after an epoch. */
+function epochLine(rec: EpochRecord, hasVal: boolean): string {
+  return `epoch ${rec.epoch}: loss ${rec.train_loss.toFixed(4)} train ${
+    (rec.train_acc * 100).toFixed(2)
+  }%` +
+    (hasVal ? ` val ${(rec.val_acc! * 100).toFixed(2)}%` : "") +
+    (rec.test_acc !== null ? ` test ${(rec.test_acc * 100).toFixed(2)}%` : "") +
+    (rec.spikes_per_sample !== null
+      ? ` spikes/sample ${rec.spikes_per_sample.toFixed(1)}${
+        rec.stats_split === "val" ? " (val)" : ""
+      }`
+      : "") +
+    ` lr ${rec.lr.toExponential(3)} ${rec.seconds.toFixed(1)}s`;
+}
+
+/** Training steps left in the run: this epoch's, then whole epochs, within `max_steps`. */
+function runStepsLeft(
+  s: Experiment,
+  state: LoopState,
+  lastStep: number,
+  stepsPerEpoch: number,
+  epochs: number,
+): number {
+  const left = (lastStep - state.stepInEpoch) + (epochs - state.epoch - 1) * stepsPerEpoch;
+  return s.max_steps === null ? left : Math.min(left, s.max_steps - state.totalSteps);
+}
+
+/**
+ * Phase 5, the end: the best-validation weights become the model's and
+ * `weights.safetensors`; the test set is scored on them when the best
+ * epoch's record has no test score (`test_each_epoch: false`); run.yaml
+ * records the results.
+ */
+async function finish(
+  o: RunPointOptions,
+  b: Built,
+  state: LoopState,
+  end: LoopEnd,
+  started: number,
+): Promise<RunResults> {
+  const s = o.settings;
+  const { engine: e, model, data } = b;
+  let stopped = end.stopped;
+  // The last epoch was cut short by max_steps: stopped by it (all epochs run with steps to
+  // spare, or exactly the budget, is done).
+  if (stopped === "epochs" && end.truncated) stopped = "max_steps";
+  if (stopped === "epochs" && state.epoch < s.epochs) stopped = "max_epochs";
+  if (state.history.length === 0) {
+    throw new Error("Cannot finish: no epoch was run (epochs or max_steps is 0)");
+  }
+  const bestW = await e.readF32(b.best, model.paramCount);
+  model.importState({ ...(await model.exportState()), params: bestW });
+  await saveWeights(model, join(o.dir, "weights.safetensors"), runWeightsMetadata(s, o.id));
+  const bestRec = state.history[state.bestEpoch];
+  let test = { acc: bestRec.test_acc, spikes: bestRec.spikes_per_sample };
+  if (test.acc === null) {
+    // Scored once, on the weights of the best epoch: what its record would have said.
+    model.resetMetrics(TEST_SLOT);
+    submitEvaluation(e, model, data, data.test, TEST_SLOT, o.chunk ?? 32);
+    const m = await model.readMetrics(TEST_SLOT);
+    test = { acc: m.accuracy, spikes: m.spikesPerSample };
+  }
+  const results: RunResults = {
+    epochs_run: state.history.length,
+    steps: state.totalSteps,
+    best_epoch: state.bestEpoch + 1,
+    best_val_acc: bestRec.val_acc,
+    test_acc: test.acc!,
+    spikes_per_sample: test.spikes!,
+    wall_seconds: Math.round((performance.now() - started) / 10) / 100,
+    stopped,
+  };
+  // Cut short by --max-epochs or max_steps: stopped, and a later run without the cut continues.
+  const cut = stopped === "max_epochs" || stopped === "max_steps";
+  await b.writeRun(
+    stopped === "max_epochs" && o.cut
+      ? o.cut.status
+      : cut
+      ? { state: "stopped", reason: stopped }
+      : { state: "done" },
+    results,
+  );
+  return results;
+}
+
+async function trainOn(
+  o: RunPointOptions,
+  log: (line: string) => void,
+  prior: PriorRun | null,
+  started: number,
+  datasets: DatasetCache,
+  made: { engine?: Engine },
+): Promise<RunResults> {
+  const stopIfAsked = () => {
+    if (o.signal?.aborted) throw new Interrupted(o.dir, false);
+  };
+  const d = await loadData(o, log, prior, datasets);
+  stopIfAsked();
+  const b = await build(o, log, d, datasets, made);
+  try {
+    stopIfAsked();
+    const state = await resume(o, log, b);
+    stopIfAsked();
+    o.onPhase?.("training");
+    const end = await runEpochs(o, log, b, state);
+    return await finish(o, b, state, end, started);
+  } finally {
+    b.destroy();
   }
 }
 
