@@ -22,6 +22,7 @@ import { Engine } from "../src/engine/gpu.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
 import { slurmKey } from "../src/run/run_lock.ts";
 import {
+  asksForGpu,
   requeueSelf,
   shellQuote,
   slurmContext,
@@ -47,7 +48,15 @@ import { runWorker } from "../src/search/worker.ts";
 import { writeFileAtomic } from "../src/util/fs.ts";
 import { requirePermissions, UsageError } from "./_args.ts";
 import { startGpu } from "./_gpu.ts";
-import { eventWriter, formatDuration, settingsSummary } from "./_progress.ts";
+import {
+  eventWriter,
+  formatDuration,
+  plainInterval,
+  ProgressDisplay,
+  settingsSummary,
+} from "./_progress.ts";
+import { experimentWarnings } from "../src/experiment/config.ts";
+import { envGet } from "../src/util/env.ts";
 import { installStop } from "./_signals.ts";
 import { Interrupted } from "../src/run/train.ts";
 import { SearchChanged } from "../src/search/state.ts";
@@ -66,6 +75,8 @@ export interface SearchArgs {
     force: boolean;
     slurm: boolean;
     "slurm-print": boolean;
+    account?: string;
+    qos?: string;
     partition?: string;
     time?: string;
     gres?: string;
@@ -217,12 +228,12 @@ export async function searchMain(
   const output = plans[0].settings.output;
   const name = plans[0].settings.name;
   const emit = eventWriter(values.json);
-  const say = values.json ? console.error : console.log;
+  const print = values.json ? console.error : console.log;
 
   if (values["dry-run"]) {
     let n = 0;
     for (const plan of plans) {
-      say(searchLine(plan));
+      print(searchLine(plan));
       for (const t of await listTrials(plan)) {
         n++;
         if (values.json) {
@@ -247,7 +258,7 @@ export async function searchMain(
         }
       }
     }
-    say(`${n} trial(s)`);
+    print(`${n} trial(s)`);
     return 0;
   }
 
@@ -258,6 +269,14 @@ export async function searchMain(
     }
     const sl = parsed.slurm;
     const workers = values.parallel ?? sl.max_parallel ?? 1;
+    const gres = values.gres ?? sl.gres;
+    if (!asksForGpu({ gres, extra: sl.extra })) {
+      console.error(
+        "warning: the script asks Slurm for no GPU (no --gres gpu:N, slurm: gres or --gpus in " +
+          "slurm: extra): its workers would train on a node's CPU driver, or find no adapter; " +
+          'add --gres gpu:1 (or gres: "gpu:1" under slurm: in the experiment)',
+      );
+    }
     const script = slurmScript({
       experimentPath: relative(Deno.cwd(), resolve(a.file)),
       ids: [],
@@ -267,9 +286,11 @@ export async function searchMain(
       runsDir: output,
       cwd: Deno.cwd(),
       experiment: name,
+      account: values.account ?? sl.account,
+      qos: values.qos ?? sl.qos,
       partition: values.partition ?? sl.partition,
       time: values.time ?? sl.time,
-      gres: values.gres ?? sl.gres,
+      gres,
       cpusPerTask: values.cpus ?? sl.cpus_per_task,
       mem: values.mem ?? sl.mem,
       extra: sl.extra,
@@ -293,19 +314,37 @@ export async function searchMain(
   const child = await delegate("exp", [join(output, name), ...(cache ? [cache] : [])]);
   if (child !== null) return child;
   requirePermissions("exp", [{ name: "sys", kind: "hostname" }]);
-  const stop = await installStop((line) => console.error(line));
-  const adapter = await startGpu({ flag: values.gpu, setting: plans[0].settings.gpu });
-  console.error(adapter);
-  const tty = Deno.stderr.isTerminal();
-  let lastPlain = 0;
-  const progress = (line: string, final: boolean) => {
-    if (tty) {
-      Deno.stderr.writeSync(new TextEncoder().encode(final ? "\r\x1b[K" : `\r\x1b[K${line}`));
-    } else if (!final && performance.now() - lastPlain > 30_000) {
-      lastPlain = performance.now();
-      console.error(line);
-    }
+  for (const w of new Set(plans.flatMap((p) => experimentWarnings(p.settings)))) {
+    console.error(`warning: ${w}`);
+  }
+  let interval: number;
+  try {
+    interval = plainInterval(envGet("FIRSTSPIKE_PROGRESS_SECONDS"));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const encoder = new TextEncoder();
+  const display = new ProgressDisplay({
+    tty: Deno.stderr.isTerminal(),
+    interval,
+    write: (text) => Deno.stderr.writeSync(encoder.encode(text)),
+    columns: () => {
+      try {
+        const c = Deno.consoleSize().columns;
+        if (c >= 20) return c;
+      } catch {
+        // not a terminal
+      }
+      return 100;
+    },
+  });
+  const say = (line: string) => {
+    display.clear();
+    console.error(line);
   };
+  const stop = await installStop(say);
+  const adapter = await startGpu({ flag: values.gpu, setting: plans[0].settings.gpu });
+  say(adapter);
   const ctx = slurmContext(Deno.env);
   const status = ctx
     ? {
@@ -326,7 +365,7 @@ export async function searchMain(
       dataset_loads: datasets.loads,
       kernels_compiled: kernels,
     });
-  for (const plan of plans) console.error(searchLine(plan));
+  for (const plan of plans) say(searchLine(plan));
   emit("search_started", {
     experiment: name,
     adapter: adapter.replace(/^adapter: /, ""),
@@ -359,13 +398,16 @@ export async function searchMain(
             kernels += k.count;
             emit("kernels", { id: job.trial, compiled: k.count, seconds: k.seconds });
           },
-          progress,
+          progress: (_line, final, info) => display.update(info, final),
           status,
           lockOwner: slurmKey(ctx),
-          log: (line) => console.error(line),
-        }, began);
+          log: say,
+        }, () => {
+          display.startPoint(null);
+          began();
+        });
         if (result.state === "failed" && !healthy(e)) {
-          console.error("the GPU device reported an error: the next trial gets a new one");
+          say("the GPU device reported an error: the next trial gets a new one");
           datasets.forget(e);
           e.destroy();
           engine = null;
@@ -376,7 +418,7 @@ export async function searchMain(
         if (ev.kind === "job_started") {
           const { plan, job } = ev;
           const why = ev.how === "new" ? "new" : ev.how === "promote" ? "promoted" : "resumed";
-          console.error(
+          say(
             `trial ${job.trial} (${job.index + 1} of ${plan.spec.trials}), rung ${job.rung + 1} ` +
               `of ${K(plan)} (${epochsText(job.epochs)}), ${why}: ${valuesText(plan, job.point)}`,
           );
@@ -396,11 +438,11 @@ export async function searchMain(
         } else if (ev.kind === "job_finished") {
           const { plan, job, result } = ev;
           if (result.state === "failed") {
-            console.error(`${job.trial}: failed: ${result.error}`);
+            say(`${job.trial}: failed: ${result.error}`);
             emit("trial_failed", { id: job.trial, rung: job.rung + 1, error: result.error });
             return;
           }
-          console.error(
+          say(
             `${job.trial}: rung ${job.rung + 1} of ${K(plan)}: ${plan.spec.metric} ${
               metricText(plan, result.value)
             } (${result.final ? "done" : "pruned"}${
@@ -423,7 +465,7 @@ export async function searchMain(
           emit("trial_busy", { id: ev.job.trial, rung: ev.job.rung + 1, message: ev.message });
         } else if (ev.kind === "waiting") {
           const held = ev.held.map((h) => `${h.job.trial} (rung ${h.job.rung + 1})`).join(", ");
-          console.error(`waiting: ${held} in other workers; their results may bring more work`);
+          say(`waiting: ${held} in other workers; their results may bring more work`);
           emit("waiting", {
             held: ev.held.map((h) => ({ id: h.job.trial, rung: h.job.rung + 1 })),
           });
@@ -432,7 +474,7 @@ export async function searchMain(
     });
   } catch (e) {
     if (e instanceof Interrupted) {
-      console.error(e.message);
+      say(e.message);
       emit("trial_interrupted", { message: e.message });
       return await interrupted();
     }
@@ -445,11 +487,11 @@ export async function searchMain(
   }
   if (!summary.complete) return await interrupted();
   for (const plan of plans) await announceBest(plan);
-  console.error(
+  say(
     `search finished in ${formatDuration((performance.now() - started) / 1000)}` +
       (summary.failed ? `; ${summary.failed} trial(s) failed` : ""),
   );
-  console.error(`report: deno task report ${relative(Deno.cwd(), resolve(output, name))}`);
+  say(`report: deno task report ${relative(Deno.cwd(), resolve(output, name))}`);
   const code = summary.failed ? FAILED_EXIT : 0;
   finish(code, summary);
   return code;
@@ -457,7 +499,7 @@ export async function searchMain(
   async function interrupted(): Promise<number> {
     const code = stop.exitCode() || 143;
     if (code === 143 && ctx && Deno.env.get("FIRSTSPIKE_REQUEUE") !== "0") {
-      await requeueSelf(ctx).catch((err) => console.error(`requeue failed: ${err.message}`));
+      await requeueSelf(ctx).catch((err) => say(`requeue failed: ${err.message}`));
     }
     finish(code, summary);
     return code;
@@ -468,12 +510,12 @@ export async function searchMain(
     const best = bestJob(plan.schedule, jobs);
     const trials = new Set(jobs.map((j) => j.index)).size;
     if (!best) {
-      console.error(`${plan.gridId}: no trial finished`);
+      say(`${plan.gridId}: no trial finished`);
       return;
     }
     const path = resolve(plan.stateDir, "best.yaml");
     await writeFileAtomic(path, bestExperimentYaml(plan, best));
-    console.error(
+    say(
       `best${plan.prefix === "" ? "" : ` of ${plan.gridId}`}: ${best.trial}, ${plan.spec.metric} ${
         metricText(plan, best.result!.value)
       }, test ${percent(best.result!.test_acc)} ` +
