@@ -279,8 +279,8 @@ export class ProgressDisplay {
     this.#now = o.now ?? (() => performance.now() / 1000);
   }
 
-  /** A point starts (its position in the grid). */
-  startPoint(grid: GridPosition): void {
+  /** A point starts (its position in the grid; null outside a grid, e.g. a search's trial). */
+  startPoint(grid: GridPosition | null): void {
     this.#grid = grid;
     this.#pointStart = this.#lastLine = this.#now();
   }

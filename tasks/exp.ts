@@ -63,6 +63,7 @@ import {
 import { SettingsChanged } from "../src/run/fingerprint.ts";
 import { formerFolder, planPoint, type PointPlan, readPriorRun } from "../src/run/prior.ts";
 import { installStop } from "./_signals.ts";
+import { searchMain } from "./_search.ts";
 import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
 import { statKind } from "../src/util/fs.ts";
 import { datasetCacheDir } from "../src/data/datasets.ts";
@@ -174,7 +175,7 @@ export const EXP: CommandSpec = {
       name: "parallel",
       type: "string",
       value: "N",
-      help: "at most N array tasks at once (overrides slurm: max_parallel)",
+      help: "at most N array tasks at once (overrides slurm: max_parallel); a search: N workers",
     },
   ],
   examples: [
@@ -183,6 +184,8 @@ export const EXP: CommandSpec = {
     "deno task exp experiments/grid-example.yaml seed=0,1,2 --dry-run",
     "deno task exp runs/grid-example/lr1e-3_seed0/run.yaml --output rerun",
     "deno task exp experiments/grid-example.yaml --dry-run --measure",
+    "deno task exp experiments/search-example.yaml --dry-run",
+    "deno task exp experiments/search-example.yaml --slurm --parallel 4",
     "deno task exp experiments/grid-example.yaml --slurm --partition gpu --gres gpu:1 --time 24:00:00",
     "deno task exp experiments/fmnist-vgg7.yaml --slurm-print --account proj42 --qos long",
   ],
@@ -192,6 +195,10 @@ export const EXP: CommandSpec = {
     "so they never reuse the folder of a run without them; the id does not depend on their " +
     "order or spelling, and a value equal to the file's is no override. name, description, " +
     "output, data_dir, gpu and test_each_epoch take one value and stay out of the id.",
+    "A file with a search: section runs one worker of that search (start several, or " +
+    "--slurm --parallel N for N array tasks): it trains the trial its scheduler picks next, " +
+    "until the search is complete; --dry-run lists the trials, their values, rungs and states " +
+    "(docs/search.md).",
     "Before a point trains it prints its settings that differ from the defaults. On a terminal " +
     "a bar shows each epoch with the running loss and accuracy, samples/s, the run's ETA and " +
     "the grid's position and ETA; into a pipe or a log, a plain line every 30 s " +
@@ -300,9 +307,12 @@ export function expArgs(args: ParsedArgs): ExpArgs {
 }
 
 async function main(args: ParsedArgs): Promise<number> {
-  const { file, overrides, values, maxEpochs } = expArgs(args);
+  const a = expArgs(args);
+  const { file, overrides, values, maxEpochs } = a;
   const settingArgs = parseOverrides(overrides);
   const parsed = await loadExperiment(file);
+  // A search: its workers decide which trial runs next (tasks/_search.ts).
+  if (parsed.search) return await searchMain(a, parsed, settingArgs);
   let points: GridPoint[];
   try {
     points = experimentPoints(parsed, settingArgs);

@@ -28,8 +28,9 @@ export const REPORT: CommandSpec = {
     "self-contained page that works offline: tables and interactive figures), and the " +
     "figures accuracy, loss, lr, tradeoff, firing and spike_times as <name>.svg (sized for " +
     "a page) and <name>-column.svg (sized for a column), each with the Vega-Lite spec it " +
-    "was drawn from (.vl.json). Given a runs folder holding experiments (runs/), reports " +
-    "each of them.",
+    "was drawn from (.vl.json). For a search, also its best trial's settings (best.yaml, " +
+    "ready to run), trials.csv and the figures search_curves, search_params and " +
+    "search_parallel. Given a runs folder holding experiments (runs/), reports each of them.",
   usage: "runs/<experiment> [--out DIR]   or   runs/ [--out DIR]",
   positionals: [{
     name: "runs/<experiment>",
@@ -48,6 +49,7 @@ export const REPORT: CommandSpec = {
     "deno task report runs/grid-example",
     "deno task report runs/grid-example --out paper/figures",
     "deno task report runs/                     # every experiment in runs/",
+    "deno task report runs/search-example",
   ],
 };
 

@@ -10,7 +10,12 @@ const EXPERIMENTS = new URL("../experiments/", import.meta.url);
 type Schema = Record<string, any>;
 
 /** A small draft-07 validator for the keywords the schema uses (written for this test). */
-function valid(schema: Schema, v: unknown): boolean {
+function valid(schema: Schema, v: unknown, root: Schema = schema): boolean {
+  if (schema.$ref !== undefined) {
+    const m = /^#\/definitions\/(\w+)$/.exec(schema.$ref);
+    if (!m || !root.definitions?.[m[1]]) throw new Error(`unresolved $ref ${schema.$ref}`);
+    return valid(root.definitions[m[1]], v, root);
+  }
   if (schema.type !== undefined) {
     const types: string[] = Array.isArray(schema.type) ? schema.type : [schema.type];
     const ok = types.some((t) =>
@@ -52,10 +57,10 @@ function valid(schema: Schema, v: unknown): boolean {
     }
     if (Array.isArray(schema.items)) {
       if (schema.additionalItems === false && v.length > schema.items.length) return false;
-      if (!schema.items.every((s: Schema, i: number) => i >= v.length || valid(s, v[i]))) {
+      if (!schema.items.every((s: Schema, i: number) => i >= v.length || valid(s, v[i], root))) {
         return false;
       }
-    } else if (schema.items && !v.every((x) => valid(schema.items, x))) return false;
+    } else if (schema.items && !v.every((x) => valid(schema.items, x, root))) return false;
   }
   if (v !== null && typeof v === "object" && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
@@ -63,12 +68,12 @@ function valid(schema: Schema, v: unknown): boolean {
     for (const [k, x] of Object.entries(o)) {
       const p = schema.properties?.[k];
       if (p) {
-        if (!valid(p, x)) return false;
+        if (!valid(p, x, root)) return false;
       } else if (schema.additionalProperties === false) return false;
     }
   }
-  if (schema.anyOf && !schema.anyOf.some((s: Schema) => valid(s, v))) return false;
-  if (schema.allOf && !schema.allOf.every((s: Schema) => valid(s, v))) return false;
+  if (schema.anyOf && !schema.anyOf.some((s: Schema) => valid(s, v, root))) return false;
+  if (schema.allOf && !schema.allOf.every((s: Schema) => valid(s, v, root))) return false;
   return true;
 }
 
@@ -151,6 +156,20 @@ Deno.test("the schema accepts and refuses what parseExperiment accepts and refus
     [base + "slurm:\n  partition: gpu\n  time: '1:00:00'\n  cpus_per_task: 4\n", true],
     [base + "slurm:\n  queue: gpu\n", false],
     [base + "slurm:\n  cpus_per_task: 0\n", false],
+    [base + "search:\n  trials: 8\n  space:\n    lr: {log_uniform: [1.0e-4, 1.0e-2]}\n", true],
+    [
+      base + "search:\n  trials: 8\n  sampler: tpe\n  scheduler: hyperband\n  space:\n" +
+      "    batch_size: {int: [16, 256], log: true}\n    optimizer: {choice: [adam, sgd]}\n",
+      true,
+    ],
+    [base + "search:\n  space:\n    lr: {uniform: [0.001, 0.01]}\n", false], // no trials
+    [base + "search:\n  trials: 8\n  sampler: grid\n  space:\n    seed: {int: [0, 3]}\n", false],
+    [base + "search:\n  trials: 8\n  space:\n    lr: {gauss: [0.001, 0.01]}\n", false],
+    [base + "search:\n  trials: 8\n  space:\n    learning_rate: {uniform: [0, 1]}\n", false],
+    [base + "search:\n  trials: 8\n  space:\n    seed: {int: [0.5, 3]}\n", false],
+    [base + "search:\n  trials: 8\n  space:\n    lr: {log_uniform: [0, 0.1]}\n", false],
+    [base + "search:\n  trials: 8\n  reduction: 1\n  space:\n    seed: {int: [0, 3]}\n", false],
+    [base + "search:\n  trials: 8\n  space:\n    seed: {choice: [1, 1]}\n", false],
   ];
   for (const [text, want] of cases) {
     assert.equal(zodAccepts(text), want, `zod on:\n${text}`);

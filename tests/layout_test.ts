@@ -18,7 +18,8 @@ export const LAYERS: Readonly<Record<string, number>> = {
   bench: 4,
   run: 3,
   cluster: 4,
-  report: 4,
+  search: 4,
+  report: 5,
 };
 
 /** Local modules (paths relative to the repository) and what each imports, code or type. */

@@ -81,6 +81,50 @@ Deno.test("slurmScript: array, options, extra lines, ids", () => {
   assert.match(m, /^exec deno run -A tasks\/exp\.ts '\/x\/e\.yml' --only "\$id"$/m);
 });
 
+Deno.test("slurmScript for a search: N workers, each running the same command", async () => {
+  const s = slurmScript({
+    experimentPath: "experiments/search.yaml",
+    ids: [],
+    workers: 3,
+    runsDir: "runs",
+    cwd: "/repo",
+    args: ["lr=1e-3"],
+  });
+  assert.match(s, /^#SBATCH --array=0-2$/m);
+  assert.match(s, /^# firstspike: 3 worker\(s\) of the search 'search'/m);
+  assert.deepEqual(s.split("\n").filter((l) => l.startsWith("exec ")), [
+    "exec deno task exp 'experiments/search.yaml' 'lr=1e-3'",
+  ]);
+  assert.doesNotMatch(s, /--only|ids=/);
+  assert.throws(
+    () => slurmScript({ experimentPath: "e.yaml", ids: [], workers: 0, runsDir: "r", cwd: "/r" }),
+    /workers expected an integer >= 1, got 0/,
+  );
+  // Every task runs it: the script does not depend on which task it is.
+  const dir = await Deno.makeTempDir({ prefix: "firstspike_slurm_" });
+  try {
+    const echo = slurmScript({
+      experimentPath: "s.yaml",
+      ids: [],
+      workers: 2,
+      runsDir: "runs",
+      cwd: dir,
+      denoCommand: "echo RUN",
+    });
+    for (const task of ["0", "1"]) {
+      const r = await bash(echo, {
+        SLURM_JOB_ID: "9",
+        SLURM_ARRAY_JOB_ID: "7",
+        SLURM_ARRAY_TASK_ID: task,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim().split("\n").pop(), "RUN s.yaml");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("slurmScript: bad options are errors naming the option and value", () => {
   const base = { experimentPath: "e.yaml", ids: ["a"], runsDir: "runs", cwd: "/r" };
   assert.throws(() => slurmScript({ ...base, ids: [] }), /ids expected at least one run id/);
@@ -535,6 +579,72 @@ Deno.test({
       assert.match(log, /resuming/);
     } finally {
       await Deno.remove(p3.expDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "slurm (real): a search through deno task exp --slurm --parallel 3: three workers " +
+    "share its trials, every job trained once",
+  ...real,
+  fn: async () => {
+    const c = cluster!;
+    const TIMEOUT = 15 * 60_000;
+    const file = await experimentCopy(c, "search", {
+      grid: undefined,
+      epochs: 9,
+      max_steps: null,
+      validation_fraction: 0.25,
+      search: {
+        trials: 12,
+        seed: 1,
+        scheduler: "asha",
+        min_epochs: 1,
+        reduction: 3,
+        space: { lr: { log_uniform: [1e-3, 3e-2] }, seed: { int: [0, 9] } },
+      },
+    });
+    const printed = await exp(c, [file, "--slurm-print", "--parallel", "3"]);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(printed.stdout, /^#SBATCH --array=0-2$/m);
+    assert.match(printed.stdout, /^# firstspike: 3 worker\(s\) of the search/m);
+    assert.doesNotMatch(printed.stdout, /--only/);
+    const expDir = /^#SBATCH --output=(\S+)\/slurm\/%A_%a\.log$/m.exec(printed.stdout)![1];
+    try {
+      const sub = await exp(c, [file, "--slurm", "--parallel", "3"]);
+      assert.equal(sub.code, 0, sub.stdout + sub.stderr);
+      const jobId = /submitted job (\d+): 3 worker\(s\)/.exec(sub.stdout)?.[1];
+      assert.ok(jobId, sub.stdout);
+      await waitQueueEmpty(c, TIMEOUT);
+      // Every job of the search has a result, and exactly one task's log says it trained it.
+      const jobsDir = join(expDir, "search", "default", "jobs");
+      const jobs = [];
+      for await (const e of Deno.readDir(jobsDir)) {
+        if (e.name.endsWith(".json") && !e.name.startsWith(".")) {
+          jobs.push(JSON.parse(await Deno.readTextFile(join(jobsDir, e.name))));
+        }
+      }
+      assert.ok(jobs.length >= 12, `${jobs.length} jobs`);
+      assert.ok(jobs.every((j) => j.result && j.result.state !== "failed"), JSON.stringify(jobs));
+      const trained: string[] = [];
+      const perTask: number[] = [];
+      for (const i of [0, 1, 2]) {
+        const log = await Deno.readTextFile(join(expDir, "slurm", `${jobId}_${i}.log`));
+        const mine = [...log.matchAll(/^trial (t\d{4}) \(\d+ of 12\), rung (\d) of /gm)]
+          .map((m) => `${m[1]}.${Number(m[2]) - 1}`);
+        trained.push(...mine);
+        perTask.push(mine.length);
+        assert.match(log, /search finished in/, `task ${i}:\n${log}`);
+      }
+      assert.deepEqual(trained.sort(), jobs.map((j) => `${j.trial}.${j.rung}`).sort());
+      assert.equal(new Set(trained).size, trained.length, `a job trained twice: ${trained}`);
+      assert.ok(perTask.filter((n) => n > 0).length >= 2, `jobs per task: ${perTask}`);
+      // Nothing left to submit.
+      const again = await exp(c, [file, "--slurm-print", "--parallel", "3"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /the search is complete: nothing to submit/);
+    } finally {
+      await Deno.remove(expDir, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -1,5 +1,6 @@
 /**
- * Slurm job arrays for experiment grids: one array task per grid point.
+ * Slurm job arrays for experiment grids: one array task per grid point (or,
+ * for a search, `workers` array tasks that share its trials).
  *
  * {@link slurmScript} writes an sbatch script whose task `i` runs
  * `deno task exp FILE --only <ids[i]>`; {@link pendingIds} picks the points whose
@@ -28,8 +29,13 @@ export type { SlurmContext };
 export interface SlurmScriptOptions {
   /** The experiment YAML passed to the runner (relative to `cwd` or absolute). */
   experimentPath: string;
-  /** Run ids of the grid points, one array task each (in this order). */
+  /** Run ids of the grid points, one array task each (in this order); ignored with `workers`. */
   ids: string[];
+  /**
+   * A search instead of a grid: this many array tasks, each a worker of the
+   * search running the same command (no `--only`); they share its trials.
+   */
+  workers?: number;
   /** Folder holding `<experiment>/<run-id>/` (relative to `cwd` or absolute). */
   runsDir: string;
   /** Working directory of every task (the repository root); made absolute. */
@@ -125,7 +131,10 @@ export function experimentName(experimentPath: string): string {
  * ```
  */
 export function slurmScript(opts: SlurmScriptOptions): string {
-  const ids = opts.ids;
+  if (opts.workers !== undefined) checkPositiveInt("workers", opts.workers);
+  const ids = opts.workers !== undefined
+    ? Array.from({ length: opts.workers }, (_, i) => `worker${i}`)
+    : opts.ids;
   if (!Array.isArray(ids) || ids.length === 0) {
     throw new Error(`Cannot write Slurm script: ids expected at least one run id, got none`);
   }
@@ -213,6 +222,22 @@ export function slurmScript(opts: SlurmScriptOptions): string {
     return " " + shellQuote(a);
   }).join("");
 
+  if (opts.workers !== undefined) {
+    const body = [
+      "",
+      `# firstspike: ${ids.length} worker(s) of the search '${experiment}', one array task each;`,
+      "# each asks the search's files which trial to train next.",
+      "set -euo pipefail",
+      `task="\${SLURM_ARRAY_TASK_ID:?submit this script with sbatch (SLURM_ARRAY_TASK_ID is not set)}"`,
+      `cd ${shellQuote(cwd)}`,
+      `echo "firstspike: job \${SLURM_JOB_ID} (array \${SLURM_ARRAY_JOB_ID}_$task), search worker` +
+      ` on $(hostname) at $(date -Is)"`,
+      ...shellLines,
+      `exec ${denoCommand} ${shellQuote(opts.experimentPath)}${args}`,
+      "",
+    ];
+    return header.join("\n") + "\n" + body.join("\n");
+  }
   const body = [
     "",
     `# firstspike: ${ids.length} grid point(s) of '${experiment}', one array task each.`,

@@ -38,6 +38,8 @@ import {
   yamlValue,
 } from "./_yaml_errors.ts";
 
+import { checkSearchSection, type SearchSpec } from "./search_spec.ts";
+
 export { ExperimentError, type ExperimentIssue } from "./_yaml_errors.ts";
 
 /** Datasets the toolkit can load. */
@@ -432,7 +434,16 @@ const EXPERIMENT_FILE = z.object({
   kind: z.literal("experiment", expecting("'experiment' or 'run'")).optional(),
   slurm: SLURM.optional(),
   grid: GRID.optional(),
+  // Checked apart (checkSearchSection), with the grid it may not overlap.
+  search: z.unknown(),
 }, expecting(DOC)).strict();
+
+/** What a `search:` section may draw, for {@link checkSearchSection}. */
+const SEARCH_RULES = {
+  keys: GRID_KEYS as readonly string[],
+  fixed: ["name", "description", "output", "gpu"],
+  check: (key: string, value: unknown) => settingIssues(key as keyof Experiment, value),
+};
 
 const RUN_FILE = z.object({
   ...settingsShape,
@@ -460,6 +471,8 @@ export interface ParsedExperiment {
   slurm: Slurm;
   /** For `kind: run`: the result sections present ({@link RUN_SECTIONS}); otherwise `{}`. */
   sections: Record<string, unknown>;
+  /** The `search:` section with its defaults (see `search_spec.ts`); null without one. */
+  search: SearchSpec | null;
 }
 
 /** The file's base name without extension, made into a valid name. */
@@ -530,10 +543,22 @@ export function parseExperiment(text: string, source: string): ParsedExperiment 
       }
     }
   }
+  let search: SearchSpec | null = null;
+  if (isRecord(data) && !isRun && "search" in data) {
+    const checked = checkSearchSection(
+      data.search,
+      SEARCH_RULES,
+      isRecord(data.grid) ? data.grid : {},
+    );
+    if ("issues" in checked) {
+      for (const issue of checked.issues) add(issue.path, issue.message, issue.atKey);
+    } else search = checked.spec;
+  }
   if (isRecord(data)) {
     const grid = isRecord(data.grid) ? data.grid : {};
+    const drawn = isRecord(data.search) && isRecord(data.search.space) ? data.search.space : {};
     for (const key of ["dataset", "arch"] as const) {
-      if (!(key in data) && !(key in grid)) {
+      if (!(key in data) && !(key in grid) && !Array.isArray(valueAt(drawn, [key, "choice"]))) {
         const expected = key === "dataset" ? `one of ${DATASETS.join(", ")}` : "e.g. 'vgg7'";
         add([key], `missing required setting (expected ${expected})`, false, []);
       }
@@ -550,8 +575,13 @@ export function parseExperiment(text: string, source: string): ParsedExperiment 
   for (const key of SETTING_KEYS) {
     if (key in file) base[key] = structuredClone(file[key]);
     else if (key === "name") base.name = nameFromSource(source);
-    else if (key === "dataset" || key === "arch") base[key] = structuredClone(grid[key][0]);
-    else if (key !== "description") base[key] = structuredClone(DEFAULTS[key]);
+    else if (key === "dataset" || key === "arch") {
+      // Only drawn by the search: its first choice stands in until a trial draws one.
+      const choice = search?.space[key];
+      base[key] = structuredClone(
+        key in grid ? grid[key][0] : choice?.kind === "choice" ? choice.values[0] : undefined,
+      );
+    } else if (key !== "description") base[key] = structuredClone(DEFAULTS[key]);
   }
   const sections: Record<string, unknown> = {};
   if (isRun) {
@@ -564,6 +594,7 @@ export function parseExperiment(text: string, source: string): ParsedExperiment 
     grid,
     slurm: structuredClone((file.slurm ?? {}) as Slurm),
     sections,
+    search,
   };
 }
 
@@ -581,8 +612,8 @@ function unknownKeyMessage(key: string, parent: KeyPath, isRun: boolean): string
     return "cannot be varied in a grid (expected any setting but name, description, output, gpu " +
       "and test_each_epoch)";
   }
-  if (where === "" && isRun && key === "grid") {
-    return "unknown key: a run file (kind: run) holds one point and has no grid";
+  if (where === "" && isRun && (key === "grid" || key === "search")) {
+    return `unknown key: a run file (kind: run) holds one point and has no ${key}`;
   }
   let candidates: readonly string[];
   if (where === "slurm") candidates = Object.keys(SLURM.shape);
@@ -592,7 +623,7 @@ function unknownKeyMessage(key: string, parent: KeyPath, isRun: boolean): string
       ...SETTING_KEYS,
       "kind",
       "slurm",
-      ...(isRun ? RUN_SECTIONS : ["grid"]),
+      ...(isRun ? RUN_SECTIONS : ["grid", "search"]),
     ];
   }
   const hint = suggestKey(key, candidates);

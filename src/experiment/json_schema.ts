@@ -31,6 +31,7 @@ import {
   SETTING_SCHEMAS,
   SLURM_SCHEMA,
 } from "./config.ts";
+import { MAX_TRIALS, METRICS, SAMPLERS, SCHEDULERS, SEARCH_DEFAULTS } from "./search_spec.ts";
 
 type Json = Record<string, unknown>;
 
@@ -234,6 +235,7 @@ export function experimentJsonSchema(): Json {
       }];
     })),
   };
+  const search = searchJson();
   const converted = convert(SLURM_SCHEMA) as { properties: Record<string, Json> };
   const slurm = {
     description: "Cluster jobs: sbatch options for `deno task exp --slurm`.",
@@ -254,7 +256,8 @@ export function experimentJsonSchema(): Json {
     $schema: "http://json-schema.org/draft-07/schema#",
     title: "firstspike experiment",
     description: "A firstspike experiment file: settings (every one but dataset and arch has the " +
-      "reference's default), an optional grid and Slurm options. Check: deno task exp FILE --dry-run.",
+      "reference's default), an optional grid, search and Slurm options. Check: deno task exp " +
+      "FILE --dry-run.",
     type: "object",
     additionalProperties: false,
     properties: {
@@ -265,11 +268,100 @@ export function experimentJsonSchema(): Json {
       },
       slurm,
       grid,
+      search,
       ...Object.fromEntries(
         RUN_SECTIONS.map((k) => [k, { description: "Written by a run into its run.yaml." }]),
       ),
     },
     allOf: [required("dataset"), required("arch")],
+    definitions: { distribution: distributionJson() },
+  };
+}
+
+/** A distribution of a searched setting (`search.space.<key>`). */
+function distributionJson(): Json {
+  const pair = (item: Json) => ({
+    type: "array",
+    items: [item, item],
+    minItems: 2,
+    maxItems: 2,
+    additionalItems: false,
+  });
+  const only = (key: string, value: Json, extra: Record<string, Json> = {}) => ({
+    type: "object",
+    properties: { [key]: value, ...extra },
+    required: [key],
+    additionalProperties: false,
+  });
+  return {
+    anyOf: [
+      only("log_uniform", pair({ type: "number", exclusiveMinimum: 0 })),
+      only("uniform", pair({ type: "number" })),
+      only("int", pair({ type: "integer" }), { log: { type: "boolean" } }),
+      only("choice", { type: "array", minItems: 1, uniqueItems: true }),
+    ],
+  };
+}
+
+/**
+ * The JSON Schema of the `search:` section; a distribution's bounds against
+ * its setting's values are checked by `deno task exp`.
+ */
+function searchJson(): Json {
+  const int = (minimum: number, description: string, maximum?: number) => ({
+    description,
+    type: "integer",
+    minimum,
+    ...(maximum === undefined ? {} : { maximum }),
+  });
+  return {
+    description: "Sample trials from a space instead of a grid's product, and stop poor ones " +
+      "early (docs/search.md). Each trial is a run folder; epochs is the most a trial trains.",
+    type: "object",
+    additionalProperties: false,
+    required: ["trials", "space"],
+    properties: {
+      trials: int(1, "How many trials to sample.", MAX_TRIALS),
+      sampler: {
+        description: "random: independent draws; sobol: a scrambled Sobol sequence; tpe: the " +
+          "tree-structured Parzen estimator, after startup_trials random ones.",
+        enum: [...SAMPLERS],
+        default: SEARCH_DEFAULTS.sampler,
+      },
+      seed: { ...int(0, "Seed of the sampler: the same file gives the same trials."), default: 0 },
+      metric: {
+        description: "What ranks trials: accuracies are maximised, losses minimised.",
+        enum: [...METRICS],
+        default: SEARCH_DEFAULTS.metric,
+      },
+      scheduler: {
+        description: "none: every trial to the last epoch; asha: asynchronous successive " +
+          "halving; hyperband: ASHA brackets starting at different rungs.",
+        enum: [...SCHEDULERS],
+        default: SEARCH_DEFAULTS.scheduler,
+      },
+      min_epochs: {
+        ...int(1, "Epochs of the first rung; rungs grow by the reduction factor."),
+        default: SEARCH_DEFAULTS.min_epochs,
+      },
+      reduction: {
+        ...int(2, "The scheduler keeps the best 1/reduction of each rung."),
+        default: SEARCH_DEFAULTS.reduction,
+      },
+      startup_trials: {
+        ...int(1, "TPE: trials drawn at random before the model takes over."),
+        default: SEARCH_DEFAULTS.startup_trials,
+      },
+      space: {
+        description: "The settings to draw: {log_uniform: [lo, hi]}, {uniform: [lo, hi]}, " +
+          "{int: [lo, hi]} (inclusive; log: true for a log scale) or {choice: [...]}.",
+        type: "object",
+        additionalProperties: false,
+        properties: Object.fromEntries(
+          GRID_KEYS.map((k) => [k, { $ref: "#/definitions/distribution" }]),
+        ),
+      },
+    },
   };
 }
 

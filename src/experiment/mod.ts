@@ -14,3 +14,4 @@ export * from "./config.ts";
 export * from "./grid.ts";
 export * from "./json_schema.ts";
 export * from "./overrides.ts";
+export * from "./search_spec.ts";

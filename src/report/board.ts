@@ -124,6 +124,7 @@ tr.chosen { background: #eef4ff; }
 td.state { min-width: 7em; max-width: 16em; }
 .badge { font-weight: 600; } .state-done { color: #2a7d2a; } .state-running { color: #1f5fbf; }
 .state-stopped { color: #b26b00; } .state-failed, .state-invalid { color: #b00020; } .state-pending { color: #777; }
+.state-pruned { color: #6b5b95; }
 .why { color: #555; font-size: .9em; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
   overflow: hidden; cursor: pointer; }
 .why.open { display: block; white-space: pre-wrap; }

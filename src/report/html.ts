@@ -24,6 +24,8 @@ export interface HtmlInput {
   best: RunSummary | null;
   markdown: string;
   figures: Record<FigureName, { spec: VlSpec; svg: string; caption?: string }>;
+  /** A search's section (placed after the summary) and the Vega specs of its figures. */
+  search?: { section: string; specs: Record<string, unknown> } | null;
 }
 
 /** One cell: text (escaped here) and whether it is a number (right-aligned, sorts by value). */
@@ -142,7 +144,9 @@ td.num { text-align: right; white-space: nowrap; }
 td.error { color: #a00; max-width: 40em; }
 .state { font-weight: 600; } .state-done { color: #2a7d2a; } .state-running { color: #1f5fbf; }
 .state-stopped { color: #b26b00; } .state-failed, .state-invalid { color: #b00020; }
-.state-pending { color: #777; }
+.state-pending { color: #777; } .state-pruned { color: #6b5b95; }
+.state-to-resume { color: #b26b00; } p.best { font-weight: 600; }
+pre { background: #f6f6f6; padding: .6em; overflow-x: auto; }
 figure { margin: 1.5em 0; } figcaption { color: #555; margin-top: .3em; }
 .chart img.static { max-width: 100%; height: auto; }
 .chart.interactive img.static { display: none; }
@@ -210,7 +214,7 @@ const SCRIPT = `
 `;
 
 /** The SVG as an image source (inert: scripts in an image never run). */
-function svgDataUri(svg: string): string {
+export function svgDataUri(svg: string): string {
   const bytes = new TextEncoder().encode(svg);
   let bin = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
@@ -226,7 +230,7 @@ export async function reportHtml(r: HtmlInput): Promise<string> {
     for (const k of Object.keys(run.gridPoint)) if (!keys.includes(k)) keys.push(k);
   }
   const countOf = (s: string) => r.summaries.filter((x) => x.state === s).length;
-  const counts = ["done", "running", "stopped", "failed", "pending", "invalid"]
+  const counts = ["done", "running", "stopped", "pruned", "failed", "pending", "invalid"]
     .filter((s) => countOf(s) > 0).map((s) => `${countOf(s)} ${s}`);
   const summary = `${r.runs.length} run${r.runs.length === 1 ? "" : "s"}` +
     (counts.length ? `: ${counts.join(", ")}.` : ".");
@@ -235,7 +239,7 @@ export async function reportHtml(r: HtmlInput): Promise<string> {
       r.best.bestEpoch ?? "–"
     }, best validation accuracy ${pct(r.best.bestValAcc)} %.`
     : "";
-  const vegaSpecs: Record<string, unknown> = {};
+  const vegaSpecs: Record<string, unknown> = { ...r.search?.specs };
   const figures = FIGURE_NAMES.map((name) => {
     vegaSpecs[name] = toVega(r.figures[name].spec, `${name}.svg`);
     return `<figure id="fig-${name}">
@@ -263,10 +267,13 @@ export async function reportHtml(r: HtmlInput): Promise<string> {
 <header>
 <h1>Report: ${escapeHtml(r.experiment)}</h1>
 <p id="summary">${escapeHtml(summary)} ${escapeHtml(best)}</p>
-<nav><a href="#configurations">Configurations</a><a href="#runs">Runs</a><a href="#figures">Figures</a>${
+<nav>${
+    r.search ? '<a href="#search">Search</a>' : ""
+  }<a href="#configurations">Configurations</a><a href="#runs">Runs</a><a href="#figures">Figures</a>${
     failed.length ? '<a href="#failed">Failed</a>' : ""
   }</nav>
 </header>
+${r.search?.section ?? ""}
 <section id="configurations">
 <h2>Configurations over seeds</h2>
 <p>Runs that differ only in <code>seed</code> form one configuration: mean ± sample standard deviation over its finished runs, best first. Click a column header to sort.</p>

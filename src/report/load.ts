@@ -51,16 +51,26 @@ export interface RunResults {
  * State of a run folder: `done` and `failed` come from `run.yaml`; a run that
  * `run.yaml` calls `running` is `running` while a live runner holds its `lock`
  * and `stopped` when none does (killed, out of time, interrupted: it resumes
- * from its checkpoint when run again); `pending` is a folder without `run.yaml`
- * yet (e.g. only a Slurm log); `invalid` is an unreadable `run.yaml`.
+ * from its checkpoint when run again); `pruned` is a search's trial its
+ * scheduler stopped at a rung (a promotion continues it; `running` while a
+ * promoted trial trains); `pending` is a folder without `run.yaml` yet (e.g.
+ * only a Slurm log); `invalid` is an unreadable `run.yaml`.
  */
-export type RunState = "done" | "running" | "stopped" | "failed" | "pending" | "invalid";
+export type RunState =
+  | "done"
+  | "running"
+  | "stopped"
+  | "pruned"
+  | "failed"
+  | "pending"
+  | "invalid";
 
 /** Every state, in the order reports list them. */
 export const RUN_STATES: readonly RunState[] = [
   "done",
   "running",
   "stopped",
+  "pruned",
   "failed",
   "pending",
   "invalid",
@@ -99,6 +109,11 @@ export interface RunRecord {
   provenance: Record<string, unknown> | null;
   slurm: Record<string, unknown> | null;
   metrics: EpochMetrics[];
+  /**
+   * For a search's trial (`status.search`): the rung (1-based) it was pruned at, or
+   * its last job trained to, of how many; null (or absent) otherwise.
+   */
+  rung?: { rung: number; rungs: number } | null;
   /** Problems met while reading (bad metrics lines, ...). */
   warnings: string[];
 }
@@ -367,6 +382,11 @@ export async function readRun(
   const state = status.state;
   const started = typeof rec.provenance?.started === "string" ? rec.provenance.started : null;
   const ended = after(started, rec.results?.wall_seconds ?? null);
+  // A search's trial: the rung it was pruned at, or the one its last job trained to.
+  const search = isObject(status.search) ? status.search : {};
+  const rung = typeof status.rung === "number" ? status.rung : search.rung;
+  const rungs = typeof status.rungs === "number" ? status.rungs : search.rungs;
+  if (typeof rung === "number" && typeof rungs === "number") rec.rung = { rung, rungs };
   if (state === "done") {
     rec.state = state;
     const why = rec.results ? (doc.results as Record<string, unknown>).stopped : undefined;
@@ -387,10 +407,20 @@ export async function readRun(
     rec.reason = rec.error;
   } else if (state === "running") {
     liveOrStopped(rec, await readLock(dir, read), started);
+  } else if (state === "pruned") {
+    // Promoted, it trains again under a live lock before its run.yaml says so.
+    const lock = await readLock(dir, read);
+    if (lock.live) liveOrStopped(rec, lock, started);
+    else {
+      rec.state = "pruned";
+      rec.reason = `stopped by the search's scheduler after rung ${rec.rung?.rung ?? "?"} of ` +
+        `${rec.rung?.rungs ?? "?"}; a promotion continues it`;
+      rec.since = ended;
+    }
   } else {
     return invalid(
       `Cannot read '${join(dir, "run.yaml")}': status.state expected ` +
-        `"running", "done", "stopped" or "failed", got ${JSON.stringify(state ?? null)}`,
+        `"running", "done", "stopped", "pruned" or "failed", got ${JSON.stringify(state ?? null)}`,
     );
   }
   if (state === "done" && rec.results === null) {

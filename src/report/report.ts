@@ -38,6 +38,7 @@ import {
   summarizeRun,
 } from "./table.ts";
 import { drawAtWidth } from "./vega.ts";
+import { buildSearchReport, searchHtml, type SearchReport } from "./search_report.ts";
 
 /** One figure: its Vega-Lite spec, the SVG drawn from it (sized in points) and its caption. */
 export interface Figure {
@@ -67,6 +68,8 @@ export interface Report {
   figures: Record<FigureName, Figure>;
   /** The figures sized for one column (`<name>-column.svg`). */
   columnFigures: Record<FigureName, Figure>;
+  /** A search's part (best trial and its settings, trials, figures); null without a search. */
+  search: SearchReport | null;
 }
 
 /** The files a report writes besides the figures. */
@@ -133,6 +136,7 @@ export async function buildReport(expDir: string): Promise<Report> {
   const figures = drawn.page;
   const latex = latexTable(groups, experiment);
   const csv = runsCsv(summaries, keys);
+  const search = await buildSearchReport(expDir, runs);
 
   const countOf = (s: string) => summaries.filter((x) => x.state === s).length;
   const counts = RUN_STATES.filter((s) => countOf(s) > 0).map((s) => `${countOf(s)} ${s}`);
@@ -165,6 +169,7 @@ export async function buildReport(expDir: string): Promise<Report> {
         "(no live runner) resumes from its checkpoint when the experiment runs again.",
     );
   }
+  if (search) md.push("", search.markdown);
   md.push("", "## Runs", "", table);
   md.push("## Configurations over seeds", "");
   if (groups.length > 0) {
@@ -225,8 +230,9 @@ export async function buildReport(expDir: string): Promise<Report> {
     html: "",
     figures,
     columnFigures: drawn.column,
+    search,
   };
-  report.html = await reportHtml(report);
+  report.html = await reportHtml({ ...report, search: search ? searchHtml(search) : null });
   return report;
 }
 
@@ -251,6 +257,7 @@ export async function writeReport(report: Report, outDir: string): Promise<strin
       files.push([`${file}.vl.json`, JSON.stringify(set[name].spec, null, 2) + "\n"]);
     }
   }
+  files.push(...(report.search?.files ?? []));
   const written: string[] = [];
   for (const [name, data] of files) {
     const p = join(outDir, name);

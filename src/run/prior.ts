@@ -21,7 +21,10 @@ export const CHECKPOINT_PREV = "checkpoint.prev.safetensors";
 export interface PriorRun {
   /** The settings it ran with (from its run.yaml). */
   settings: Experiment;
-  /** `running`, `done`, `stopped` or `failed`; null when run.yaml has no status. */
+  /**
+   * `running`, `done`, `stopped`, `pruned` (a search's scheduler stopped it at a rung; a
+   * promotion continues it) or `failed`; null when run.yaml has no status.
+   */
   state: string | null;
   /** Why a stopped run stopped: `max_epochs` or `max_steps`. */
   reason: string | null;
@@ -81,7 +84,8 @@ export function planPoint(
   maxEpochs?: number,
 ): PointPlan {
   if (!prior) return { action: "train", note: "new" };
-  const trained = prior.hasCheckpoint || prior.state === "done" || prior.state === "stopped";
+  const trained = prior.hasCheckpoint || prior.state === "done" || prior.state === "stopped" ||
+    prior.state === "pruned";
   if (!trained) return { action: "train", note: "new (nothing trained yet)" };
   const changes = settingChanges(prior.settings, s);
   if (changes.length) throw new SettingsChanged(dir, changes);
@@ -120,6 +124,11 @@ export function planPoint(
     return more
       ? { action: "train", note: `continuing a run stopped at ${why}` }
       : { action: "skip", note: `stopped at ${why}; raise or drop the cut to continue` };
+  }
+  if (prior.state === "pruned" && r) {
+    return cap > epochsRun
+      ? { action: "train", note: `continuing a trial pruned after ${epochsRun} epochs` }
+      : { action: "skip", note: `pruned after ${epochsRun} epochs` };
   }
   return { action: "train", note: "resuming" };
 }

@@ -145,6 +145,13 @@ export interface RunPointOptions {
   dir: string;
   /** Caps the epochs (for a quick look); recorded in run.yaml. */
   maxEpochs?: number;
+  /**
+   * How a run that `maxEpochs` cut short is recorded: the status of its
+   * `run.yaml` and a note. Default: `{state: stopped, reason: max_epochs}`
+   * and a note naming `--max-epochs`; a search's scheduler records its
+   * trials as `pruned` at their rung instead.
+   */
+  cut?: { status: Record<string, unknown>; note: string };
   /** GPU engine to use; default: a new one. Its compiled kernels serve every point run on it. */
   engine?: Engine;
   /**
@@ -177,6 +184,14 @@ export interface RunPointOptions {
    * runner holds is left alone).
    */
   fresh?: boolean;
+  /**
+   * When the folder, checked under its lock, holds a run with nothing left to
+   * do (done, or cut at this same cut), return its recorded results without
+   * training or rewriting anything. (Default: train, which rewrites the
+   * folder's run.yaml and weights.) A search's worker sets it, since another
+   * worker may have finished the job between its look and the lock.
+   */
+  skipDone?: boolean;
   /**
    * Told when the runner is starting the point (loading data, compiling
    * kernels: nothing trained since the last checkpoint) and when it trains.
@@ -501,7 +516,8 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
       }
     }
     const prior = o.fresh ? null : await readPriorRun(o.dir);
-    planPoint(o.dir, prior, s, o.maxEpochs); // throws when the settings differ
+    const plan = planPoint(o.dir, prior, s, o.maxEpochs); // throws when the settings differ
+    if (o.skipDone && plan.action === "skip" && prior?.results) return prior.results;
     try {
       return await trainPoint(o, log, prior);
     } catch (e) {
@@ -702,7 +718,7 @@ async function build(
             status: { ...status, ...o.status },
             provenance: prov,
             ...(o.maxEpochs !== undefined
-              ? { notes: `epochs capped at ${o.maxEpochs} by --max-epochs` }
+              ? { notes: o.cut?.note ?? `epochs capped at ${o.maxEpochs} by --max-epochs` }
               : {}),
             ...(results ? { results } : {}),
           }),
@@ -1017,7 +1033,14 @@ async function finish(
   };
   // Cut short by --max-epochs or max_steps: stopped, and a later run without the cut continues.
   const cut = stopped === "max_epochs" || stopped === "max_steps";
-  await b.writeRun(cut ? { state: "stopped", reason: stopped } : { state: "done" }, results);
+  await b.writeRun(
+    stopped === "max_epochs" && o.cut
+      ? o.cut.status
+      : cut
+      ? { state: "stopped", reason: stopped }
+      : { state: "done" },
+    results,
+  );
   return results;
 }
 
