@@ -222,7 +222,7 @@ Deno.test({
       const file = join(dir, "s.yaml");
       await Deno.writeTextFile(file, YAML.stringify(EXPERIMENT));
       const outs = await Promise.all(
-        [0, 1, 2].map(async () => (worker(file, join(dir, "out"), 20)).output()),
+        [0, 1, 2].map(() => worker(file, join(dir, "out"), 20).output()),
       );
       const trained: string[] = [];
       for (const o of outs) {
