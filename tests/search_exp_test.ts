@@ -293,23 +293,52 @@ Deno.test(
       const trainedEpochs: string[] = [];
       while (kills < 5 && rounds++ < 30) {
         const child = exp([cut, "--json"]).spawn();
-        // Kill at a random moment: 0.3 to 2.5 s in, while the worker starts (loading data,
-        // compiling kernels), trains, writes its checkpoint or records a job.
-        await new Promise((r) => setTimeout(r, 300 + rng.int(2200)));
-        const pid = await workerPid(child.pid);
-        if (pid !== null) {
-          try {
-            Deno.kill(pid, "SIGKILL");
-            kills++;
-          } catch {
-            // it ended by itself
+        const stderr = new Response(child.stderr).text();
+        // Kill at a random moment, chosen by progress so that a fast machine cannot finish
+        // the search before the fifth kill: while the worker starts (0.3 to 1.5 s in, loading
+        // data, compiling kernels), or just after its first, second or third JSON event
+        // (0 to 0.2 s later: training, writing its checkpoint or recording a job).
+        const after = rng.int(4);
+        const delay = after === 0 ? 300 + rng.int(1200) : rng.int(200);
+        let lines = 0;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        let killing: Promise<void> | undefined;
+        let killed = false;
+        const kill = () => {
+          timer = setTimeout(() => {
+            killing = (async () => {
+              const pid = await workerPid(child.pid);
+              if (pid === null) return;
+              try {
+                Deno.kill(pid, "SIGKILL");
+                killed = true;
+              } catch {
+                // it ended by itself
+              }
+            })();
+          }, delay);
+        };
+        if (after === 0) kill();
+        const stdout: string[] = [];
+        let rest = "";
+        for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+          const parts = (rest + chunk).split("\n");
+          rest = parts.pop()!;
+          for (const line of parts.filter((l) => l.trim() !== "")) {
+            stdout.push(line);
+            if (++lines === after) kill();
           }
         }
-        const out = await child.output();
-        for (const e of events(out.stdout.length ? out.stdout : new Uint8Array())) {
+        const status = await child.status;
+        await stderr;
+        // A kill still pending when the worker ended by itself is not made.
+        clearTimeout(timer);
+        await killing;
+        if (killed) kills++;
+        for (const e of stdout.map((l) => JSON.parse(l))) {
           if (e.event === "epoch") trainedEpochs.push(`${e.id}.${e.epoch}`);
         }
-        if (pid === null && out.code === 0) break;
+        if (!killed && status.code === 0) break;
       }
       assert.equal(kills, 5, `only ${kills} kills landed before the search ended`);
       const last = await exp([cut, "--json"]).output();
