@@ -1,6 +1,6 @@
 /**
  * Shared pieces of the search measurements (`search_compare.ts`,
- * `search_kills.ts`): run `deno task exp` as a user does, with `--json`
+ * `search_kills.ts`, `search_replay.ts`): run `deno task exp` as a user does, with `--json`
  * events collected and its human lines kept in a log, find the worker
  * process under it, and describe the machine.
  *
