@@ -30,7 +30,7 @@
 // is decided per workgroup, the same for all its lanes (a CPU driver runs
 // them as SIMD lanes: a branch that only some lanes take skips nothing), by
 // a loop that advances `co` to the next channel with events (on llvmpipe no
-// slower than an `if` around the channel's work).
+// slower than an `if` around the channel's work: PERFORMANCE.md, change 33).
 // The sums are the dense ones bit for bit: a sum that starts at +0 is never
 // -0, and s + (+-0) = s for every other s (finite weights: w * 0 is +-0).
 
