@@ -318,9 +318,9 @@ for (const watch of [true, false]) {
         assert.match(res.headers.get("content-type")!, /text\/event-stream/);
         const reader = res.body!.getReader();
         try {
-          await waitForEvent(reader, (e) => e === "hello", 5000);
-          // Let the scan record the files as they are.
-          await new Promise((r) => setTimeout(r, 400));
+          // (hello, then) the board has recorded the files as they are: every change from
+          // now on is reported.
+          await waitForEvent(reader, (e) => e === "watching", 5000);
           await Deno.writeTextFile(
             join(runs, "grid", "lr1e-3_seed0", "metrics.jsonl"),
             JSON.stringify(epoch(3, 0.7, 0.65)) + "\n",
@@ -345,6 +345,29 @@ for (const watch of [true, false]) {
   });
 }
 
+Deno.test("board: 'watching' says when changes are reported, to the first page after its scan and to later pages at once", async () => {
+  await withTempDir(async (root) => {
+    const runs = await runsTree(root);
+    // A slow first scan (many runs, a loaded machine, NFS) is what lost changes: a page read
+    // its points, an epoch was appended, and only then did the scan record the files.
+    const served = await serveBoard({ root: runs, port: 0, scanMs: 100 });
+    try {
+      const first = (await fetch(`${served.url}api/events`)).body!.getReader();
+      const second: ReadableStreamDefaultReader<Uint8Array>[] = [];
+      try {
+        await waitForEvent(first, (e) => e === "watching", 5000);
+        second.push((await fetch(`${served.url}api/events`)).body!.getReader());
+        await waitForEvent(second[0], (e) => e === "watching", 1000);
+      } finally {
+        await first.cancel();
+        for (const r of second) await r.cancel();
+      }
+    } finally {
+      await served.close();
+    }
+  });
+});
+
 Deno.test("board: a runs folder removed under it shows as missing and comes back", async () => {
   await withTempDir(async (root) => {
     const runs = await runsTree(root);
@@ -353,8 +376,7 @@ Deno.test("board: a runs folder removed under it shows as missing and comes back
       const res = await fetch(`${served.url}api/events`);
       const reader = res.body!.getReader();
       try {
-        await waitForEvent(reader, (e) => e === "hello", 5000);
-        await new Promise((r) => setTimeout(r, 300));
+        await waitForEvent(reader, (e) => e === "watching", 5000);
         const before = await (await fetch(`${served.url}api/experiments`)).json();
         assert.equal(before.missing, false);
         assert.equal(before.experiments.length, 2);

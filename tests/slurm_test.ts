@@ -571,10 +571,11 @@ Deno.test({
       await c.run("scontrol", ["update", `JobId=${requeued}`, "StartTime=now"]);
       await waitQueueEmpty(c, TIMEOUT);
       const doc = await runYaml(p3.expDir, p3.ids[0]);
-      assert.equal(doc?.status?.state, "done", JSON.stringify(doc?.status));
       const log = await Deno.readTextFile(
         join(p3.expDir, "slurm", `${victim.array_job_id}_${victim.array_task_id}.log`),
-      );
+      ).catch((e) => `(no log: ${e.message})`);
+      // On failure, the task's log (both incarnations) says what happened.
+      assert.equal(doc?.status?.state, "done", `${JSON.stringify(doc?.status)}\n${log}`);
       assert.match(log, /checkpoint written/);
       assert.match(log, /resuming/);
     } finally {

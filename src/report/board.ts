@@ -147,6 +147,13 @@ export interface BoardOptions {
 }
 
 const FILES = /^\.?(metrics\.jsonl|run\.yaml|lock)(\.tmp-.*)?$/;
+/**
+ * The event that says the board now reports every change: sent once the first scan has
+ * recorded the files (to the pages then listening, and at once to pages that connect
+ * later). A page reads its points anew when it comes, so a change between the page's
+ * first reads and that scan is not lost.
+ */
+const WATCHING = `event: watching\ndata: {}\n\n`;
 
 /** How the board's chart is drawn: its x axis, its width, smoothing, the time unit. */
 export interface ChartOptions {
@@ -658,6 +665,9 @@ export class Board {
         me = c;
         this.#clients.add(c);
         c.enqueue(enc.encode(`retry: 2000\nevent: hello\ndata: {}\n\n`));
+        // Changes are reported from the moment the files are recorded (the first scan):
+        // "watching" says so, and a page reads anew what changed before it.
+        if (this.#primed) c.enqueue(enc.encode(WATCHING));
         this.#startWatching();
       },
       cancel: () => this.#drop(me),
@@ -704,9 +714,11 @@ export class Board {
   #startWatching(): void {
     if (this.#closed || this.#scanTimer !== null) return;
     const scan = async () => {
+      const primed = this.#primed;
       try {
         await this.#scan();
       } catch { /* a folder vanished mid-scan: next time */ }
+      if (!primed && this.#primed) this.#send(WATCHING);
     };
     this.#scanTimer = setInterval(scan, this.#scanMs);
     this.#pingTimer = setInterval(() => this.#send(": ping\n\n"), 15000);

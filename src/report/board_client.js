@@ -669,10 +669,15 @@ async function main() {
     () =>
       schedule([...state.chosen].map((k) => ({ experiment: splitKey(k)[0], id: splitKey(k)[1] }))),
   );
+  // The board reports changes from now on: read anew what may have changed since the page
+  // read it (and, after a reconnection, while it was away).
+  events.addEventListener("watching", () => {
+    schedule([...state.chosen].map((k) => ({ experiment: splitKey(k)[0], id: splitKey(k)[1] })));
+    state.ready = true;
+  });
   events.onerror = () => {
     statusEl.textContent = "reconnecting…";
   };
-  state.ready = true;
 }
 
 main().catch((e) => {
