@@ -22,6 +22,17 @@
 // that start at x0 - KS/2. Repeats: `$i` < TM, `$q` < TN, `$j` < TN + KS - 1,
 // `$x` < KS, `$v` < TM / 4; the constant `K` = KS - 1. Workgroups per
 // dispatch: ceil(batch * H * ceil(W / TN) / LANES).
+//
+// SKIP == 1 (a layer whose event builder, `grad_events.wgsl`, ran just
+// before and left its per-plane event counts in `count`): an output channel
+// whose G is zero on the planes (image, co) of every image a workgroup's
+// lanes cover (count 0) adds only zero terms there, and is skipped. The skip
+// is decided per workgroup, the same for all its lanes (a CPU driver runs
+// them as SIMD lanes: a branch that only some lanes take skips nothing), by
+// a loop that advances `co` to the next channel with events (on llvmpipe no
+// slower than an `if` around the channel's work: PERFORMANCE.md, change 33).
+// The sums are the dense ones bit for bit: a sum that starts at +0 is never
+// -0, and s + (+-0) = s for every other s (finite weights: w * 0 is +-0).
 
 override CI: u32 = 1u;
 override H: u32 = 1u;
@@ -32,12 +43,26 @@ override KS: u32 = 1u;
 @group(1) @binding(0) var<storage, read> x: array<f32>;          // [B, CI, H, W] input times
 @group(1) @binding(1) var<storage, read> gfac: array<vec2<f32>>; // [B, CO, H, W]: (G, .)
 @group(1) @binding(2) var<storage, read_write> dx: array<f32>;   // [B, CI, H, W]
+@group(1) @binding(3) var<storage, read> count: array<u32>;      // SKIP: [B * CO] events per plane
 
 @group(2) @binding(0) var<uniform> wu: array<vec4<f32>, 4096>;
 
 // vec4 v of weight row r of this dispatch's block (channels 4v .. 4v + 3 of the block).
 fn wrow(r: u32, v: u32) -> vec4<f32> {
   return wu[1u + r * (TM / 4u) + v];
+}
+
+// The first output channel from `start` on with an event on a plane of images b0 ..= b1 (CO if none).
+fn next_live(start: u32, b0: u32, b1: u32) -> u32 {
+  var co = start;
+  loop {
+    if (co >= CO) { break; }
+    var n = 0u;
+    for (var b = b0; b <= b1; b++) { n |= count[b * CO + co]; }
+    if (n != 0u) { break; }
+    co++;
+  }
+  return co;
 }
 
 @compute @workgroup_size(LANES, 1, 1)
@@ -51,8 +76,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let image = min(b, step.batch - 1u);
   let ci0 = bitcast<u32>(wu[0].x);
 
+  // The images of this workgroup's lanes (the same for all of them).
+  let b0 = wg.x * LANES / (segs * H);
+  let b1 = min((wg.x * LANES + LANES - 1u) / (segs * H), step.batch - 1u);
+
   var s$i_$q = 0.0;
-  for (var co = 0u; co < CO; co++) {
+  var co = 0u;
+  loop {
+    if (SKIP == 1u) { co = next_live(co, b0, b1); }
+    if (co >= CO) { break; }
     let plane = (image * CO + co) * H * W;
     for (var ky = 0u; ky < KS; ky++) {
       let oy = i32(row + KS / 2u) - i32(ky);
@@ -65,6 +97,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let w$x_$v = wrow(r + $xu, $vu);
       s$i_$q = fma(w$x_$[i/4][$[i%4]], v$[q+K-x], s$i_$q);
     }
+    co++;
   }
   let p0 = row * W + x0;
   let o$i = ((image * CI + min(ci0 + $iu, CI - 1u)) * H * W) + p0;

@@ -255,6 +255,9 @@ Deno.test(
         assert.ok(l.firing > 0 && l.firing < 1 && Math.abs(l.silent - (1 - l.firing)) < 1e-12);
         // Both layers lie before a pool: event-driven, and at most one neuron of 4 passes.
         assert.equal(l.weight_gradient, "events");
+        // The first layer has no input gradient; the second's skips channels without events
+        // (a CPU driver's direct convolution).
+        assert.equal(l.input_gradient, l.index === 0 ? null : cpu ? "skip" : "dense");
         assert.ok(l.gradient_share > 0 && l.gradient_share <= 0.25, `${l.gradient_share}`);
       }
       assert.ok(a.input_silent > 0.3 && a.input_silent < 0.7, "Fashion-MNIST: half its pixels 0");

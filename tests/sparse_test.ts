@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Metrics, Model } from "../src/engine/model.ts";
+import { type Metrics, Model, type Tensor } from "../src/engine/model.ts";
 import { Rng } from "../src/util/rng.ts";
 import { planModel, sizeOf } from "../src/engine/spec.ts";
 import { eventsTile, gemmShape, namedTile, weightSplits } from "../src/engine/layers.ts";
@@ -303,6 +303,199 @@ Deno.test(
       assert.throws(() => model.setWeightGradient(0, "dense"), /only its events/);
     } finally {
       model.destroy();
+    }
+  },
+);
+
+/**
+ * One training step as the training loop records it (no statistics: a convolution before a pool
+ * runs fused with it) on encoded inputs, with every layer's dL/dtau poisoned first; returns the
+ * input gradients (the dL/dtau each layer with one writes, `batch` samples) and the weight
+ * gradients.
+ */
+async function poisonedStep(
+  m: Model,
+  x: Float64Array,
+  labels: number[],
+  batch: number,
+): Promise<{ input: (Float32Array | null)[]; weight: Record<string, Float32Array> }> {
+  const engine = m.engine;
+  await m.forward(x, { encoded: true }); // uploads and encodes the batch
+  for (const d of m.deltas) engine.write(d, new Float32Array(d.size / 4).fill(NaN));
+  const lb = engine.buffer(batch * 4), ib = engine.buffer(batch * 4);
+  try {
+    engine.write(lb, Uint32Array.from(labels));
+    engine.write(ib, Uint32Array.from({ length: batch }, (_, i) => i));
+    const [off] = engine.steps([m.nextTrainStep(batch)]);
+    const enc = engine.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    m.encodeTrainStep(pass, off, batch, m.lossGroup(lb, ib), false, false);
+    pass.end();
+    engine.device.queue.submit([enc.finish()]);
+    const input = await Promise.all(
+      m.inputGradients.map((k, i) =>
+        k ? engine.readF32(m.deltas[i - 1], batch * sizeOf(m.plan[i].inShape)) : null
+      ),
+    );
+    const grads = await m.getGradients();
+    return {
+      input,
+      weight: Object.fromEntries(Object.entries(grads).map(([k, t]) => [k, t.data])),
+    };
+  } finally {
+    lb.destroy();
+    ib.destroy();
+  }
+}
+
+/**
+ * The dense model (`sparse: "off"`) and the event-driven one, whose direct input gradients skip
+ * output channels without events (on a CPU driver), on the same weights and batch: the input
+ * gradients the same float32 bits, the weight gradients the same numbers.
+ */
+async function compareInputSkip(
+  arch: string,
+  inShape: number[],
+  batch: number,
+  maxBatch: number,
+  x: Float64Array,
+  labels: number[],
+  weights: (w: Record<string, Tensor>) => Record<string, Tensor> = (w) => w,
+): Promise<void> {
+  const engine = await testEngine();
+  const make = (sparse: "off" | "on") =>
+    Model.create(engine, {
+      arch,
+      inputShape: inShape,
+      classes: CLASSES,
+      maxBatch,
+      sparse,
+      optimizer: { kind: "sgd", lr: 0, weightDecay: 0 },
+    });
+  const [dense, skip] = [await make("off"), await make("on")];
+  try {
+    const w = weights(await dense.getWeights());
+    dense.setWeights(w);
+    skip.setWeights(w);
+    // Every convolution with an input gradient skips on a CPU driver (direct convolutions);
+    // elsewhere (and in the dense model) the input gradients are dense.
+    const expected = dense.plan.map((p, i) =>
+      dense.inputGradients[i] === null
+        ? null
+        : p.spec.kind === "conv" && engine.cpu
+        ? "skip"
+        : "dense"
+    );
+    assert.ok(expected.some((k) => k !== null), `${arch}: some input gradient`);
+    assert.deepEqual(skip.inputGradients, expected);
+    assert.ok(dense.inputGradients.every((k) => k !== "skip"), "dense: no skipping");
+    const [a, b] = [
+      await poisonedStep(dense, x, labels, batch),
+      await poisonedStep(skip, x, labels, batch),
+    ];
+    a.input.forEach((d, i) => {
+      if (!d) return;
+      const bits = [new Uint32Array(d.buffer), new Uint32Array(b.input[i]!.buffer)];
+      for (let j = 0; j < d.length; j++) {
+        if (bits[0][j] !== bits[1][j] || Number.isNaN(d[j])) {
+          throw new Error(
+            `${arch} layer ${i}'s input gradient [${j}]: dense ${d[j]}, skipping ${
+              b.input[i]![j]
+            } (expected the same float32 bits, and no poison left)`,
+          );
+        }
+      }
+    });
+    for (const [name, g] of Object.entries(a.weight)) {
+      for (let j = 0; j < g.length; j++) {
+        // Equal as numbers: a sum of no terms may be +0 on one path and -0 on the other.
+        if (g[j] !== b.weight[name][j]) {
+          throw new Error(`${arch} ${name} gradient [${j}]: ${g[j]} and ${b.weight[name][j]}`);
+        }
+      }
+    }
+  } finally {
+    dense.destroy();
+    skip.destroy();
+  }
+}
+
+Deno.test(
+  "direct input gradients that skip output channels without events equal the dense ones bit " +
+    "for bit: a plane with no events, a plane full of events, a channel without events on one " +
+    "image only",
+  GPU_TEST,
+  async () => {
+    // 4C3-6C3 on 17 x 5 images: the 6C3 layer's input gradient takes 8 rows per workgroup, so
+    // workgroups cover two images or one (rows 7 to 14 of image 1). Image 1's input never
+    // spikes: its first layer fires at tau = T everywhere, and its 6C3 neurons with a positive
+    // sum of weights fire inside their window. The 6C3 layer's channel 0 has zero weights (no
+    // events on any image), its channel 1 positive ones (an event at every pixel of image 1).
+    // Batch 3 of 4.
+    const arch = "4C3-6C3", inShape = [2, 17, 5], batch = 3, plane = 17 * 5;
+    const rng = new Rng(21);
+    const x = randomTimes(rng, batch * 2 * plane, 1, 0.7);
+    x.fill(Infinity, 2 * plane, 4 * plane);
+    const labels = Array.from({ length: batch }, () => rng.int(CLASSES));
+    const shape = (w: Record<string, Tensor>): Record<string, Tensor> => {
+      const w1 = Float32Array.from(w["layers.1.weight"].data);
+      const per = 4 * 9; // one output channel's weights
+      w1.fill(0, 0, per);
+      for (let j = per; j < 2 * per; j++) w1[j] = Math.abs(w1[j]);
+      return { ...w, "layers.1.weight": { ...w["layers.1.weight"], data: w1 } };
+    };
+    // That activity, by the float64 reference.
+    const engine = await testEngine();
+    const probe = await Model.create(engine, {
+      arch,
+      inputShape: inShape,
+      classes: CLASSES,
+      maxBatch: 4,
+    });
+    const plan = probe.plan;
+    const w = shape(await probe.getWeights());
+    probe.destroy();
+    const w64 = plan.map((p) =>
+      p.weightShape ? Float64Array.from(w[`layers.${p.index}.weight`].data) : null
+    );
+    const fwd = networkForward(plan, w64, x, batch, 1);
+    const loss = softmaxCrossEntropy(fwd.outputs.at(-1)!, labels, batch, CLASSES);
+    const bwd = networkBackward(plan, w64, x, fwd, loss.dU, batch, 1, 1);
+    const events = (b: number, co: number) => {
+      let n = 0;
+      for (let p = 0; p < plane; p++) {
+        const j = (b * 6 + co) * plane + p;
+        const tau = fwd.outputs[1][j];
+        if (tau > 0 && tau < 1 && bwd.dOutputs[1][j] !== 0) n++;
+      }
+      return n;
+    };
+    for (let b = 0; b < batch; b++) assert.equal(events(b, 0), 0, `image ${b} channel 0: none`);
+    assert.equal(events(1, 1), plane, "image 1 channel 1: an event at every pixel");
+    assert.ok(
+      [2, 3, 4, 5].some((co) => events(1, co) === 0 && events(0, co) + events(2, co) > 0),
+      "a channel without events on image 1 only",
+    );
+    await compareInputSkip(arch, inShape, batch, 4, x, labels, shape);
+  },
+);
+
+Deno.test(
+  "direct input gradients that skip output channels without events: before a pool (fused), " +
+    "5 x 5 kernels, several blocks of input channels, a batch below maxBatch",
+  GPU_TEST,
+  async () => {
+    for (
+      const c of [
+        { arch: "6C3-7C3-P2-5F", inShape: [2, 9, 9], batch: 5, maxBatch: 7, seed: 22 },
+        { arch: "20C5-P2-9C5-P2", inShape: [1, 12, 14], batch: 3, maxBatch: 3, seed: 23 },
+        { arch: "5C3-8C3-8C3", inShape: [3, 6, 20], batch: 2, maxBatch: 2, seed: 24 },
+      ]
+    ) {
+      const rng = new Rng(c.seed);
+      const x = randomTimes(rng, c.batch * sizeOf(c.inShape), 1, 0.7);
+      const labels = Array.from({ length: c.batch }, () => rng.int(CLASSES));
+      await compareInputSkip(c.arch, c.inShape, c.batch, c.maxBatch, x, labels);
     }
   },
 );

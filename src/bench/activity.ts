@@ -261,11 +261,17 @@ export interface LayerActivity {
   gradient_share: number;
   /** The product its weight gradient runs (`events` or `dense`). */
   weight_gradient: "events" | "dense";
+  /**
+   * Its input gradient: `skip` (output channels without events skipped), `dense`, or null (none:
+   * nothing before it has weights).
+   */
+  input_gradient: "skip" | "dense" | null;
 }
 
 /** The activity of a model's spiking layers from its training-slot metrics. */
 export function layerActivity(model: Model, train: Metrics): LayerActivity[] {
   const products = model.weightGradients;
+  const inputs = model.inputGradients;
   return train.layers.map((l) => ({
     index: l.index,
     token: l.token,
@@ -273,5 +279,6 @@ export function layerActivity(model: Model, train: Metrics): LayerActivity[] {
     silent: 1 - l.firing,
     gradient_share: l.gradientShare,
     weight_gradient: products[l.index] ?? "dense",
+    input_gradient: inputs[l.index] ?? null,
   }));
 }

@@ -192,7 +192,8 @@ export async function runBench(engine: Engine, o: BenchOptions): Promise<BenchRu
         "are counted from the layer plan (src/bench/flops.ts)",
       flops_note:
         "step: the dense products of conv/linear/readout layers (pools, encoding, loss, " +
-        "optimiser count 0); step_performed: with each event-driven weight gradient at its events' share",
+        "optimiser count 0); step_performed: with each event-driven weight gradient at its events' share " +
+        "(input gradients counted dense, also where they skip output channels without events)",
       targets: o.quick
         ? {
           cpu_reference: "each shape's reference ms",

@@ -93,12 +93,13 @@ export function formatTable(results: readonly ShapeResult[]): string {
 /**
  * What fired on the timed batch: per shape the input's silent share, then per
  * spiking layer the silent share, the share of neurons that passed a
- * gradient (the events) and the product its weight gradient ran.
+ * gradient (the events), the product its weight gradient ran, and whether
+ * its input gradient skipped the output channels without events.
  */
 export function formatActivity(results: readonly ShapeResult[]): string {
   const rows: string[][] = [];
   for (const r of results) {
-    rows.push([r.name, "input", pct(r.activity.input_silent), "-", "-"]);
+    rows.push([r.name, "input", pct(r.activity.input_silent), "-", "-", "-"]);
     for (const l of r.activity.layers) {
       rows.push([
         r.name,
@@ -106,11 +107,19 @@ export function formatActivity(results: readonly ShapeResult[]): string {
         pct(l.silent),
         pct(l.gradient_share),
         l.weight_gradient,
+        l.input_gradient ?? "-",
       ]);
     }
   }
   return markdown(
-    ["shape", "layer", "silent", "passes a gradient", "weight gradient (sparse variant)"],
+    [
+      "shape",
+      "layer",
+      "silent",
+      "passes a gradient",
+      "weight gradient (sparse variant)",
+      "input gradient",
+    ],
     rows,
   );
 }

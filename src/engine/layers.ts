@@ -368,6 +368,7 @@ export async function weightedPrograms(
   maxBatch: number,
   precision: Precision = "f32",
   inputGradient = true,
+  inputSkip = false,
 ): Promise<WeightedPrograms> {
   const directConv = useDirectConv(engine.cpu, g, precision);
   const shape = { CI: g.ci, H: g.h, W: g.w, CO: g.co, KS: g.ks, TWIN: tWin, MODE: g.mode };
@@ -521,7 +522,9 @@ export async function weightedPrograms(
         files: ["scale_grad.wgsl"],
         bindings: ["read", "rw"],
       }),
-      directConv ? directConvPrograms(engine, g, tWin, clip, inputGradient) : Promise.resolve(null),
+      directConv
+        ? directConvPrograms(engine, g, tWin, clip, inputGradient, inputSkip)
+        : Promise.resolve(null),
       directConv && g.ks > 1 ? directWeightProgram(engine, g) : Promise.resolve(null),
     ]);
   return {
@@ -739,6 +742,11 @@ export interface DirectConv {
   block: number;
   /** Blocks (dispatches): ceil(rows / tm). */
   blocks: number;
+  /**
+   * An input gradient that skips the output channels without events on its workgroup's images
+   * (SKIP, binding 3: the event builder's counts per plane); see {@link inputSkip}.
+   */
+  skip: boolean;
 }
 
 /**
@@ -844,9 +852,24 @@ export function directConvTile(
 }
 
 /**
+ * Whether a layer's direct input gradient skips the output channels without
+ * events (`SKIP` in `conv_backward_input_direct.wgsl`): where its event
+ * builder runs (`events`: the model's event-driven backward is built for the
+ * layer), unless `FIRSTSPIKE_INPUT_SKIP=0`. The skipped terms are zeros, so
+ * the sums are the dense ones bit for bit.
+ */
+export function inputSkip(events: boolean): boolean {
+  const env = envGet("FIRSTSPIKE_INPUT_SKIP");
+  if (env !== undefined && env !== "0" && env !== "1") {
+    throw new Error(`FIRSTSPIKE_INPUT_SKIP: expected 0 or 1, got '${env}'`);
+  }
+  return events && env !== "0";
+}
+
+/**
  * Builds (or fetches) one direct convolution program of a layer: the forward
  * (with `pooled`, fused with the 2 x 2 max pool after it), or with `input`
- * the input gradient.
+ * the input gradient (with `skip`, skipping output channels without events).
  */
 export async function directConvProgram(
   engine: Engine,
@@ -855,16 +878,23 @@ export async function directConvProgram(
   tWin: number,
   clip: number,
   pooled = false,
+  skip = false,
 ): Promise<DirectConv> {
   const taps = g.ks * g.ks;
   const { tm, tn } = directConvTile(g, input, pooled);
   const lanes = 8;
   const rows = pooled ? 2 : 1;
+  skip = skip && input;
   const program = await engine.program({
     files: input
       ? ["conv_backward_input_direct.wgsl"]
       : ["conv_forward_direct.wgsl", "_epilogue.wgsl"],
-    defines: { TM: tm, TN: tn, LANES: lanes, ...(input ? {} : { ROWS: rows, POOLED: rows - 1 }) },
+    defines: {
+      TM: tm,
+      TN: tn,
+      LANES: lanes,
+      ...(input ? { SKIP: skip ? 1 : 0 } : { ROWS: rows, POOLED: rows - 1 }),
+    },
     repeats: {
       i: tm,
       q: tn,
@@ -876,7 +906,7 @@ export async function directConvProgram(
     },
     windows: 1,
     dynamicWindow: true,
-    bindings: input ? ["read", "read", "rw"] : ["read", "rw", "rw", "rw", "rw"],
+    bindings: input ? ["read", "read", "rw", "read"] : ["read", "rw", "rw", "rw", "rw"],
     constants: {
       CI: g.ci,
       H: g.h,
@@ -894,20 +924,28 @@ export async function directConvProgram(
     rows,
     block: directBlock((input ? g.co : g.ci) * taps, tm),
     blocks: Math.ceil((input ? g.ci : g.co) / tm),
+    skip,
   };
 }
 
-/** Builds the direct forward and (when the layer has one) input-gradient programs of a layer. */
+/**
+ * Builds the direct forward and (when the layer has one) input-gradient
+ * programs of a layer (with `skip`, an input gradient that skips output
+ * channels without events).
+ */
 export async function directConvPrograms(
   engine: Engine,
   g: GemmShape,
   tWin: number,
   clip: number,
   inputGradient: boolean,
+  skip = false,
 ): Promise<{ forward: DirectConv; backwardInput: DirectConv | null }> {
   const [forward, backwardInput] = await Promise.all([
     directConvProgram(engine, g, false, tWin, clip),
-    inputGradient ? directConvProgram(engine, g, true, tWin, clip) : Promise.resolve(null),
+    inputGradient
+      ? directConvProgram(engine, g, true, tWin, clip, false, skip)
+      : Promise.resolve(null),
   ]);
   return { forward, backwardInput };
 }

@@ -593,6 +593,19 @@ export class Model {
   }
 
   /**
+   * What each weighted layer's input gradient runs: `skip` (a direct
+   * convolution that skips the output channels without events on a
+   * workgroup's images, from the event builder's counts: the same sums bit for
+   * bit), `dense`, or null (no input gradient, or not a weighted layer).
+   */
+  get inputGradients(): ("skip" | "dense" | null)[] {
+    return this.#net.layers.map((L) => {
+      if (!L.weighted || !L.groups.backward) return null;
+      return L.weighted.direct?.backwardInput?.skip ? "skip" : "dense";
+    });
+  }
+
+  /**
    * Sets one weighted layer's weight gradient to the event-driven or the dense
    * product (for benchmarks and tests; {@link chooseProducts} does it from
    * measured activity). The event-driven one needs a model built with

@@ -18,6 +18,7 @@ import {
   type GemmShape,
   gemmShape,
   gradEventsProgram,
+  inputSkip,
   type PoolPrograms,
   poolPrograms,
   type WeightedPrograms,
@@ -254,6 +255,8 @@ export async function buildNetwork(
         B,
         opts.precision,
         needsInputGrad(plan, L.plan.index),
+        // The event builder (below) runs before the input gradient and leaves its counts.
+        inputSkip(sparse && L.gemm.mode === 0),
       );
       const W = L.weighted;
       const columns = Math.ceil(
@@ -356,7 +359,13 @@ export async function buildNetwork(
         L.groups.forward = e.bind(d.forward.program, [x, y, gfac, noPool, noPoolIdx]);
         L.groups.windows = e.bindWindows(d.forward.program, transposed!, 0);
         if (d.backwardInput) {
-          L.groups.backward = e.bind(d.backwardInput.program, [x, gfac, net.deltas[i - 1]]);
+          // Binding 3, the event builder's counts, is read with SKIP only.
+          L.groups.backward = e.bind(d.backwardInput.program, [
+            x,
+            gfac,
+            net.deltas[i - 1],
+            count,
+          ]);
           L.groups.windowsInput = e.bindWindows(d.backwardInput.program, transposed!, 0);
         }
         const input = directConvTile(g, true);
