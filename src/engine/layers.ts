@@ -816,9 +816,22 @@ export function useDirectConv(cpu: boolean, g: GemmShape, precision: Precision):
 /**
  * The tile of one direct convolution of a layer (forward, or with `input` the
  * input gradient): `tn` pixels from {@link directPixels}, and as many rows
- * (a multiple of 4, at most 16) as 128 accumulators and a block of weights
- * in one window allow. `FIRSTSPIKE_DIRECT_TILE=<tm>x<tn>` forces one (for
- * tuning; tm a multiple of 4).
+ * (a multiple of 4, at most 16) as the accumulators and a block of weights
+ * in one window allow: 256 for the input gradient; for the forward 256 (S
+ * and I of 128 outputs) where the tile fused with a 2 x 2 pool, two rows of
+ * at most 64 / tm pixels (256 accumulators too), covers a row without
+ * padding, else 128 (the forward is the same channels fused or not: one
+ * layout of transposed weights). `FIRSTSPIKE_DIRECT_TILE=<tm>x<tn>` forces
+ * one (for tuning; tm a multiple of 4).
+ *
+ * @example
+ * ```ts
+ * import { directConvTile, type GemmShape } from "./layers.ts";
+ * // 8C3 -> 16 on rows of 32: 8 channels x 16 pixels, fused with a pool 8 x 8 of two rows.
+ * const g: GemmShape = { ci: 8, co: 16, ks: 3, h: 32, w: 32, mode: 0 };
+ * const t = [directConvTile(g, false), directConvTile(g, false, true)];
+ * if (t[0].tm !== 8 || t[0].tn !== 16 || t[1].tm !== 8 || t[1].tn !== 8) throw new Error();
+ * ```
  */
 export function directConvTile(
   g: GemmShape,
@@ -840,14 +853,24 @@ export function directConvTile(
     return { tm, tn: pooled ? tn + (tn % 2) : tn };
   }
   const tn = directPixels(g.w);
-  // Accumulators: two per output forward (S and I), at most 128 (4 x 14 beat 8 x 14 and 8 x 7 on
-  // a 64C5 layer); one per output for the input gradient, at most 256 (16 x 14 beat 8 x 14).
-  const most = Math.max(4, Math.floor((input ? 256 : 128 / 2) / tn / 4) * 4);
-  let tm = Math.min(Math.ceil(rows / 4) * 4, most, 16);
-  while (tm > 4 && directBlock((input ? g.co : g.ci) * taps, tm) > WINDOW_FLOATS) tm -= 4;
+  // Rows of channels for up to `acc` accumulators: one per output for the input gradient, at most
+  // 256 (16 x 14 beat 8 x 14); two per output forward (S and I).
+  const rowsFor = (acc: number) => {
+    const most = Math.max(4, Math.floor((input ? acc : acc / 2) / tn / 4) * 4);
+    let tm = Math.min(Math.ceil(rows / 4) * 4, most, 16);
+    while (tm > 4 && directBlock((input ? g.co : g.ci) * taps, tm) > WINDOW_FLOATS) tm -= 4;
+    return tm;
+  };
+  if (input) return { tm: rowsFor(256), tn };
+  // Forward: 256 accumulators where the pooled tile of as many channels has whole windows without
+  // padding (vgg7/8's forwards 0.8x; where it pads, a 64C5 layer on rows of 14 fused ran 1.2x
+  // slower), else 128 (4 x 14 beat 8 x 14 and 8 x 7 on that 64C5 layer). PERFORMANCE.md, 34.
+  const narrow = rowsFor(128), wide = rowsFor(256);
+  const widePixels = Math.max(2, Math.floor(64 / wide / 2) * 2);
+  const tm = wide > narrow && widePixels <= tn && g.w % widePixels === 0 ? wide : narrow;
   // A forward fused with a 2 x 2 pool: the same channels (the same blocks of transposed weights),
   // whole windows (an even number of pixels) of two rows.
-  if (pooled) return { tm, tn: Math.min(16, tn + (tn % 2)) };
+  if (pooled) return { tm, tn: tm === narrow ? Math.min(16, tn + (tn % 2)) : widePixels };
   return { tm, tn };
 }
 
