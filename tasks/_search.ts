@@ -21,16 +21,10 @@ import { metricGoal } from "../src/experiment/search_spec.ts";
 import { Engine } from "../src/engine/gpu.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
 import { slurmKey } from "../src/run/run_lock.ts";
-import {
-  asksForGpu,
-  requeueSelf,
-  shellQuote,
-  slurmContext,
-  slurmScript,
-  submitSlurm,
-} from "../src/cluster/slurm.ts";
+import { requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/cluster/slurm.ts";
 import { datasetCacheDir } from "../src/data/datasets.ts";
-import { CONFIG_PATH, delegate } from "./_launch.ts";
+import { delegate } from "./_launch.ts";
+import { slurmSettings } from "./_slurm.ts";
 import { lockIsLive } from "../src/report/load.ts";
 import { bestExperimentYaml } from "../src/search/best.ts";
 import { planTrialId, type SearchPlan, SearchPlanError, searchPlans } from "../src/search/plan.ts";
@@ -269,31 +263,14 @@ export async function searchMain(
     }
     const sl = parsed.slurm;
     const workers = values.parallel ?? sl.max_parallel ?? 1;
-    const gres = values.gres ?? sl.gres;
-    if (!asksForGpu({ gres, extra: sl.extra })) {
-      console.error(
-        "warning: the script asks Slurm for no GPU (no --gres gpu:N, slurm: gres or --gpus in " +
-          "slurm: extra): its workers would train on a node's CPU driver, or find no adapter; " +
-          'add --gres gpu:1 (or gres: "gpu:1" under slurm: in the experiment)',
-      );
-    }
     const script = slurmScript({
       experimentPath: relative(Deno.cwd(), resolve(a.file)),
       ids: [],
       workers,
-      // The task runs from the folder it was submitted from, which need not be the checkout.
-      denoCommand: `deno task --config ${shellQuote(CONFIG_PATH)} exp`,
       runsDir: output,
       cwd: Deno.cwd(),
       experiment: name,
-      account: values.account ?? sl.account,
-      qos: values.qos ?? sl.qos,
-      partition: values.partition ?? sl.partition,
-      time: values.time ?? sl.time,
-      gres,
-      cpusPerTask: values.cpus ?? sl.cpus_per_task,
-      mem: values.mem ?? sl.mem,
-      extra: sl.extra,
+      ...slurmSettings(values, sl, "workers"),
       args: [...a.overrides, ...(values.output ? ["--output", values.output] : [])],
     });
     if (values["slurm-print"]) {

@@ -67,16 +67,10 @@ import { searchMain } from "./_search.ts";
 import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
 import { statKind } from "../src/util/fs.ts";
 import { datasetCacheDir } from "../src/data/datasets.ts";
-import { CONFIG_PATH, delegate } from "./_launch.ts";
+import { delegate } from "./_launch.ts";
+import { slurmSettings } from "./_slurm.ts";
 import { envGet } from "../src/util/env.ts";
-import {
-  asksForGpu,
-  requeueSelf,
-  shellQuote,
-  slurmContext,
-  slurmScript,
-  submitSlurm,
-} from "../src/cluster/slurm.ts";
+import { requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/cluster/slurm.ts";
 
 /** The command line of `deno task exp`. */
 export const EXP: CommandSpec = {
@@ -384,31 +378,14 @@ async function main(args: ParsedArgs): Promise<number> {
       return 0;
     }
     const sl = parsed.slurm;
-    const gres = values.gres ?? sl.gres;
-    if (!asksForGpu({ gres, extra: sl.extra })) {
-      console.error(
-        "warning: the script asks Slurm for no GPU (no --gres gpu:N, slurm: gres or --gpus in " +
-          "slurm: extra): its tasks would train on a node's CPU driver, or find no adapter; " +
-          'add --gres gpu:1 (or gres: "gpu:1" under slurm: in the experiment)',
-      );
-    }
     const script = slurmScript({
       experimentPath: relative(Deno.cwd(), resolve(file)),
       ids: pending,
       runsDir: output,
       cwd: Deno.cwd(),
       experiment: name,
-      account: values.account ?? sl.account,
-      qos: values.qos ?? sl.qos,
-      partition: values.partition ?? sl.partition,
-      time: values.time ?? sl.time,
-      gres,
-      cpusPerTask: values.cpus ?? sl.cpus_per_task,
-      mem: values.mem ?? sl.mem,
+      ...slurmSettings(values, sl, "tasks"),
       maxParallel: values.parallel ?? sl.max_parallel,
-      extra: sl.extra,
-      // The task runs from the folder it was submitted from, which need not be the checkout.
-      denoCommand: `deno task --config ${shellQuote(CONFIG_PATH)} exp`,
       args: [
         ...overrides,
         ...(maxEpochs ? ["--max-epochs", String(maxEpochs)] : []),

@@ -543,9 +543,11 @@ Deno.test({
     // 3. Preemption: SIGTERM to a training task (as Slurm sends before its time limit) makes it
     // write a checkpoint and requeue itself; the requeued task resumes and finishes, with no
     // resubmission.
+    // 40 short epochs, as for the cancel: with 6 (24 steps, 1.5 s) the run could finish between
+    // being seen in its first epoch and the signal, and nothing was requeued.
     const third = await experimentCopy(c, "preempt", {
-      epochs: 6,
-      max_steps: 60,
+      epochs: 40,
+      max_steps: 400,
       grid: { seed: [0] },
     });
     const p3 = parsePrinted((await exp(c, [third, "--slurm-print"])).stdout);
@@ -565,17 +567,36 @@ Deno.test({
       // Slurm holds a requeued job back for a while; let it start at once.
       const requeued = await waitFor("the task to be requeued", TIMEOUT, async () => {
         const q = await c.run("squeue", ["-h", "-j", String(victim.array_job_id), "-o", "%i %T"]);
-        const line = q.stdout.trim().split("\n").find((l) => l.includes("PENDING"));
+        const lines = q.stdout.trim().split("\n").filter(Boolean);
+        if (lines.length === 0) {
+          // Gone from the queue without a requeue: say why now rather than wait 15 minutes.
+          const log = await Deno.readTextFile(
+            join(p3.expDir, "slurm", `${target}.log`),
+          ).catch((e) => `(no log: ${e.message})`);
+          throw new Error(`${target} left the queue without being requeued; its log:\n${log}`);
+        }
+        const line = lines.find((l) => l.includes("PENDING"));
         return line ? line.split(" ")[0] : null;
       });
+      // Not in the second of the requeue: slurmd revokes the old incarnation's credential
+      // with a time in whole seconds, and a new one made in that second counts as revoked
+      // ("Killing non-startable batch job: Job credential revoked", and the task is gone).
+      await new Promise((r) => setTimeout(r, 2500));
       await c.run("scontrol", ["update", `JobId=${requeued}`, "StartTime=now"]);
       await waitQueueEmpty(c, TIMEOUT);
       const doc = await runYaml(p3.expDir, p3.ids[0]);
       const log = await Deno.readTextFile(
         join(p3.expDir, "slurm", `${victim.array_job_id}_${victim.array_task_id}.log`),
       ).catch((e) => `(no log: ${e.message})`);
-      // On failure, the task's log (both incarnations) says what happened.
-      assert.equal(doc?.status?.state, "done", `${JSON.stringify(doc?.status)}\n${log}`);
+      // On failure, the task's log (both incarnations) and the controller's lines on the job
+      // say what happened.
+      const ctld = await Deno.readTextFile(join(c.dir, "log", "slurmctld.log")).catch(() => "");
+      const about = ctld.split("\n").filter((l) => l.includes(`JobId=${victim.array_job_id}`));
+      assert.equal(
+        doc?.status?.state,
+        "done",
+        `${JSON.stringify(doc?.status)}\n${log}\n${about.join("\n")}`,
+      );
       assert.match(log, /checkpoint written/);
       assert.match(log, /resuming/);
     } finally {
