@@ -124,6 +124,26 @@ Deno.test(
 );
 
 Deno.test(
+  "direct convolutions with 256 forward accumulators (rows whose pooled tile has no padding) " +
+    "equal the GEMM kernels bit for bit",
+  GPU_TEST,
+  async () => {
+    // 6C3 on rows of 16: 8 channels x 16 pixels (fused: 8 x 8 of two rows); 12C3 on rows of 8:
+    // 12 channels x 8 pixels (fused: 12 x 4); on rows of 10 the pooled tile would pad: 4 x 10.
+    const plan = planModel("6C3-P2-12C3-P2-5F", [2, 16, 16], 3);
+    const [a, b] = [gemmShape(plan[0]), gemmShape(plan[2])];
+    assert.deepEqual(directConvTile(a, false), { tm: 8, tn: 16 });
+    assert.deepEqual(directConvTile(a, false, true), { tm: 8, tn: 8 });
+    assert.deepEqual(directConvTile(b, false), { tm: 12, tn: 8 });
+    assert.deepEqual(directConvTile(b, false, true), { tm: 12, tn: 4 });
+    const padded = gemmShape(planModel("6C3-P2-7C3-5F", [2, 10, 10], 3)[0]);
+    assert.deepEqual(directConvTile(padded, false), { tm: 4, tn: 10 });
+    await compare({ arch: "6C3-P2-12C3-P2-5F", inShape: [2, 16, 16], batch: 3, seed: 7 });
+    await compare({ arch: "16C3-20C3", inShape: [3, 8, 16], batch: 2, seed: 8 });
+  },
+);
+
+Deno.test(
   "a convolution fused with its 2 x 2 pool (training steps without statistics) gives the " +
     "unfused step's pooled times, gradients and updated weights bit for bit",
   GPU_TEST,
@@ -135,6 +155,8 @@ Deno.test(
       const c of [
         { arch: "6C3-P2-9C3-P2-5F", inShape: [2, 9, 11], batch: 3, maxBatch: 4, seed: 5 },
         { arch: "20C5-P2", inShape: [1, 12, 14], batch: 2, maxBatch: 2, seed: 6 },
+        // 256 accumulators: 8 x 8 and 12 x 4 pooled tiles of two rows.
+        { arch: "6C3-P2-12C3-P2-5F", inShape: [2, 16, 16], batch: 3, maxBatch: 4, seed: 9 },
       ]
     ) {
       const make = () =>

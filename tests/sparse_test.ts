@@ -178,6 +178,26 @@ Deno.test(
 );
 
 Deno.test(
+  "event-driven weight gradients: 3 x 3 kernels in blocks of 8 input channels (144 " +
+    "accumulators), whole and with a remainder, lanes along either channels",
+  GPU_TEST,
+  async () => {
+    const engine = await testEngine();
+    const tile = (arch: string, inShape: number[]) =>
+      eventsTile(gemmShape(planModel(arch, inShape, CLASSES)[0]), engine.cpu);
+    assert.deepEqual(tile("6C3-P2", [64, 4, 4]), {
+      tc: 8,
+      lanes: engine.cpu ? 8 : 32,
+      alongCi: engine.cpu,
+    });
+    assert.equal(tile("5C3-P2", [17, 6, 6]).tc, 6);
+    await compare({ arch: "6C3-P2", inShape: [64, 4, 4], batch: 2, seed: 11 });
+    await compare({ arch: "5C3-P2", inShape: [17, 6, 6], batch: 3, seed: 12 });
+    await compare({ arch: "8C3-9C3-P2-5F", inShape: [8, 6, 6], batch: 3, seed: 13 });
+  },
+);
+
+Deno.test(
   "event-driven weight gradients take the dense product's K splits (many, across image edges)",
   GPU_TEST,
   async () => {

@@ -561,9 +561,18 @@ export interface EventsTile {
 const EVENTS_MAX_ACCUMULATORS = 128;
 
 /**
+ * Most accumulators where rounding the input channels per invocation up to a
+ * power of two takes them (3 x 3 kernels: 8 channels, 144 accumulators, whole
+ * blocks of the usual 8 to 64 channels instead of blocks of 7 whose last
+ * lanes idle: vgg7/8's 64C3 weight gradient 0.6x, PERFORMANCE.md 36).
+ */
+const EVENTS_POW2_ACCUMULATORS = 160;
+
+/**
  * The event-driven weight gradient's tile for a layer: as many input channels
- * per invocation as {@link EVENTS_MAX_ACCUMULATORS} allows (at least one),
- * balanced over the column blocks; 8 lanes on a CPU driver (its SIMD width),
+ * per invocation as {@link EVENTS_MAX_ACCUMULATORS} allows (at least one; the
+ * next power of two within {@link EVENTS_POW2_ACCUMULATORS}), balanced over
+ * the column blocks; 8 lanes on a CPU driver (its SIMD width),
  * 32 or 64 on a GPU. Where the input channels fill the lanes (a block each),
  * the lanes share an output channel's event list (`alongCi`: no lane waits
  * for a longer list; a 64C5 layer's weight gradient 1.2x faster on llvmpipe).
@@ -572,9 +581,12 @@ const EVENTS_MAX_ACCUMULATORS = 128;
  * @example
  * ```ts
  * import { eventsTile } from "./layers.ts";
- * // 16 input channels of 3 x 3 taps: at most 7 per invocation (126 accumulators), so 3 blocks of 6.
- * const t = eventsTile({ ci: 16, h: 8, w: 8, co: 32, ks: 3, mode: 0 }, true);
- * if (t.tc !== 6 || t.lanes !== 8 || t.alongCi) throw new Error(JSON.stringify(t));
+ * // 20 input channels of 3 x 3 taps: at most 8 per invocation (144 accumulators), so 3 blocks of 7.
+ * const t = eventsTile({ ci: 20, h: 8, w: 8, co: 32, ks: 3, mode: 0 }, true);
+ * if (t.tc !== 7 || t.lanes !== 8 || t.alongCi) throw new Error(JSON.stringify(t));
+ * // 64 channels: 8 blocks of 8, one per lane.
+ * const v = eventsTile({ ci: 64, h: 8, w: 8, co: 64, ks: 3, mode: 0 }, true);
+ * if (v.tc !== 8 || !v.alongCi) throw new Error(JSON.stringify(v));
  * // 32 channels of 5 x 5 taps: 2 per invocation, 16 blocks: the lanes take the channels.
  * const u = eventsTile({ ci: 32, h: 14, w: 14, co: 64, ks: 5, mode: 0 }, true);
  * if (u.tc !== 2 || !u.alongCi) throw new Error(JSON.stringify(u));
@@ -582,7 +594,9 @@ const EVENTS_MAX_ACCUMULATORS = 128;
  */
 export function eventsTile(g: GemmShape, cpu: boolean): EventsTile {
   const kk = g.ks * g.ks;
-  const most = Math.max(1, Math.floor(EVENTS_MAX_ACCUMULATORS / (2 * kk)));
+  const fit = Math.max(1, Math.floor(EVENTS_MAX_ACCUMULATORS / (2 * kk)));
+  const pow2 = 2 ** Math.ceil(Math.log2(fit));
+  const most = 2 * pow2 * kk <= EVENTS_POW2_ACCUMULATORS ? pow2 : fit;
   const blocks = Math.ceil(g.ci / most);
   const lanes = cpu ? 8 : g.co > 32 ? 64 : 32;
   const along = envGet("FIRSTSPIKE_EVENTS_ALONG");
@@ -620,10 +634,10 @@ export const EVENTS_MARGIN = 1;
  * ```ts
  * import { chooseDirectTile, preferEvents } from "./layers.ts";
  * // vgg7/8's 64C3 on 32 channels (8 x 8 pixels, batch 8) against the GEMM: 7% passing, yes;
- * // 23%, no.
+ * // 30%, no.
  * const g = { ci: 32, h: 8, w: 8, co: 64, ks: 3, mode: 0 as const };
  * const t = chooseDirectTile(64, 288, 512, true, 2, 1, 2);
- * if (!preferEvents(g, 0.07, 8, t, 1, 2) || preferEvents(g, 0.23, 8, t, 1, 2)) throw new Error();
+ * if (!preferEvents(g, 0.07, 8, t, 1, 2) || preferEvents(g, 0.3, 8, t, 1, 2)) throw new Error();
  * ```
  */
 export function preferEvents(
@@ -816,9 +830,22 @@ export function useDirectConv(cpu: boolean, g: GemmShape, precision: Precision):
 /**
  * The tile of one direct convolution of a layer (forward, or with `input` the
  * input gradient): `tn` pixels from {@link directPixels}, and as many rows
- * (a multiple of 4, at most 16) as 128 accumulators and a block of weights
- * in one window allow. `FIRSTSPIKE_DIRECT_TILE=<tm>x<tn>` forces one (for
- * tuning; tm a multiple of 4).
+ * (a multiple of 4, at most 16) as the accumulators and a block of weights
+ * in one window allow: 256 for the input gradient; for the forward 256 (S
+ * and I of 128 outputs) where the tile fused with a 2 x 2 pool, two rows of
+ * at most 64 / tm pixels (256 accumulators too), covers a row without
+ * padding, else 128 (the forward is the same channels fused or not: one
+ * layout of transposed weights). `FIRSTSPIKE_DIRECT_TILE=<tm>x<tn>` forces
+ * one (for tuning; tm a multiple of 4).
+ *
+ * @example
+ * ```ts
+ * import { directConvTile, type GemmShape } from "./layers.ts";
+ * // 8C3 -> 16 on rows of 32: 8 channels x 16 pixels, fused with a pool 8 x 8 of two rows.
+ * const g: GemmShape = { ci: 8, co: 16, ks: 3, h: 32, w: 32, mode: 0 };
+ * const t = [directConvTile(g, false), directConvTile(g, false, true)];
+ * if (t[0].tm !== 8 || t[0].tn !== 16 || t[1].tm !== 8 || t[1].tn !== 8) throw new Error();
+ * ```
  */
 export function directConvTile(
   g: GemmShape,
@@ -840,14 +867,24 @@ export function directConvTile(
     return { tm, tn: pooled ? tn + (tn % 2) : tn };
   }
   const tn = directPixels(g.w);
-  // Accumulators: two per output forward (S and I), at most 128 (4 x 14 beat 8 x 14 and 8 x 7 on
-  // a 64C5 layer); one per output for the input gradient, at most 256 (16 x 14 beat 8 x 14).
-  const most = Math.max(4, Math.floor((input ? 256 : 128 / 2) / tn / 4) * 4);
-  let tm = Math.min(Math.ceil(rows / 4) * 4, most, 16);
-  while (tm > 4 && directBlock((input ? g.co : g.ci) * taps, tm) > WINDOW_FLOATS) tm -= 4;
+  // Rows of channels for up to `acc` accumulators: one per output for the input gradient, at most
+  // 256 (16 x 14 beat 8 x 14); two per output forward (S and I).
+  const rowsFor = (acc: number) => {
+    const most = Math.max(4, Math.floor((input ? acc : acc / 2) / tn / 4) * 4);
+    let tm = Math.min(Math.ceil(rows / 4) * 4, most, 16);
+    while (tm > 4 && directBlock((input ? g.co : g.ci) * taps, tm) > WINDOW_FLOATS) tm -= 4;
+    return tm;
+  };
+  if (input) return { tm: rowsFor(256), tn };
+  // Forward: 256 accumulators where the pooled tile of as many channels has whole windows without
+  // padding (vgg7/8's forwards 0.8x; where it pads, a 64C5 layer on rows of 14 fused ran 1.2x
+  // slower), else 128 (4 x 14 beat 8 x 14 and 8 x 7 on that 64C5 layer). PERFORMANCE.md, 34.
+  const narrow = rowsFor(128), wide = rowsFor(256);
+  const widePixels = Math.max(2, Math.floor(64 / wide / 2) * 2);
+  const tm = wide > narrow && widePixels <= tn && g.w % widePixels === 0 ? wide : narrow;
   // A forward fused with a 2 x 2 pool: the same channels (the same blocks of transposed weights),
   // whole windows (an even number of pixels) of two rows.
-  if (pooled) return { tm, tn: Math.min(16, tn + (tn % 2)) };
+  if (pooled) return { tm, tn: tm === narrow ? Math.min(16, tn + (tn % 2)) : widePixels };
   return { tm, tn };
 }
 

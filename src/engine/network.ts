@@ -399,9 +399,12 @@ export async function buildNetwork(
         }
       }
       if (W.finishForward) L.groups.finish = e.bind(W.finishForward, [part, y, gfac]);
+      // One split: the weight gradient writes the layer's gradients itself (no reduce pass, which
+      // would copy them: 0 + v, the same number).
+      const out = W.weightSplits === 1 ? g : part;
       L.groups.weight = W.direct?.weight
-        ? e.bind(W.direct.weight.program, [x, gfac, part])
-        : e.bind(W.backwardWeight!.program, [x, net.deltas[i], gfac, part]);
+        ? e.bind(W.direct.weight.program, [x, gfac, out])
+        : e.bind(W.backwardWeight!.program, [x, net.deltas[i], gfac, out]);
       if (W.scale) L.groups.scale = e.bind(W.scale, [net.deltas[i], gfac]);
       // Forward and input gradient read the weights through the same uniform windows, if any
       // (`uniformWindows`: CPU drivers); one group 2 serves both.
@@ -410,7 +413,7 @@ export async function buildNetwork(
       }
       if (L.events) {
         // The pool after this layer is bound below (its argmin buffer comes with it).
-        L.events.groups.weight = e.bind(L.events.weight.program, [x, gfac, act, count, part]);
+        L.events.groups.weight = e.bind(L.events.weight.program, [x, gfac, act, count, out]);
         if (!L.events.pooled) {
           L.events.groups.builder = e.bind(L.events.builder, [
             net.deltas[i],
@@ -422,10 +425,12 @@ export async function buildNetwork(
           ]);
         }
       }
-      L.groups.reduce = e.bind(W.reduce, [
-        { buffer: part, offset: 0, size: W.weightSplits * L.size * 4 },
-        g,
-      ]);
+      if (out === part) {
+        L.groups.reduce = e.bind(W.reduce, [
+          { buffer: part, offset: 0, size: W.weightSplits * L.size * 4 },
+          g,
+        ]);
+      }
     } else {
       const idx = buf(B * sizeOf(L.plan.outShape) * 4, `layer ${i} argmin`);
       L.groups.forward = e.bind(L.pool!.forward, [x, y, idx]);

@@ -131,9 +131,11 @@ export function encodeBackward(
         if (W.direct?.weight) dispatchDirectWeight(pass, W.direct.weight, g, W.weightSplits);
         else dispatchGemm(pass, W.backwardWeight!, g.co, g.ci * g.ks * g.ks);
       }
-      pass.setPipeline(W.reduce.pipeline);
-      pass.setBindGroup(1, L.groups.reduce!);
-      elementwise(pass, L.size);
+      if (L.groups.reduce) {
+        pass.setPipeline(W.reduce.pipeline);
+        pass.setBindGroup(1, L.groups.reduce);
+        elementwise(pass, L.size);
+      }
       if (L.groups.backward) {
         pass.setBindGroup(1, L.groups.backward);
         if (W.direct?.backwardInput) {
