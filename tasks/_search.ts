@@ -21,10 +21,10 @@ import { metricGoal } from "../src/experiment/search_spec.ts";
 import { Engine } from "../src/engine/gpu.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
 import { slurmKey } from "../src/run/run_lock.ts";
-import { requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/cluster/slurm.ts";
+import { requeueSelf, slurmContext, slurmScript } from "../src/cluster/slurm.ts";
 import { datasetCacheDir } from "../src/data/datasets.ts";
 import { delegate } from "./_launch.ts";
-import { slurmSettings } from "./_slurm.ts";
+import { printOrSubmit, type SlurmFlags, slurmSettings } from "./_slurm.ts";
 import { lockIsLive } from "../src/report/load.ts";
 import { bestExperimentYaml } from "../src/search/best.ts";
 import { planTrialId, type SearchPlan, SearchPlanError, searchPlans } from "../src/search/plan.ts";
@@ -61,7 +61,7 @@ export interface SearchArgs {
   file: string;
   overrides: string[];
   maxEpochs?: number;
-  values: {
+  values: SlurmFlags & {
     "dry-run": boolean;
     json: boolean;
     only?: string;
@@ -69,13 +69,6 @@ export interface SearchArgs {
     force: boolean;
     slurm: boolean;
     "slurm-print": boolean;
-    account?: string;
-    qos?: string;
-    partition?: string;
-    time?: string;
-    gres?: string;
-    cpus?: number;
-    mem?: string;
     parallel?: number;
     gpu?: GpuSelection;
   };
@@ -273,17 +266,12 @@ export async function searchMain(
       ...slurmSettings(values, sl, "workers"),
       args: [...a.overrides, ...(values.output ? ["--output", values.output] : [])],
     });
-    if (values["slurm-print"]) {
-      console.log(script);
-      return 0;
-    }
-    // Submitting makes the Slurm log folder.
-    const child = await delegate("exp", [join(output, name)]);
-    if (child !== null) return child;
-    requirePermissions("exp", [{ name: "run", command: "sbatch" }]);
-    const { jobId } = await submitSlurm(script);
-    console.log(`submitted job ${jobId}: ${workers} worker(s) for the search ${name}`);
-    return 0;
+    return await printOrSubmit(
+      script,
+      values["slurm-print"],
+      join(output, name),
+      `${workers} worker(s) for the search ${name}`,
+    );
   }
 
   // From here on the worker writes: its search's folder and the dataset cache, nowhere else.

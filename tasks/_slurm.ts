@@ -7,9 +7,14 @@
  */
 
 import type { Slurm } from "../src/experiment/config.ts";
-import { asksForGpu, type SlurmScriptOptions } from "../src/cluster/slurm.ts";
-import { shellQuote } from "../src/cluster/slurm.ts";
-import { CONFIG_PATH } from "./_launch.ts";
+import {
+  asksForGpu,
+  shellQuote,
+  type SlurmScriptOptions,
+  submitSlurm,
+} from "../src/cluster/slurm.ts";
+import { requirePermissions } from "./_args.ts";
+import { CONFIG_PATH, delegate } from "./_launch.ts";
 
 /** The cluster options of `deno task exp` (each overrides the experiment's `slurm:` key). */
 export interface SlurmFlags {
@@ -72,4 +77,28 @@ export function slurmSettings(
     // The task runs from the folder it was submitted from, which need not be the checkout.
     denoCommand: `deno task --config ${shellQuote(CONFIG_PATH)} exp`,
   };
+}
+
+/**
+ * Prints the script (`--slurm-print`) or submits it (`--slurm`), making the Slurm log folder
+ * under `<output>/<name>` with the task's work permissions; `what` ends the "submitted job N:"
+ * line. Returns the exit status.
+ */
+export async function printOrSubmit(
+  script: string,
+  print: boolean,
+  expDir: string,
+  what: string,
+): Promise<number> {
+  if (print) {
+    console.log(script);
+    return 0;
+  }
+  // Submitting makes the Slurm log folder.
+  const child = await delegate("exp", [expDir]);
+  if (child !== null) return child;
+  requirePermissions("exp", [{ name: "run", command: "sbatch" }]);
+  const { jobId } = await submitSlurm(script);
+  console.log(`submitted job ${jobId}: ${what}`);
+  return 0;
 }

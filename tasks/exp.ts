@@ -68,9 +68,9 @@ import { RunLocked, slurmKey } from "../src/run/run_lock.ts";
 import { statKind } from "../src/util/fs.ts";
 import { datasetCacheDir } from "../src/data/datasets.ts";
 import { delegate } from "./_launch.ts";
-import { slurmSettings } from "./_slurm.ts";
+import { printOrSubmit, type SlurmFlags, slurmSettings } from "./_slurm.ts";
 import { envGet } from "../src/util/env.ts";
-import { requeueSelf, slurmContext, slurmScript, submitSlurm } from "../src/cluster/slurm.ts";
+import { requeueSelf, slurmContext, slurmScript } from "../src/cluster/slurm.ts";
 
 /** The command line of `deno task exp`. */
 export const EXP: CommandSpec = {
@@ -221,7 +221,7 @@ export interface ExpArgs {
   /** `key=value` arguments, in order. */
   overrides: string[];
   /** Option values by their long names (`dry-run`, `only`, `output`, `force`, Slurm options). */
-  values: {
+  values: SlurmFlags & {
     "dry-run": boolean;
     json: boolean;
     only?: string;
@@ -230,13 +230,6 @@ export interface ExpArgs {
     slurm: boolean;
     "slurm-print": boolean;
     measure: boolean;
-    account?: string;
-    qos?: string;
-    partition?: string;
-    time?: string;
-    gres?: string;
-    cpus?: number;
-    mem?: string;
     parallel?: number;
     gpu?: number | string;
   };
@@ -392,17 +385,12 @@ async function main(args: ParsedArgs): Promise<number> {
         ...(values.output ? ["--output", values.output] : []),
       ],
     });
-    if (values["slurm-print"]) {
-      console.log(script);
-      return 0;
-    }
-    // Submitting makes the Slurm log folder.
-    const child = await delegate("exp", [join(output, name)]);
-    if (child !== null) return child;
-    requirePermissions("exp", [{ name: "run", command: "sbatch" }]);
-    const { jobId } = await submitSlurm(script);
-    console.log(`submitted job ${jobId}: ${pending.length} array task(s) for ${name}`);
-    return 0;
+    return await printOrSubmit(
+      script,
+      values["slurm-print"],
+      join(output, name),
+      `${pending.length} array task(s) for ${name}`,
+    );
   }
 
   // From here on the task writes: its run folders and the dataset cache, nowhere else.
