@@ -1,7 +1,8 @@
 /**
  * Exact permissions for the tasks that write, download or use the GPU. Such a
  * task's entry in deno.json grants little: reading, the few environment
- * variables its first steps read, and running `deno`. It checks its arguments
+ * variables its first steps read, and running programs (`deno`; see
+ * {@link WORK_PERMISSIONS} for why the grant cannot name it). It checks its arguments
  * and works out the folders it will write (`--output /scratch/runs`, `report
  * --out paper/figures`, the dataset cache); then {@link delegate} runs the
  * work in a second Deno process with exactly the permissions of
@@ -67,6 +68,15 @@ export const WORK_ENV = [
  * works out: `exp` trains (GPU, the watchdog's `_exit` through FFI, `git` for
  * provenance, Slurm's commands, dataset downloads), `eval` evaluates, `report`
  * writes its files.
+ *
+ * Running programs is granted whole (`--allow-run`), not by name: Deno lets a
+ * process whose environment holds any `LD_*` or `DYLD_*` variable start
+ * another only under an unrestricted `--allow-run`, and on clusters `module
+ * load` sets `LD_LIBRARY_PATH` nearly always. Named, every task failed there
+ * ("Requires --allow-run permissions to spawn subprocess with
+ * LD_LIBRARY_PATH"), and dropping the variable would hide the libraries the
+ * GPU's driver and Slurm's commands are found by. What the work runs:
+ * `git`, `sbatch`, `squeue`, `scontrol` (exp), `git` and `deno` (bench).
  */
 export const WORK_PERMISSIONS: Readonly<Record<string, readonly string[]>> = {
   exp: [
@@ -74,7 +84,7 @@ export const WORK_PERMISSIONS: Readonly<Record<string, readonly string[]>> = {
     `--allow-env=${WORK_ENV.join(",")}`,
     "--allow-sys=hostname",
     "--allow-ffi",
-    "--allow-run=git,sbatch,squeue,scontrol",
+    "--allow-run",
     `--allow-net=${DATASET_HOSTS.join(",")}`,
   ],
   eval: [
@@ -84,7 +94,7 @@ export const WORK_PERMISSIONS: Readonly<Record<string, readonly string[]>> = {
   ],
   report: ["--allow-read", `--allow-env=LOG_TOKENS,LOG_STREAM,INIT_CWD,${CHILD_ENV}`],
   // TensorFlow.js (--peer) reads environment variables of its own: the bench alone keeps all.
-  bench: ["--allow-read", "--allow-env", "--allow-sys=hostname", "--allow-run=git,deno"],
+  bench: ["--allow-read", "--allow-env", "--allow-sys=hostname", "--allow-run"],
 };
 
 /**

@@ -435,10 +435,21 @@ async function experimentCopy(
   return file;
 }
 
+/**
+ * `deno task exp ARGS` as on a cluster, where `module load` has set `LD_LIBRARY_PATH`: Deno
+ * starts programs from such an environment only under an unrestricted `--allow-run`, and
+ * sbatch passes it on to the jobs, whose tasks then run under it too.
+ */
 async function exp(c: SlurmCluster, args: string[]) {
-  const r = await c.run(Deno.execPath(), ["task", "exp", ...args], { cwd: REPO });
+  const r = await c.run(Deno.execPath(), ["task", "exp", ...args], {
+    cwd: REPO,
+    env: { LD_LIBRARY_PATH: LD_LIBRARY_PATH },
+  });
   return r;
 }
+
+/** A folder every Linux has, so the loader finds what it found before. */
+const LD_LIBRARY_PATH = "/usr/lib";
 
 /** The ids and experiment folder a `--slurm-print` script names. */
 function parsePrinted(script: string): { ids: string[]; expDir: string } {

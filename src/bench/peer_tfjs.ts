@@ -152,9 +152,10 @@ export async function peerBundle(log: (l: string) => void = () => {}): Promise<P
 
 /**
  * The Deno that bundles: this one (`Deno.execPath()`) when the run permission
- * covers it, else `deno` from PATH (what the bench task's `--allow-run=deno`
- * grants: Deno matches that name through PATH, and an npm-installed Deno's
- * own path is a link target the task cannot name portably).
+ * covers it (the bench task grants every program), else `deno` from PATH (a
+ * grant of `--allow-run=deno` alone: Deno matches that name through PATH, and
+ * an npm-installed Deno's own path is a link target a grant cannot name
+ * portably).
  */
 function bundler(): string {
   const self = Deno.execPath();
