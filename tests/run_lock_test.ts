@@ -6,7 +6,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { acquireLock, lockHeld, readLock, RunLocked } from "../src/run/run_lock.ts";
+import {
+  acquireLock,
+  lockHeld,
+  readLock,
+  removeLeftovers,
+  RunLocked,
+} from "../src/run/run_lock.ts";
 import { runTask, withUserFolder } from "./_task.ts";
 import { lockHolder } from "./_runs.ts";
 import { GPU_TEST } from "./_compare.ts";
@@ -140,5 +146,40 @@ Deno.test("runners racing for one stale lock: exactly one takes it, every time",
     assert.ok(single >= 3, `the four raced at once in only ${single} of 6 rounds`);
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the holder's cleanup leaves a second runner's lock being written: it is refused as busy, never 'No such file'", async () => {
+  // Two search workers met this: the holder removed the other's `.lock.tmp-*` between its
+  // write and its link, and the other's trial failed with NotFound instead of being busy.
+  const dir = await Deno.makeTempDir();
+  try {
+    const release = await acquireLock(dir, null);
+    let cleaning = true;
+    const cleaner = (async () => {
+      while (cleaning) {
+        await removeLeftovers(dir);
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    })();
+    const errors: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      await acquireLock(dir, null).then(
+        () => errors.push("acquired a held lock"),
+        (e) => {
+          if (!(e instanceof RunLocked)) errors.push(String(e));
+        },
+      );
+    }
+    cleaning = false;
+    await cleaner;
+    await release();
+    assert.deepEqual(errors, []);
+    // A partial write of the holder's own is removed; nothing of the runners' is left.
+    await Deno.writeTextFile(join(dir, ".run.yaml.tmp-1-0123abcd"), "partial");
+    await removeLeftovers(dir);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

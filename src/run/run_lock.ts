@@ -22,6 +22,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { isTempFile } from "../util/fs.ts";
 
 /** Who holds a run folder. */
 export interface LockOwner {
@@ -240,7 +241,7 @@ export async function acquireLock(dir: string, slurm: string | null): Promise<()
     since: new Date().toISOString(),
   };
   const mine = JSON.stringify({ ...me, token: crypto.randomUUID() }) + "\n";
-  const aside = join(dir, `.lock.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`); // isTempFile
+  const aside = join(dir, `${LOCK_ASIDE}${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`); // isTempFile
   await Deno.writeTextFile(aside, mine);
   // Held from before the file is the lock until this runner releases it or ends.
   const handle = await Deno.open(aside, { read: true, write: true });
@@ -335,5 +336,36 @@ export async function acquireLock(dir: string, slurm: string | null): Promise<()
   } finally {
     await Deno.remove(aside).catch(() => {});
     if (!acquired) handle.close();
+  }
+}
+
+/** How a runner's lock file is named while it is written, before it is linked into place. */
+const LOCK_ASIDE = ".lock.tmp-";
+
+/**
+ * Removes the temporary files that an interrupted atomic write left in a run
+ * folder; the caller holds the folder's lock, so no other writer is at work
+ * there. Other runners' lock files being written (`.lock.tmp-*`) are left:
+ * each is its runner's, about to be linked into place (or refused), and its
+ * runner removes it. Removing one made that runner fail with "No such file"
+ * instead of finding the folder busy (two search workers, in the suite).
+ *
+ * @example
+ * ```ts
+ * import { removeLeftovers } from "./run_lock.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/.run.yaml.tmp-12-0123abcd`, "partial");
+ * await Deno.writeTextFile(`${dir}/.lock.tmp-34-89abcdef`, "another runner's");
+ * await removeLeftovers(dir);
+ * const left = [...Deno.readDirSync(dir)].map((e) => e.name);
+ * if (left.join() !== ".lock.tmp-34-89abcdef") throw new Error(left.join());
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function removeLeftovers(dir: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && isTempFile(e.name) && !e.name.startsWith(LOCK_ASIDE)) {
+      await Deno.remove(join(dir, e.name)).catch(() => {});
+    }
   }
 }

@@ -23,8 +23,8 @@ import { provenance } from "./provenance.ts";
 import { GpuData, type Source } from "../data/data_gpu.ts";
 import { loadCheckpoint, type LoopState, newLoopState, saveCheckpoint } from "./checkpoint.ts";
 import { learningRate } from "./lr_schedule.ts";
-import { isTempFile, writeFileAtomic } from "../util/fs.ts";
-import { acquireLock } from "./run_lock.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+import { acquireLock, removeLeftovers } from "./run_lock.ts";
 import { type EpochRecord, layerRecord, type RunResults } from "./records.ts";
 import { fingerprint, SettingsChanged } from "./fingerprint.ts";
 import { CHECKPOINT, CHECKPOINT_PREV, planPoint, type PriorRun, readPriorRun } from "./prior.ts";
@@ -507,7 +507,7 @@ export async function runPoint(o: RunPointOptions): Promise<RunResults> {
   const release = await acquireLock(o.dir, o.lockOwner ?? null);
   try {
     // Holding the lock, this runner is the folder's only writer.
-    await removeTempFiles(o.dir);
+    await removeLeftovers(o.dir);
     if (o.fresh) {
       for (const f of [CHECKPOINT, CHECKPOINT_PREV, "metrics.jsonl", "weights.safetensors"]) {
         await Deno.remove(join(o.dir, f)).catch((e) => {
@@ -567,15 +567,6 @@ async function recordFailure(o: RunPointOptions, e: unknown): Promise<void> {
       ...kept,
     }),
   );
-}
-
-/** Removes temporary files that an interrupted atomic write left in a run folder. */
-async function removeTempFiles(dir: string): Promise<void> {
-  for await (const e of Deno.readDir(dir)) {
-    if (e.isFile && isTempFile(e.name)) {
-      await Deno.remove(join(dir, e.name)).catch(() => {});
-    }
-  }
 }
 
 async function trainPoint(
