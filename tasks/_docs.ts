@@ -10,7 +10,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { CONFIG_PATH } from "./_launch.ts";
+import { CONFIG_PATH, denoExecutable } from "./_launch.ts";
 import type { CommandSpec, OptionSpec } from "./_args.ts";
 import { experimentKeysMarkdown } from "../src/experiment/keys_doc.ts";
 import { EXP } from "./exp.ts";
@@ -92,8 +92,8 @@ export function commandLineMarkdown(specs: readonly CommandSpec[] = commands()):
  * what `deno fmt --check` expects.
  */
 export async function formatMarkdown(text: string): Promise<string> {
-  // `deno`, as `deno task` resolves it (the running executable), like `_launch.ts`.
-  const child = new Deno.Command("deno", {
+  // The running Deno, not another one first on PATH (see `denoExecutable`).
+  const child = new Deno.Command(denoExecutable(), {
     args: ["fmt", "--config", CONFIG_PATH, "--ext", "md", "-"],
     stdin: "piped",
     stdout: "piped",

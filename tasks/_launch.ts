@@ -11,8 +11,8 @@
  * task writes nowhere else.
  *
  * Under `deno run -A` (the unit tests, scripts) the work runs in the same
- * process. The second process is started as `deno`, which `deno task`
- * resolves to the running executable, with `--config` naming this
+ * process. The second process is started with the running Deno
+ * ({@link denoExecutable}), with `--config` naming this
  * repository's deno.json (its working folder is the user's) and
  * `FIRSTSPIKE_TASK_CHILD=1`, so it never starts a third. Signals the first
  * process gets (SIGINT, SIGTERM, SIGHUP) are passed on; the second counts
@@ -180,11 +180,26 @@ export async function delegate(
   ]);
 }
 
+/**
+ * The Deno to start a second process with: the one running
+ * (`Deno.execPath()`), where running it is granted (the tasks grant running
+ * programs whole), else `deno` from PATH. Not `deno` from PATH first: `deno
+ * task` resolves `deno` to itself only in the task's command line, and another
+ * Deno first on PATH (a site's module of an older version, a wrapper) would do
+ * the work.
+ */
+export function denoExecutable(): string {
+  const self = Deno.execPath();
+  return Deno.permissions.querySync({ name: "run", command: self }).state === "granted"
+    ? self
+    : "deno";
+}
+
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /** Runs `deno ARGS` with this process's standard streams, passing signals on; its exit status. */
 async function runChild(args: string[]): Promise<number> {
-  const child = new Deno.Command("deno", {
+  const child = new Deno.Command(denoExecutable(), {
     args,
     cwd: Deno.cwd(),
     env: { [CHILD_ENV]: "1" },

@@ -72,3 +72,30 @@ Deno.test(
     }, { epochs: 1 });
   },
 );
+
+// Another Deno first on PATH (a site's module of an older Deno, a wrapper script) while the
+// user runs this one: the work must run in the Deno the user started, not in the PATH's.
+Deno.test(
+  "with another deno first on PATH, exp's work and schema's deno fmt run in the Deno started",
+  GPU_TEST,
+  async () => {
+    const bin = await Deno.makeTempDir({ prefix: "firstspike_path_" });
+    try {
+      const fake = join(bin, "deno");
+      await Deno.writeTextFile(fake, "#!/bin/sh\necho 'the deno on PATH ran' >&2\nexit 42\n");
+      await Deno.chmod(fake, 0o755);
+      const env = { PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}` };
+      await withUserFolder(async (dir) => {
+        const exp = await runTask("exp", ["tiny.yaml"], { cwd: dir, env });
+        assert.equal(exp.code, 0, exp.stdout + exp.stderr);
+        assert.doesNotMatch(exp.stderr, /the deno on PATH ran/);
+        assert.ok((await Deno.stat(join(dir, "runs/tiny/default/weights.safetensors"))).isFile);
+      }, { epochs: 1 });
+      const schema = await runTask("schema", ["--check"], { inside: true, env });
+      assert.equal(schema.code, 0, schema.stdout + schema.stderr);
+      assert.doesNotMatch(schema.stderr, /the deno on PATH ran/);
+    } finally {
+      await Deno.remove(bin, { recursive: true });
+    }
+  },
+);
