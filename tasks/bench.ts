@@ -137,6 +137,31 @@ export const BENCH: CommandSpec = {
   ],
 };
 
+/**
+ * The folder the epoch's temporary run is made in (`Deno.makeTempDir`'s): `$TMPDIR`,
+ * else `/tmp`. A `TMPDIR` that is empty or names no folder is a usage error, said before
+ * any work (Deno's own error says only "No such file or directory (os error 2): tmpdir").
+ */
+function tempRoot(): string {
+  const tmp = Deno.env.get("TMPDIR");
+  if (tmp === undefined) return "/tmp";
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = tmp === "" ? null : Deno.statSync(tmp);
+  } catch {
+    // no such folder: said below
+  }
+  if (!info?.isDirectory) {
+    throw new UsageError(
+      `TMPDIR: expected a folder for the epoch's temporary run (or TMPDIR unset, for /tmp), ` +
+        `got '${tmp}', ${
+          tmp === "" ? "empty" : info ? "which is not a folder" : "which does not exist"
+        }`,
+    );
+  }
+  return tmp;
+}
+
 async function main(args: ParsedArgs): Promise<number> {
   if (args.positionals.length) {
     throw new UsageError(
@@ -167,7 +192,7 @@ async function main(args: ParsedArgs): Promise<number> {
     dirname(resolve(jsonPath)),
     ...(cacheDir ? [cacheDir] : []),
     PEER_BUNDLE_DIR,
-    Deno.env.get("TMPDIR") ?? "/tmp",
+    tempRoot(),
   ]);
   if (child !== null) return child;
 

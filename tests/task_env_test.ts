@@ -99,3 +99,21 @@ Deno.test(
     }
   },
 );
+
+// TMPDIR naming no folder (a job script's TMPDIR=/scratch/$USER/tmp not made yet): bench's
+// epoch makes its temporary run there. Said at once, naming the variable and its value (it
+// was "No such file or directory (os error 2): tmpdir", exit 1, after the GPU's start).
+Deno.test("bench with TMPDIR naming no folder: a usage error naming TMPDIR, before any work", async () => {
+  await withUserFolder(async (dir) => {
+    for (const tmp of [join(dir, "no-such-tmp"), ""]) {
+      const r = await runTask("bench", ["--quick", "--activity", "random"], {
+        cwd: dir,
+        env: { TMPDIR: tmp },
+      });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /TMPDIR/);
+      if (tmp) assert.ok(r.stderr.includes(tmp), r.stderr);
+      assert.doesNotMatch(r.stdout + r.stderr, /adapter|os error/);
+    }
+  });
+});
