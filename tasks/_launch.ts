@@ -46,7 +46,8 @@ export const DATASET_HOSTS = [
  * dataset cache and data (`HOME`, `XDG_CACHE_HOME`, `FIRSTSPIKE_*`), the
  * GPU's choice (`DENO_WEBGPU_BACKEND`, `DRI_PRIME`, `MESA_VK_DEVICE_SELECT*`,
  * `XDG_RUNTIME_DIR`), Slurm's (`SLURM_*`), and the terminal's width where it
- * does not say its size (`COLUMNS`, for the progress bar).
+ * does not say its size (`COLUMNS`, for the progress bar) and whether it can
+ * move the cursor (`TERM=dumb`: plain lines).
  */
 export const WORK_ENV = [
   "LOG_TOKENS",
@@ -61,6 +62,7 @@ export const WORK_ENV = [
   "DRI_PRIME",
   "MESA_VK_DEVICE_SELECT*",
   "COLUMNS",
+  "TERM",
 ] as const;
 
 /**

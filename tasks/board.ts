@@ -81,14 +81,17 @@ async function main(args: ParsedArgs): Promise<number> {
   }
   const root = args.positionals[0] ?? "runs";
   const hostname = args.string("host") ?? "127.0.0.1";
+  // An IPv6 address is bracketed before its port (`[::1]:8080`), as Deno's net permission reads it.
+  const bare = hostname.replace(/^\[(.*)\]$/, "$1");
+  const address = bare.includes(":") ? `[${bare}]` : bare;
   requirePermissions("board", [{ name: "read", path: root }, {
     name: "net",
-    host: `${hostname}:${port ?? 8080}`,
+    host: `${address}:${port ?? 8080}`,
   }]);
   const served = await serveBoard({
     root,
     port: port ?? 8080,
-    hostname,
+    hostname: bare,
     scanMs,
     onListen: (url) => console.log(`board: ${url} (runs folder '${root}'; Ctrl-C stops it)`),
   });

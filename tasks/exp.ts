@@ -399,7 +399,8 @@ async function main(args: ParsedArgs): Promise<number> {
   if (child !== null) return child;
   requirePermissions("exp", [{ name: "sys", kind: "hostname" }]);
   warn();
-  const tty = Deno.stderr.isTerminal();
+  // A terminal that cannot move the cursor (TERM=dumb: Emacs' shell) gets the plain lines of a log.
+  const tty = Deno.stderr.isTerminal() && envGet("TERM") !== "dumb";
   const encoder = new TextEncoder();
   let interval: number;
   try {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Board, liveChartSpec, liveRows, serveBoard } from "../src/report/board.ts";
 import { curveRows, ema, movingAverage, timeUnit, xValues } from "../src/report/board_curves.js";
 import { epoch, result, withTempDir, writeRun } from "./_runs.ts";
-import { runTask } from "./_task.ts";
+import { runTask, startTask } from "./_task.ts";
 
 const SECRET = "TOP-SECRET-NOT-A-RUN";
 
@@ -534,4 +534,35 @@ Deno.test("board chart: three panels fill the width, the axis says what x is", (
   const plain = liveChartSpec({ x: "step" }) as any;
   assert.equal(plain.spec.layer.length, 1);
   assert.equal(plain.spec.layer[0].encoding.x.title, "optimiser step");
+});
+
+Deno.test("board task: --host 0.0.0.0 (every interface) and the IPv6 loopback serve, with deno.json's permissions", async () => {
+  // The docs say the board listens on 127.0.0.1 unless --host says otherwise: deno.json granted
+  // loopback names only (0.0.0.0 exited 2) and '::1' made an invalid permission ('::1:8080').
+  await withTempDir(async (root) => {
+    await runsTree(root);
+    for (const host of ["0.0.0.0", "::1", "[::1]"]) {
+      const task = startTask("board", ["runs", "--host", host, "--port", "0"], { cwd: root });
+      try {
+        const m = await task.waitFor(/board: (http:\/\/\S+\/)/, 30_000);
+        const url = m[1].replace("0.0.0.0", "127.0.0.1");
+        assert.match(
+          m[1],
+          host === "0.0.0.0" ? /^http:\/\/0\.0\.0\.0:\d+\/$/ : /^http:\/\/\[::1\]:\d+\/$/,
+        );
+        const r = await fetch(`${url}api/experiments`);
+        const text = await r.text();
+        assert.equal(r.status, 200, `${host}: ${text}`);
+        assert.match(text, /grid/);
+      } finally {
+        try {
+          task.kill("SIGTERM");
+        } catch {
+          // it ended by itself (refused)
+        }
+        const end = await task.finished();
+        assert.doesNotMatch(end.stderr, /missing permission|invalid/, host);
+      }
+    }
+  });
 });

@@ -117,3 +117,18 @@ Deno.test("bench with TMPDIR naming no folder: a usage error naming TMPDIR, befo
     }
   });
 });
+
+Deno.test(
+  "TERM=dumb on a terminal: exp prints the plain lines of a log, no cursor movement",
+  GPU_TEST,
+  async () => {
+    // Emacs' M-x shell is such a terminal: the progress bar's \r and \x1b[K showed as junk.
+    await withUserFolder(async (dir) => {
+      const r = await runTask("exp", ["tiny.yaml"], { cwd: dir, tty: true, env: { TERM: "dumb" } });
+      const out = r.stdout + r.stderr;
+      assert.equal(r.code, 0, out);
+      assert.match(out, /epoch 1: loss/);
+      assert.doesNotMatch(out, /\x1b\[|\r/);
+    }, { epochs: 1 });
+  },
+);
