@@ -45,7 +45,7 @@ const SECONDS: Record<string, number> = {
   "engine_test.ts": 8,
   "docs_test.ts": 8,
   "report_figures_test.ts": 8,
-  "task_env_test.ts": 7,
+  "task_env_test.ts": 15,
   "direct_conv_test.ts": 7,
   "task_ids_test.ts": 6,
   "bench_test.ts": 5,
