@@ -49,11 +49,12 @@ Deno.test("every task in deno.json but test has a command spec, and asks for per
   for (const n of names) {
     assert.match(tasks[n], new RegExp(`^deno run .* tasks/${n}\\.ts$`), n);
     assert.doesNotMatch(tasks[n], /(^| )(-A|--allow-all)( |$)/, `${n} should not have -A`);
-    // Network only where a dataset may be downloaded, and only to the dataset hosts.
+    // Network only where a dataset may be downloaded, and only to the dataset hosts; the board
+    // listens where --host says (any interface), so its grant cannot name the host in advance.
     const net = /--allow-net(=(\S+))?/.exec(tasks[n]);
     if (net) {
       assert.ok(["exp", "eval", "board"].includes(n), `${n} should not need the network`);
-      assert.ok(net[2], `${n}: --allow-net must name the hosts`);
+      if (n !== "board") assert.ok(net[2], `${n}: --allow-net must name the hosts`);
     }
   }
 });
