@@ -36,7 +36,7 @@ import {
 } from "../src/experiment/config.ts";
 import { type GridPoint, GridTooLarge } from "../src/experiment/grid.ts";
 import { experimentPoints, isOverride, parseOverrides } from "../src/experiment/overrides.ts";
-import { Interrupted, isDone, runDir, runPoint } from "../src/run/train.ts";
+import { Interrupted, runDir, runPoint } from "../src/run/train.ts";
 import { Engine } from "../src/engine/gpu.ts";
 import { DatasetCache } from "../src/data/dataset_cache.ts";
 import {
@@ -364,8 +364,31 @@ async function main(args: ParsedArgs): Promise<number> {
   }
 
   if (values.slurm || values["slurm-print"]) {
+    // What a task would do with each folder, as --dry-run and a run decide it: a done point
+    // whose epochs were raised continues; one whose settings differ is refused here.
     const pending: string[] = [];
-    for (const p of selected) if (values.force || !(await isDone(dirs.get(p)!))) pending.push(p.id);
+    let refused = 0;
+    for (const p of selected) {
+      const dir = dirs.get(p)!;
+      if (values.force) pending.push(p.id);
+      else {
+        try {
+          if (planPoint(dir, await readPriorRun(dir), p.settings, maxEpochs).action !== "skip") {
+            pending.push(p.id);
+          }
+        } catch (e) {
+          if (!(e instanceof SettingsChanged)) pending.push(p.id); // the task reports it
+          else {
+            refused++;
+            console.error(`${p.id}: ${e.message}`);
+          }
+        }
+      }
+    }
+    if (refused && pending.length === 0) {
+      console.error(`${refused} of ${selected.length} point(s) refused: nothing to submit`);
+      return 1;
+    }
     if (pending.length === 0) {
       console.log("every point is done: nothing to submit");
       return 0;

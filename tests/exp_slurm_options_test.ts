@@ -115,3 +115,33 @@ Deno.test("deno task exp --help documents the Slurm options and the slurm: secti
     assert.match(help.stdout, /--measure +with --dry-run/);
   });
 });
+
+Deno.test("deno task exp --slurm-print: a done point whose epochs were raised is submitted, as a run continues it", async () => {
+  await withUserFolder(async (dir) => {
+    const file = join(dir, "tiny.yaml");
+    const edit = async (from: RegExp, to: string) =>
+      await Deno.writeTextFile(file, (await Deno.readTextFile(file)).replace(from, to));
+    const print = () =>
+      runTask("exp", ["tiny.yaml", "--slurm-print", "--gres", "gpu:1"], { cwd: dir });
+    const trained = await runTask("exp", ["tiny.yaml"], { cwd: dir });
+    assert.equal(trained.code, 0, trained.stderr);
+    const done = await print();
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /every point is done: nothing to submit/);
+
+    await edit(/^epochs: 1$/m, "epochs: 3");
+    const dry = await runTask("exp", ["tiny.yaml", "--dry-run"], { cwd: dir });
+    assert.match(dry.stdout, /pending \(continuing a done run \(1 epochs\) with more\)/);
+    const more = await print();
+    assert.equal(more.code, 0, more.stderr);
+    assert.doesNotMatch(more.stdout, /nothing to submit/);
+    assert.match(more.stdout, /^ids=\('default'\)$/m);
+
+    // Settings that differ are refused here, as a run refuses them, not submitted to fail.
+    await edit(/^lr: 0.003$/m, "lr: 0.001");
+    const changed = await print();
+    assert.equal(changed.code, 1, changed.stderr);
+    assert.match(changed.stderr, /default: Cannot continue the run .*lr: 0\.003 -> 0\.001/);
+    assert.doesNotMatch(changed.stdout, /^ids=/m);
+  }, { epochs: 1 });
+});
