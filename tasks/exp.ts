@@ -332,8 +332,10 @@ async function main(args: ParsedArgs): Promise<number> {
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    // A run made under an older firstspike's id (before ids were canonical) is found.
-    if (!(await exists(dir))) {
+    // A run made under another id is found by its settings: an older firstspike's id (before ids
+    // were canonical), or the id before an override of `epochs` named it. Its own folder may exist
+    // without a run: a Slurm task's script makes it (for its log) before the task starts.
+    if (!(await exists(join(dir, "run.yaml")))) {
       const former = await formerFolder(dirname(dir), p.settings, ids);
       if (former !== null) {
         formerIds.set(p, basename(former));
@@ -495,7 +497,7 @@ async function main(args: ParsedArgs): Promise<number> {
         console.error(
           `${p.id}: its run is in ${dir} (the id '${
             formerIds.get(p)
-          }' an older firstspike gave it)`,
+          }' it was started under: the same run, found by its settings)`,
         );
       }
       let note = values.force ? "started over (--force)" : "";

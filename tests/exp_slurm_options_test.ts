@@ -145,3 +145,25 @@ Deno.test("deno task exp --slurm-print: a done point whose epochs were raised is
     assert.doesNotMatch(changed.stdout, /^ids=/m);
   }, { epochs: 1 });
 });
+
+Deno.test("a Slurm task whose folder its script made (for the log) continues the run found under its former id", async () => {
+  // `exp tiny.yaml epochs=2` names the point 'epochs2'; its run is the done 'default' (the same
+  // settings but epochs). The script does `mkdir -p runs/tiny/epochs2` before the task starts:
+  // the task then trained from scratch in that empty folder instead of continuing 'default'.
+  await withUserFolder(async (dir) => {
+    const trained = await runTask("exp", ["tiny.yaml"], { cwd: dir });
+    assert.equal(trained.code, 0, trained.stderr);
+    const script = await runTask("exp", ["tiny.yaml", "epochs=2", "--slurm-print"], { cwd: dir });
+    assert.equal(script.code, 0, script.stderr);
+    assert.match(script.stdout, /^ids=\('epochs2'\)$/m);
+    assert.match(script.stdout, /mkdir -p "\$run_dir"/);
+    await Deno.mkdir(join(dir, "runs/tiny/epochs2"), { recursive: true }); // as the script does
+    const task = await runTask("exp", ["tiny.yaml", "epochs=2", "--only", "epochs2"], { cwd: dir });
+    assert.equal(task.code, 0, task.stderr);
+    assert.match(task.stderr, /epochs2: its run is in \S*runs\/tiny\/default \(the id 'default'/);
+    const metrics = (await Deno.readTextFile(join(dir, "runs/tiny/default/metrics.jsonl")))
+      .trim().split("\n");
+    assert.equal(metrics.length, 2, "epoch 2 appended to the done run");
+    await assert.rejects(Deno.stat(join(dir, "runs/tiny/epochs2/run.yaml")));
+  }, { epochs: 1 });
+});
