@@ -366,6 +366,13 @@ async function main(args: ParsedArgs): Promise<number> {
   }
 
   if (values.slurm || values["slurm-print"]) {
+    if (values.force) {
+      // Not passed on: a task requeued after preemption must resume from its checkpoint.
+      console.error(
+        "warning: --force submits every point, but its tasks do not start over (a requeued " +
+          "task must resume from its checkpoint): move the run folders away to start them over",
+      );
+    }
     // What a task would do with each folder, as --dry-run and a run decide it: a done point
     // whose epochs were raised continues; one whose settings differ is refused here.
     const pending: string[] = [];

@@ -167,3 +167,15 @@ Deno.test("a Slurm task whose folder its script made (for the log) continues the
     await assert.rejects(Deno.stat(join(dir, "runs/tiny/epochs2/run.yaml")));
   }, { epochs: 1 });
 });
+
+Deno.test("--force with --slurm-print: every point is submitted, with a warning that its tasks do not start over", async () => {
+  await withUserFolder(async (dir) => {
+    const r = await runTask("exp", ["tiny.yaml", "--force", "--slurm-print", "--gres", "gpu:1"], {
+      cwd: dir,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: --force submits every point, but its tasks do not start over/);
+    assert.match(r.stdout, /^ids=\('default'\)$/m);
+    assert.doesNotMatch(r.stdout, /exec deno .*--force/);
+  });
+});
