@@ -10,7 +10,8 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { CONFIG_PATH, denoExecutable } from "./_launch.ts";
+import { CONFIG_PATH } from "./_launch.ts";
+import { denoExecutable } from "../src/util/deno_executable.ts";
 import type { CommandSpec, OptionSpec } from "./_args.ts";
 import { experimentKeysMarkdown } from "../src/experiment/keys_doc.ts";
 import { EXP } from "./exp.ts";

@@ -25,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { MissingPermission } from "./_args.ts";
 import { envGet } from "../src/util/env.ts";
+import { denoExecutable } from "../src/util/deno_executable.ts";
 
 /** Set in the second process's environment: it does the work and starts no other. */
 export const CHILD_ENV = "FIRSTSPIKE_TASK_CHILD";
@@ -180,21 +181,6 @@ export async function delegate(
     script,
     ...argv,
   ]);
-}
-
-/**
- * The Deno to start a second process with: the one running
- * (`Deno.execPath()`), where running it is granted (the tasks grant running
- * programs whole), else `deno` from PATH. Not `deno` from PATH first: `deno
- * task` resolves `deno` to itself only in the task's command line, and another
- * Deno first on PATH (a site's module of an older version, a wrapper) would do
- * the work.
- */
-export function denoExecutable(): string {
-  const self = Deno.execPath();
-  return Deno.permissions.querySync({ name: "run", command: self }).state === "granted"
-    ? self
-    : "deno";
 }
 
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];

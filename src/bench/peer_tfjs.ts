@@ -19,6 +19,7 @@
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
 import { kaimingNormal, Rng } from "../util/rng.ts";
+import { denoExecutable } from "../util/deno_executable.ts";
 import { sizeOf } from "../engine/spec.ts";
 import type { PeerLayer } from "./peer.ts";
 
@@ -124,7 +125,7 @@ export async function peerBundle(log: (l: string) => void = () => {}): Promise<P
   const t0 = performance.now();
   await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = path.replace(/\.js$/, `.${Deno.pid}.tmp.js`); // the bundler wants a .js name
-  const out = await new Deno.Command(bundler(), {
+  const out = await new Deno.Command(denoExecutable(), {
     args: [
       "bundle",
       "--quiet",
@@ -148,20 +149,6 @@ export async function peerBundle(log: (l: string) => void = () => {}): Promise<P
   }
   await Deno.rename(tmp, path);
   return { path, packages, bundle_ms: performance.now() - t0 };
-}
-
-/**
- * The Deno that bundles: this one (`Deno.execPath()`) when the run permission
- * covers it (the bench task grants every program), else `deno` from PATH (a
- * grant of `--allow-run=deno` alone: Deno matches that name through PATH, and
- * an npm-installed Deno's own path is a link target a grant cannot name
- * portably).
- */
-function bundler(): string {
-  const self = Deno.execPath();
-  return Deno.permissions.querySync({ name: "run", command: self }).state === "granted"
-    ? self
-    : "deno";
 }
 
 /** Name of an adapter as firstspike's `Engine` writes it. */
