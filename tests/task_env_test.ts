@@ -7,26 +7,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ROOT, runTask, withUserFolder } from "./_task.ts";
+import { runTask, withUserFolder } from "./_task.ts";
 import { GPU_TEST } from "./_compare.ts";
+import { gitCommit } from "../src/run/provenance.ts";
 
 /** A cluster's kind of environment; values that change nothing the loader finds. */
 const CLUSTER_ENV = { LD_LIBRARY_PATH: "/usr/lib", LD_PRELOAD: "" };
-
-/** Whether the checkout is a git work tree (a clone is; an unpacked archive is not). */
-async function inGit(): Promise<boolean> {
-  try {
-    const r = await new Deno.Command("git", {
-      args: ["rev-parse", "HEAD"],
-      cwd: ROOT,
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return r.success;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test(
   "with LD_LIBRARY_PATH and LD_PRELOAD set: exp trains (git provenance recorded), eval, report and bench run",
@@ -41,7 +27,7 @@ Deno.test(
         await Deno.readTextFile(join(dir, "runs/tiny/default/run.yaml")),
       ) as Record<string, any>;
       assert.equal(run.status.state, "done");
-      if (await inGit()) {
+      if ((await gitCommit()) !== null) { // a clone is a git work tree; an unpacked archive is not
         assert.match(String(run.provenance.commit), /^[0-9a-f]{40}(-dirty)?$/, "git ran");
       }
 
